@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` (quickstart sweep) and `make test` (the test suite).
+# Both create .venv on first use. Override the torch pair with e.g. `make TORCH="torch torchvision" test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.adamlab-installed
+
+.PHONY: venv demo test test-all bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/adamlab sweep configs/quickstart.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.optimizer_step
+	$(BIN)/python -m benchmarks.sweep_throughput
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

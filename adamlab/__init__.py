@@ -1,0 +1,3 @@
+"""adamlab: a command-line experiment runner for optimizer research."""
+
+__version__ = "0.1.0"

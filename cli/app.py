@@ -1,0 +1,80 @@
+"""The `adamlab` command: a thin Typer layer over the library.
+
+Nothing here imports torch at module level: `adamlab --help` must answer instantly. Each command
+module imports what it needs inside the command body.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from adamlab import __version__
+from adamlab.cli import list_cmd
+from adamlab.cli.console import print_error
+from adamlab.errors import AdamlabError
+
+app = typer.Typer(
+    name="adamlab",
+    help="Run optimizer sweeps (Adam, AdamW vs SGD and momentum) from YAML and summarise the results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"adamlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Run optimizer sweeps (Adam, AdamW vs SGD and momentum) from YAML and summarise the results."""
+
+
+app.command("list", help="List the registered tasks and optimizers with their parameters and defaults.")(
+    list_cmd.list_registered
+)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Typer >= 0.29 vendors click, older releases use click itself: match on the shape instead of
+    # the import path so both report usage errors the same way.
+    return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: every error is one line on stderr and a non-zero exit."""
+    try:
+        result = app(args=argv, prog_name="adamlab", standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        print_error("interrupted")
+        return 130
+    except AdamlabError as exc:
+        print_error(str(exc))
+        return 1
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "adamlab"
+        print_error(f"{exc.format_message()} (see '{where} --help')")
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:  # pragma: no cover - exercised through the console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,54 @@
+"""`adamlab list`: what can be named in a sweep."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from adamlab.cli.console import stdout
+
+
+def _format_default(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def list_registered(
+    what: str = typer.Argument("all", help="What to list: all, tasks or optimizers."),
+) -> None:
+    if what not in ("all", "tasks", "optimizers"):
+        raise typer.BadParameter(f"got {what!r}; allowed: all, tasks, optimizers", param_hint="WHAT")
+    if what in ("all", "optimizers"):
+        from adamlab.optimizers.registry import OPTIMIZERS
+
+        table = Table(title="Optimizers", show_lines=False)
+        table.add_column("name", style="bold cyan")
+        table.add_column("hyperparameters (defaults)")
+        table.add_column("description")
+        for spec in sorted(OPTIMIZERS.values(), key=lambda s: s.name):
+            params = ", ".join(f"{k}={_format_default(v)}" for k, v in spec.defaults.items())
+            table.add_row(spec.name, params, spec.summary)
+        stdout.print(table)
+    if what in ("all", "tasks"):
+        from adamlab.tasks.registry import load_task, task_names
+
+        table = Table(title="Tasks")
+        table.add_column("name", style="bold cyan")
+        table.add_column("parameters (defaults)")
+        table.add_column("metrics")
+        table.add_column("description")
+        for name in task_names():
+            task = load_task(name)
+            fields = task.Params.model_fields
+            params = ", ".join(
+                f"{key}={_format_default(field.get_default(call_default_factory=True))}"
+                for key, field in fields.items()
+            )
+            metrics = ", ".join(
+                f"{m}{'↑' if goal == 'max' else '↓'}" for m, goal in task.metric_goals.items()
+            )
+            table.add_row(name, params, metrics, task.summary)
+        stdout.print(table)

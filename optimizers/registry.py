@@ -1,0 +1,129 @@
+"""Optimizer registry: the names sweeps use, their hyperparameters and defaults.
+
+Kept free of torch so the CLI and config validation can check names and keys without importing
+it; `build_optimizer` imports the real class on demand. Hyperparameters are flat scalars
+(`beta1`, `beta2` rather than a `betas` pair) so each can be swept and tabulated on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from adamlab.errors import AdamlabError
+
+_ADAM_DEFAULTS = {
+    "lr": 1e-3,
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "amsgrad": False,
+    "bias_correction": True,
+}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    summary: str
+    #: "module:callable"; called as callable(params, **hyperparameters)
+    target: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    #: adaptive optimizers get the Adam diagnostics (bias-correction factors, eps share) logged
+    adaptive: bool = False
+    #: accepts sparse gradients (nn.Embedding(sparse=True))
+    sparse_ok: bool = False
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in [
+        OptimizerSpec(
+            "adam",
+            "adamlab Adam (Kingma & Ba, Alg. 1); weight_decay is coupled L2 added to g",
+            "adamlab.optimizers.factories:adam",
+            dict(_ADAM_DEFAULTS),
+            adaptive=True,
+        ),
+        OptimizerSpec(
+            "adamw",
+            "adamlab AdamW (Loshchilov & Hutter); weight_decay shrinks theta by lr*wd directly",
+            "adamlab.optimizers.factories:adamw",
+            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
+            adaptive=True,
+        ),
+        OptimizerSpec(
+            "sgd",
+            "plain SGD (torch.optim.SGD, no momentum)",
+            "adamlab.optimizers.factories:sgd",
+            {"lr": 1e-2, "weight_decay": 0.0},
+        ),
+        OptimizerSpec(
+            "momentum",
+            "SGD with heavy-ball momentum (torch.optim.SGD)",
+            "adamlab.optimizers.factories:momentum",
+            {"lr": 1e-2, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+        ),
+        OptimizerSpec(
+            "nesterov",
+            "SGD with Nesterov momentum (torch.optim.SGD, nesterov=True)",
+            "adamlab.optimizers.factories:nesterov",
+            {"lr": 1e-2, "momentum": 0.9, "weight_decay": 0.0},
+        ),
+        OptimizerSpec(
+            "torch_adam",
+            "torch.optim.Adam, the reference adamlab's Adam is tested against",
+            "adamlab.optimizers.factories:torch_adam",
+            {k: v for k, v in _ADAM_DEFAULTS.items() if k != "bias_correction"},
+            adaptive=True,
+        ),
+        OptimizerSpec(
+            "torch_adamw",
+            "torch.optim.AdamW, the reference adamlab's AdamW is tested against",
+            "adamlab.optimizers.factories:torch_adamw",
+            {k: v for k, v in _ADAM_DEFAULTS.items() if k != "bias_correction"}
+            | {"weight_decay": 1e-2},
+            adaptive=True,
+        ),
+        OptimizerSpec(
+            "sparse_adam",
+            "torch.optim.SparseAdam: lazy Adam for sparse embedding gradients",
+            "adamlab.optimizers.factories:sparse_adam",
+            {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+            adaptive=True,
+            sparse_ok=True,
+        ),
+    ]
+}
+
+# sgd handles sparse gradients too (torch.optim.SGD without momentum or weight decay)
+OPTIMIZERS["sgd"] = OptimizerSpec(**{**OPTIMIZERS["sgd"].__dict__, "sparse_ok": True})
+
+
+def optimizer_names() -> list[str]:
+    return sorted(OPTIMIZERS)
+
+
+def get_spec(name: str) -> OptimizerSpec:
+    try:
+        return OPTIMIZERS[name]
+    except KeyError:
+        raise AdamlabError(
+            f"unknown optimizer {name!r}; allowed: {', '.join(optimizer_names())}"
+        ) from None
+
+
+def build_optimizer(name: str, params, **hyperparameters):
+    """Construct the registered optimizer over `params` (imports torch)."""
+    spec = get_spec(name)
+    unknown = set(hyperparameters) - set(spec.defaults)
+    if unknown:
+        raise AdamlabError(
+            f"optimizer {name!r} has no hyperparameter {sorted(unknown)[0]!r}; "
+            f"allowed: {', '.join(spec.defaults)}"
+        )
+    module_name, attr = spec.target.split(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(params, **{**spec.defaults, **hyperparameters})

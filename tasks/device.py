@@ -1,0 +1,28 @@
+"""Turn the sweep's `device:` value into a torch.device, with a clear error when it can't be had."""
+
+from __future__ import annotations
+
+import torch
+
+from adamlab.errors import AdamlabError
+
+
+def resolve_device(spec: str) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise AdamlabError(
+                f"device {spec!r} asked for, but torch sees no CUDA device "
+                f"(torch {torch.__version__}); use device: cpu or auto"
+            )
+        device = torch.device(spec)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AdamlabError(
+                f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+        return device
+    raise AdamlabError(f"unknown device {spec!r}; allowed: cpu, cuda, cuda:N, auto")
