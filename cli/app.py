@@ -11,7 +11,7 @@ import sys
 import typer
 
 from adamlab import __version__
-from adamlab.cli import list_cmd
+from adamlab.cli import list_cmd, results_cmd, sweep_cmd
 from adamlab.cli.console import print_error
 from adamlab.errors import AdamlabError
 
@@ -44,6 +44,10 @@ def _root(
 app.command("list", help="List the registered tasks and optimizers with their parameters and defaults.")(
     list_cmd.list_registered
 )
+app.command("sweep", help="Run every trial of a sweep YAML (skipping those already done) and summarise.")(sweep_cmd.sweep)
+app.command("summary", help="Rank each task's configs over seeds against the best-tuned SGD and momentum.")(results_cmd.summary)
+app.command("export", help="Write a results folder's trials (wide) or metrics (long) table as CSV.")(results_cmd.export)
+app.command("plot", help="Draw loss curves, lr sensitivity and hyperparameter heatmaps of a results folder as PNGs.")(results_cmd.plot)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -1,0 +1,1 @@
+"""Turning a results folder into answers: grouped configs, baselines, tables, plots, exports."""

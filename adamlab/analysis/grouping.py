@@ -1,0 +1,329 @@
+"""From trials to configs: one value per trial, then seeds grouped into configs and ranked.
+
+Definitions (the summary prints them):
+- A task instance is a task with its parameters, steps and batch size: tables and plots are per
+  instance, so two presets of one task are never ranked together.
+- A config is a task instance + variant + optimizer + every hyperparameter: everything in a trial
+  but its seed. Its trials are its seeds.
+- A trial's value (for a metric and a rule): `final` is the last logged value, `best` the best
+  logged value (min, or max for metrics whose goal is "max"); `at_step=N` looks only at logged
+  steps <= N, so `final` becomes the value at the logged step nearest <= N.
+- A trial is ok when it finished with a value for the metric. A diverged trial is bad, except that
+  with `at_step=N` one that ran past step N before diverging is judged by its value at N. A failed
+  trial is always bad. A finished trial without the metric is "missing" (neither ok nor bad).
+- A config's value is the mean over its ok seeds, with a 95% percentile-bootstrap interval of that
+  mean when 2+ seeds are ok (fixed RNG seed: the same numbers every time).
+- Ranking: first by the share of bad seeds (so a config with any diverged or failed seed ranks
+  after every config with none), then by the mean (lower first, or higher for "max" metrics);
+  configs with no ok seed come last within their share.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from adamlab.analysis.goals import Goal
+from adamlab.store.tables import HP_PREFIX, TASK_PREFIX
+
+Rule = Literal["final", "best"]
+RULES: tuple[Rule, ...] = ("final", "best")
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+#: columns that, with the task parameters, make a task instance
+INSTANCE_COLUMNS = ("task", "steps", "batch_size", "device")
+#: columns that, with the hyperparameters, make a config within a task instance
+CONFIG_COLUMNS = ("variant", "optimizer")
+
+OK, DIVERGED, FAILED, MISSING = "ok", "diverged", "failed", "missing"
+
+
+def exact_mean(values: Sequence[float]) -> float:
+    """Mean with a correctly rounded sum: the same bits whatever the order of the values."""
+    values = list(values)
+    return math.fsum(values) / len(values) if values else math.nan
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean; (nan, nan) for fewer than 2 values.
+
+    The values are sorted first and the generator seeded per call, so the interval depends only
+    on the multiset of values, not on seed order or on what else was summarised.
+    """
+    data = np.sort(np.asarray(values, dtype=np.float64))
+    if data.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    #: e.g. "quadratic", or "quadratic (preset=deepobs)" when the sweep has several of them
+    label: str
+    #: file-name-safe form of the label, e.g. "quadratic" or "quadratic_preset-deepobs"
+    slug: str
+    task: str
+    #: the instance's trials (a slice of the trials table, original index kept)
+    trials: pd.DataFrame
+
+
+def task_instances(trials: pd.DataFrame) -> list[TaskInstance]:
+    """Split the trials table by task instance, in table order."""
+    if trials.empty:
+        return []
+    task_params = [c for c in trials.columns if c.startswith(TASK_PREFIX)]
+    keys = _row_keys(trials, [*INSTANCE_COLUMNS, *task_params])
+    instances: dict[str, pd.DataFrame] = {
+        key: trials[keys == key] for key in dict.fromkeys(keys)
+    }
+    per_task: dict[str, list[pd.DataFrame]] = {}
+    for frame in instances.values():
+        per_task.setdefault(frame["task"].iloc[0], []).append(frame)
+    out = []
+    for task, frames in per_task.items():
+        differing = _differing_columns(
+            pd.concat([f.iloc[:1] for f in frames]),
+            [*INSTANCE_COLUMNS[1:], *task_params],
+        )
+        for frame in frames:
+            first = frame.iloc[0]
+            parts = [f"{_short(c)}={_format_value(first[c])}" for c in differing]
+            label = f"{task} ({', '.join(parts)})" if parts else task
+            slug = "_".join([task, *(p.replace("=", "-") for p in parts)])
+            out.append(TaskInstance(label, _slugify(slug), task, frame))
+    return out
+
+
+def trial_values(
+    trials: pd.DataFrame,
+    metrics: pd.DataFrame,
+    metric: str,
+    *,
+    goal: Goal,
+    rule: Rule = "final",
+    at_step: int | None = None,
+) -> pd.DataFrame:
+    """Each trial's value for `metric` under `rule` (and `at_step`), and its state.
+
+    Returns a frame aligned with `trials` (same index): columns `value` and `state`
+    (ok | diverged | failed | missing), as defined in the module docstring.
+    """
+    log = metrics[
+        (metrics["metric"] == metric) & metrics["trial_id"].isin(trials["trial_id"])
+    ]
+    if at_step is not None:
+        log = log[log["step"] <= at_step]
+    log = log.sort_values(["trial_id", "step"], kind="stable")
+    if rule == "final":
+        per_trial = log.drop_duplicates("trial_id", keep="last").set_index("trial_id")["value"]
+    else:
+        grouped = log.groupby("trial_id", sort=False)["value"]
+        per_trial = grouped.min() if goal == "min" else grouped.max()
+    values = trials["trial_id"].map(per_trial).astype("float64")
+    if at_step is None:
+        # a trial without a log of this metric may still carry its final/best value
+        column = f"{rule}.{metric}"
+        if column in trials.columns:
+            values = values.fillna(trials[column].astype("float64"))
+    status = trials["status"]
+    diverged = status == "diverged"
+    if at_step is not None:
+        diverged &= trials["steps_run"] <= at_step
+    state = np.where(
+        status == "failed", FAILED,
+        np.where(diverged, DIVERGED, np.where(values.isna(), MISSING, OK)),
+    )
+    return pd.DataFrame({"value": values, "state": state}, index=trials.index)
+
+
+def group_configs(
+    trials: pd.DataFrame, values: pd.DataFrame, *, goal: Goal
+) -> pd.DataFrame:
+    """One row per config, ranked (see the module docstring).
+
+    Columns: config_id, rank, variant, optimizer, every `hp.*` column, n_seeds, n_ok,
+    n_diverged, n_failed, n_missing, mean, ci_low, ci_high, ok_trial_ids (tuple), seeds (tuple).
+    """
+    hp_columns = [c for c in trials.columns if c.startswith(HP_PREFIX)]
+    keys = _row_keys(trials, [*CONFIG_COLUMNS, *hp_columns])
+    state = values["state"].to_numpy()
+    value = values["value"].to_numpy(dtype=np.float64)
+    trial_ids = trials["trial_id"].to_numpy()
+    seeds = trials["seed"].to_numpy()
+    rows = []
+    groups = pd.Series(np.arange(len(trials))).groupby(keys.to_numpy(), sort=False).indices
+    ordered = sorted(groups.values(), key=lambda positions: positions[0])  # table order
+    for config_id, positions in enumerate(ordered):
+        member_state = state[positions]
+        ok = member_state == OK
+        ok_values = value[positions][ok].tolist()
+        low, high = bootstrap_ci(ok_values)
+        first = trials.iloc[positions[0]]
+        rows.append(
+            {
+                "config_id": config_id,
+                "variant": first["variant"],
+                "optimizer": first["optimizer"],
+                **{c: first[c] for c in hp_columns},
+                "n_seeds": len(positions),
+                "n_ok": int(ok.sum()),
+                "n_diverged": int((member_state == DIVERGED).sum()),
+                "n_failed": int((member_state == FAILED).sum()),
+                "n_missing": int((member_state == MISSING).sum()),
+                "mean": exact_mean(ok_values),
+                "ci_low": low,
+                "ci_high": high,
+                "ok_trial_ids": tuple(trial_ids[positions][ok]),
+                "seeds": tuple(int(s) for s in seeds[positions]),
+            }
+        )
+    configs = pd.DataFrame(rows)
+    return rank_configs(configs, goal=goal) if not configs.empty else configs
+
+
+def rank_configs(configs: pd.DataFrame, *, goal: Goal) -> pd.DataFrame:
+    bad_share = (configs["n_diverged"] + configs["n_failed"]) / configs["n_seeds"]
+    oriented = configs["mean"] if goal == "min" else -configs["mean"]
+    order = pd.DataFrame(
+        {"bad": bad_share, "value": oriented.fillna(math.inf), "id": configs["config_id"]}
+    ).sort_values(["bad", "value", "id"], kind="stable")
+    ranked = configs.loc[order.index].reset_index(drop=True)
+    ranked.insert(1, "rank", range(1, len(ranked) + 1))
+    return ranked
+
+
+def curve_table(
+    metrics: pd.DataFrame,
+    trial_ids: Sequence[str],
+    metric: str,
+    *,
+    at_step: int | None = None,
+) -> pd.DataFrame:
+    """Step x trial table of the logged values of `metric` (NaN where a trial logged nothing).
+
+    Built once per task instance and metric; the per-config curves are column selections of it.
+    """
+    log = metrics[metrics["metric"] == metric]
+    log = log[log["trial_id"].isin(list(trial_ids))]
+    if at_step is not None:
+        log = log[log["step"] <= at_step]
+    if log.empty:
+        return pd.DataFrame(index=pd.Index([], name="step", dtype="int64"))
+    return (
+        log.drop_duplicates(["trial_id", "step"], keep="last")
+        .pivot(index="step", columns="trial_id", values="value")
+        .sort_index()
+    )
+
+
+def seed_curves(
+    table: pd.DataFrame, trial_ids: Sequence[str], *, goal: Goal, rule: Rule = "final"
+) -> pd.DataFrame:
+    """The columns of `table` for `trial_ids` (each trial's running best under rule `best`)."""
+    curves = table[[t for t in trial_ids if t in table.columns]]
+    if rule == "best":
+        curves = curves.cummin() if goal == "min" else curves.cummax()
+    return curves
+
+
+def mean_curve(
+    table: pd.DataFrame, trial_ids: Sequence[str], *, goal: Goal, rule: Rule = "final"
+) -> pd.Series:
+    """The seed-mean at each logged step all `trial_ids` share (index: step).
+
+    With rule `best` each trial's curve is its running best, so the last point of the curve is
+    the mean of the trials' best values: the same number the config is ranked by.
+    """
+    curves = seed_curves(table, trial_ids, goal=goal, rule=rule).dropna(how="any")
+    if curves.empty or curves.shape[1] == 0:
+        return pd.Series(dtype="float64")
+    return pd.Series([exact_mean(row) for row in curves.to_numpy()], index=curves.index)
+
+
+def first_step_reaching(curve: pd.Series, target: float, *, goal: Goal) -> float:
+    """First step at which `curve` is at least as good as `target`; nan if it never is."""
+    reached = curve <= target if goal == "min" else curve >= target
+    return float(curve.index[reached.to_numpy()][0]) if reached.any() else math.nan
+
+
+def swept_hparams(trials: pd.DataFrame) -> list[str]:
+    """`hp.*` columns with two or more values within at least one variant."""
+    swept = swept_by_variant(trials)
+    return [c for c in trials.columns if any(c in cols for cols in swept.values())]
+
+
+def swept_by_variant(trials: pd.DataFrame) -> dict[str, list[str]]:
+    """For each variant, its `hp.*` columns with two or more values."""
+    hp_columns = [c for c in trials.columns if c.startswith(HP_PREFIX)]
+    counts = trials.groupby("variant", sort=False)[hp_columns].nunique(dropna=True)
+    return {
+        str(variant): [c for c in hp_columns if row[c] > 1] for variant, row in counts.iterrows()
+    }
+
+
+def config_label(row: pd.Series, hp_columns: Sequence[str]) -> str:
+    """e.g. "adam (lr=0.001, beta2=0.999)": the variant and the given hyperparameters."""
+    parts = [
+        f"{_short(c)}={_format_value(row[c])}" for c in hp_columns if not is_missing(row[c])
+    ]
+    return f"{row['variant']} ({', '.join(parts)})" if parts else str(row["variant"])
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """One hashable text key per row over `columns` (NaN and None are the same 'absent')."""
+    columns = [c for c in columns if c in frame.columns]
+    records = frame[columns].astype(object).to_numpy().tolist()
+    return pd.Series(
+        [json.dumps([None if is_missing(v) else v for v in row], default=str) for row in records],
+        index=frame.index,
+    )
+
+
+def _differing_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    present = [c for c in columns if c in frame.columns]
+    return [c for c in present if frame[c].astype(object).map(_key).nunique() > 1]
+
+
+def _key(value) -> str:
+    return "" if is_missing(value) else json.dumps(value, default=str)
+
+
+def is_missing(value) -> bool:
+    """None, NaN or pandas' NA (an empty cell of an Int64/boolean column)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _short(column: str) -> str:
+    return column.split(".", 1)[1] if column.startswith((HP_PREFIX, TASK_PREFIX)) else column
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _slugify(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)

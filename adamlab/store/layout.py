@@ -1,0 +1,212 @@
+"""A sweep's results folder on disk (layout version 1).
+
+    <output>/
+      adamlab-results.json   {"layout_version": 1, "adamlab_version", "sweep", "created", "updated",
+                              "trial_ids": [the current sweep's trial ids, in sweep order]}
+      sweep.yaml             the resolved sweep of the latest run (defaults filled)
+      provenance.json        versions, device, git commit, argv, start/end of each run
+      trials/<trial_id>.json one TrialRecord per ended trial, written atomically
+      errors/<trial_id>.txt  the traceback of a failed trial
+      trials.csv, metrics.csv (+ .parquet)   tables rebuilt from trials/*.json
+
+A record's existence is what makes a trial done. Records of trials that are no longer part of the
+sweep (the YAML changed) stay on disk; `trial_ids` in the manifest says which belong to the current
+sweep, so tables and summaries can show just those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from adamlab import __version__
+from adamlab.errors import AdamlabError
+from adamlab.store.atomic import write_text_atomic
+from adamlab.store.records import TrialRecord
+
+LAYOUT_VERSION = 1
+MANIFEST = "adamlab-results.json"
+SWEEP_YAML = "sweep.yaml"
+PROVENANCE = "provenance.json"
+TRIALS_DIR = "trials"
+ERRORS_DIR = "errors"
+LOCK = ".adamlab.lock"
+
+_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def read_manifest(results_dir: str | Path) -> dict[str, Any]:
+    """The folder's manifest, checked: a folder from a newer layout is a clear error."""
+    path = Path(results_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AdamlabError(f"{results_dir}: not an adamlab results folder (no {MANIFEST})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdamlabError(f"{path}: unreadable ({exc}); the folder's manifest is damaged") from None
+    version = manifest.get("layout_version") if isinstance(manifest, dict) else None
+    if not isinstance(version, int):
+        raise AdamlabError(f"{path}: no layout_version; not written by adamlab")
+    if version > LAYOUT_VERSION:
+        writer = manifest.get("adamlab_version", "unknown")
+        raise AdamlabError(
+            f"{results_dir}: written with results layout version {version} (adamlab {writer}); "
+            f"this adamlab {__version__} reads layout version {LAYOUT_VERSION} and older: upgrade adamlab"
+        )
+    return manifest
+
+
+def current_trial_ids(results_dir: str | Path) -> list[str] | None:
+    """The ids of the latest sweep run into this folder, in sweep order (None if not recorded)."""
+    ids = read_manifest(results_dir).get("trial_ids")
+    return list(ids) if isinstance(ids, list) else None
+
+
+def rebuild_tables(results_dir: str | Path):
+    """THE call site that derives trials.csv / metrics.csv from trials/*.json after a sweep run.
+
+    The tables live with the results code (adamlab.store.tables); every sweep run ends here.
+    """
+    from adamlab.store.tables import rebuild_tables as build
+
+    return build(Path(results_dir))
+
+
+class ResultsFolder:
+    """The results folder of one sweep run: created or checked on open, locked while in use."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.trials_dir = self.path / TRIALS_DIR
+        self.errors_dir = self.path / ERRORS_DIR
+        self._lock_handle = None
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def open(
+        self, *, sweep_name: str, trial_ids: list[str], sweep_yaml: str,
+        extra: dict[str, Any] | None = None,
+    ) -> ResultsFolder:
+        """Create the folder (or check an existing one), lock it, and record the current sweep.
+
+        `extra` adds keys to the manifest (the sweep engine adds "tasks": {name: {"primary_metric",
+        "metric_goals"}} so the folder can be summarised without the task's code).
+        """
+        manifest = self._existing_manifest()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        self.trials_dir.mkdir(exist_ok=True)
+        self._remove_stale_temporaries()
+        stamp = now_iso()
+        manifest = {
+            "layout_version": LAYOUT_VERSION,
+            "adamlab_version": __version__,
+            "sweep": sweep_name,
+            "created": (manifest or {}).get("created", stamp),
+            "updated": stamp,
+            "trial_ids": list(trial_ids),
+            **(extra or {}),
+        }
+        write_text_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        write_text_atomic(self.path / SWEEP_YAML, sweep_yaml)
+        return self
+
+    def _existing_manifest(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        if not self.path.is_dir():
+            raise AdamlabError(f"{self.path}: exists and is not a folder; choose another output (--out)")
+        if (self.path / MANIFEST).exists():
+            return read_manifest(self.path)
+        visible = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
+        if visible:
+            raise AdamlabError(
+                f"{self.path}: exists, is not empty and is not an adamlab results folder "
+                f"(no {MANIFEST}); choose another output (--out)"
+            )
+        return None
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no protection against two writers
+            return
+        handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held open for the folder's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AdamlabError(
+                f"{self.path}: in use by another adamlab sweep ({holder}); wait for it to end or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()  # closing releases the flock; a killed process releases it too
+            self._lock_handle = None
+
+    def __enter__(self) -> ResultsFolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _remove_stale_temporaries(self) -> None:
+        # A process killed mid-write leaves `.<name>.<random>.tmp` behind; the record itself was never
+        # renamed into place, so the trial counts as not done and runs again.
+        for stale in self.trials_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def finished_ids(self) -> set[str]:
+        """Ids with a record on disk (finished, diverged or failed)."""
+        if not self.trials_dir.is_dir():
+            return set()
+        return {p.name[:-5] for p in self.trials_dir.iterdir() if _RECORD_NAME.match(p.name)}
+
+    def read_record(self, trial_id: str) -> TrialRecord:
+        path = self.trials_dir / f"{trial_id}.json"
+        try:
+            return TrialRecord.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError) as exc:
+            raise AdamlabError(f"{path}: unreadable trial record ({exc})") from None
+
+    def failed_ids(self, among: set[str]) -> set[str]:
+        return {tid for tid in among if self.read_record(tid).status == "failed"}
+
+    def write_record(self, record: TrialRecord, traceback_text: str | None = None) -> Path:
+        """Write one ended trial. The traceback (failed trials) goes first, the record last: the
+        record's appearance is what marks the trial done."""
+        error_file = self.errors_dir / f"{record.trial_id}.txt"
+        if traceback_text:
+            write_text_atomic(error_file, traceback_text)
+        else:
+            error_file.unlink(missing_ok=True)
+        return record.write(self.trials_dir)
+
+    # -- provenance ----------------------------------------------------------------------------
+
+    def read_provenance(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / PROVENANCE).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def write_provenance(self, provenance: dict[str, Any]) -> None:
+        write_text_atomic(self.path / PROVENANCE, json.dumps(provenance, indent=1) + "\n")

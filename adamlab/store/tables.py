@@ -1,0 +1,409 @@
+"""A sweep's results folder as two tables: one row per trial, and the long metric log.
+
+Layout version 1 (see the README, "Results on disk"):
+
+    <results>/adamlab-results.json   {"layout_version": 1, "adamlab_version": ..., "sweep": ...}
+    <results>/sweep.yaml             the resolved sweep
+    <results>/provenance.json        versions, device, git commit, argv, start/end times
+    <results>/trials/<trial_id>.json one TrialRecord per ended trial (the source of truth)
+    <results>/trials.csv             derived: one row per trial (+ trials.parquet with pyarrow)
+    <results>/metrics.csv            derived: trial_id, step, wall_time, metric, value (+ .parquet)
+
+Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
+batch_size, device, wall_time_s, error, then `hp.<name>` per hyperparameter, `task.<name>` per
+task parameter (lists and mappings as JSON text), `final.<metric>` and `best.<metric>` per metric.
+
+`load_results` always reads the trial records, not the derived tables, so a summary of a sweep
+that is still running (or was interrupted before its tables were rebuilt) is complete. When the
+manifest lists the current sweep's `trial_ids`, only those records are loaded: records left by an
+earlier version of the sweep (the YAML changed since) stay on disk but are not part of the
+results (they are counted in `Results.stale_records`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adamlab import __version__
+from adamlab.errors import AdamlabError
+from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
+from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
+from adamlab.store.layout import MANIFEST as MANIFEST_FILE
+from adamlab.store.layout import PROVENANCE as PROVENANCE_FILE
+from adamlab.store.records import TrialRecord
+
+TRIALS_TABLE = "trials"
+METRICS_TABLE = "metrics"
+
+TRIAL_COLUMNS = (
+    "trial_id", "sweep", "task", "variant", "optimizer", "status", "seed", "steps", "steps_run",
+    "batch_size", "device", "wall_time_s", "error",
+)
+METRIC_COLUMNS = ("trial_id", "step", "wall_time", "metric", "value")
+HP_PREFIX = "hp."
+TASK_PREFIX = "task."
+FINAL_PREFIX = "final."
+BEST_PREFIX = "best."
+
+_STATUSES = ("finished", "diverged", "failed")
+#: what the sweep engine names a record; anything else in trials/ is not one
+_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
+_RECORD_FIELDS = tuple(f.name for f in fields(TrialRecord))
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything a results folder holds, loaded and checked."""
+
+    root: Path
+    layout_version: int
+    #: the contents of adamlab-results.json
+    manifest: dict[str, Any]
+    #: the contents of provenance.json
+    provenance: dict[str, Any]
+    #: one row per ended trial, columns as in the module docstring
+    trials: pd.DataFrame
+    #: long metric log: trial_id, step, wall_time, metric, value
+    metrics: pd.DataFrame
+    #: trials in the current sweep (the manifest's trial_ids), ended or not; None if not recorded
+    planned_trials: int | None = None
+    #: records on disk that belong to an earlier version of the sweep (not loaded)
+    stale_records: int = 0
+
+    @property
+    def sweep(self) -> str:
+        return str(self.manifest.get("sweep") or self.root.name)
+
+    @property
+    def hparam_columns(self) -> list[str]:
+        return [c for c in self.trials.columns if c.startswith(HP_PREFIX)]
+
+    @property
+    def task_param_columns(self) -> list[str]:
+        return [c for c in self.trials.columns if c.startswith(TASK_PREFIX)]
+
+    def metric_names(self, task: str | None = None) -> list[str]:
+        """Metrics recorded for `task` (all tasks when None), train_loss first."""
+        metrics = self.metrics
+        if task is not None:
+            ids = self.trials.loc[self.trials["task"] == task, "trial_id"]
+            metrics = metrics[metrics["trial_id"].isin(ids)]
+        return _ordered_metric_names(metrics["metric"].unique())
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Read and check a results folder; every problem is an AdamlabError naming the file."""
+    root = Path(results_dir)
+    if not root.exists():
+        raise AdamlabError(f"{root}: no such results folder")
+    if not root.is_dir():
+        raise AdamlabError(f"{root}: not a folder (expected a sweep's results folder)")
+    manifest_path = root / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise AdamlabError(
+            f"{root}: not an adamlab results folder ({MANIFEST_FILE} is missing)"
+        )
+    manifest = _read_json_object(manifest_path)
+    layout_version = _check_layout_version(manifest_path, manifest)
+    provenance_path = root / PROVENANCE_FILE
+    if not provenance_path.is_file():
+        raise AdamlabError(
+            f"{provenance_path}: missing; every results folder has one (was the folder copied "
+            "only in part?)"
+        )
+    provenance = _read_json_object(provenance_path)
+    planned = manifest.get("trial_ids")
+    if planned is not None and not (
+        isinstance(planned, list) and all(isinstance(t, str) for t in planned)
+    ):
+        raise AdamlabError(f"{manifest_path}: trial_ids: expected a list of trial ids")
+    paths = record_paths(root)
+    stale = 0
+    if planned is not None:
+        current = set(planned)
+        kept = [p for p in paths if p.stem in current]
+        stale = len(paths) - len(kept)
+        paths = kept
+    records = [_read_trial_record(path) for path in paths]
+    return Results(
+        root=root,
+        layout_version=layout_version,
+        manifest=manifest,
+        provenance=provenance,
+        trials=trials_frame(records),
+        metrics=metrics_frame(records),
+        planned_trials=None if planned is None else len(planned),
+        stale_records=stale,
+    )
+
+
+def rebuild_tables(results_dir: str | Path) -> Results:
+    """Rewrite trials.csv and metrics.csv (and .parquet when pyarrow is importable) from the
+    trial records, atomically, and return what was written.
+
+    Without pyarrow, Parquet files left by an earlier run are removed so no table on disk
+    disagrees with the records.
+    """
+    results = load_results(results_dir)
+    root = results.root
+    tables = {TRIALS_TABLE: results.trials, METRICS_TABLE: results.metrics}
+    for name, frame in tables.items():
+        write_text_atomic(root / f"{name}.csv", frame.to_csv(index=False, lineterminator="\n"))
+    if parquet_available():
+        for name, frame in tables.items():
+            buffer = io.BytesIO()
+            _arrow_safe(frame).to_parquet(buffer, index=False)
+            write_bytes_atomic(root / f"{name}.parquet", buffer.getvalue())
+    else:
+        for name in tables:
+            (root / f"{name}.parquet").unlink(missing_ok=True)
+    return results
+
+
+def parquet_available() -> bool:
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def record_paths(results_dir: str | Path) -> list[Path]:
+    """Every trials/<trial_id>.json, sorted (temporary files of a write in progress excluded)."""
+    trials_dir = Path(results_dir) / TRIALS_DIR
+    if not trials_dir.is_dir():
+        return []  # the sweep has not ended a trial yet
+    return sorted(p for p in trials_dir.iterdir() if _RECORD_NAME.match(p.name))
+
+
+def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """One row per trial, sorted by task, task parameters, variant, hyperparameters, seed."""
+    records = sorted(records, key=_record_order)
+    rows = []
+    hp_names: dict[str, None] = {}
+    task_names: dict[str, None] = {}
+    metric_names: set[str] = set()
+    for record in records:
+        row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
+        for name, value in record.hparams.items():
+            hp_names[name] = None
+            row[HP_PREFIX + name] = _cell(value)
+        for name, value in record.task_params.items():
+            task_names[name] = None
+            row[TASK_PREFIX + name] = _cell(value)
+        for name, value in record.final.items():
+            row[FINAL_PREFIX + name] = _float(value)
+        for name, value in record.best.items():
+            row[BEST_PREFIX + name] = _float(value)
+        metric_names.update(record.final, record.best)
+        rows.append(row)
+    metrics = _ordered_metric_names(metric_names)
+    columns = [
+        *TRIAL_COLUMNS,
+        *(HP_PREFIX + name for name in hp_names),
+        *(TASK_PREFIX + name for name in task_names),
+        *(FINAL_PREFIX + name for name in metrics),
+        *(BEST_PREFIX + name for name in metrics),
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("seed", "steps", "steps_run", "batch_size"):
+        frame[column] = frame[column].astype("int64")
+    frame["wall_time_s"] = frame["wall_time_s"].astype("float64")
+    for column in columns:
+        if column.startswith((FINAL_PREFIX, BEST_PREFIX)):
+            frame[column] = frame[column].astype("float64")
+        elif column.startswith((HP_PREFIX, TASK_PREFIX)):
+            # ints and bools keep their type where another task or optimizer leaves cells empty
+            kind = _nullable_dtype(row.get(column) for row in rows)
+            if kind is not None:
+                frame[column] = frame[column].astype(kind)
+    return frame
+
+
+def metrics_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """The long metric log of every trial, in trial order then logged order."""
+    records = sorted(records, key=_record_order)
+    lengths = [len(record.metrics["step"]) for record in records]
+    total = sum(lengths)
+    trial_ids = np.repeat(np.array([r.trial_id for r in records], dtype=object), lengths)
+    return pd.DataFrame(
+        {
+            "trial_id": pd.Series(trial_ids, dtype="str"),
+            "step": np.fromiter(
+                (s for r in records for s in r.metrics["step"]), dtype=np.int64, count=total
+            ),
+            "wall_time": np.fromiter(
+                (_float(t) for r in records for t in r.metrics["wall_time"]),
+                dtype=np.float64, count=total,
+            ),
+            "metric": pd.Series(
+                [m for r in records for m in r.metrics["metric"]], dtype="str"
+            ),
+            "value": np.fromiter(
+                (_float(v) for r in records for v in r.metrics["value"]),
+                dtype=np.float64, count=total,
+            ),
+        },
+        columns=list(METRIC_COLUMNS),
+    )
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    data = _parse_json(path)
+    if not isinstance(data, dict):
+        raise AdamlabError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _parse_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AdamlabError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise AdamlabError(f"{path}: not UTF-8 text (damaged file?)") from None
+    if not text.strip():
+        raise AdamlabError(f"{path}: empty file (truncated?)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # a JSON object or list that stops short of its closing bracket was cut off
+        cut = " (the file ends early: truncated?)" if text.rstrip()[-1:] not in "}]" else ""
+        raise AdamlabError(
+            f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
+        ) from None
+
+
+def _check_layout_version(path: Path, manifest: dict[str, Any]) -> int:
+    version = manifest.get("layout_version")
+    writer = manifest.get("adamlab_version") or "an unknown version"
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise AdamlabError(
+            f"{path}: layout_version: expected an integer, got {version!r} "
+            f"(written by adamlab {writer})"
+        )
+    if version != LAYOUT_VERSION:
+        advice = (
+            "upgrade adamlab to read them"
+            if version > LAYOUT_VERSION
+            else f"read them with adamlab {writer}, or re-run the sweep with this one"
+        )
+        raise AdamlabError(
+            f"{path}: written by adamlab {writer} with layout version {version}; this adamlab "
+            f"({__version__}) reads layout version {LAYOUT_VERSION}: {advice}"
+        )
+    return version
+
+
+def _read_trial_record(path: Path) -> TrialRecord:
+    data = _read_json_object(path)
+    missing = [name for name in _RECORD_FIELDS if name not in data]
+    unknown = sorted(set(data) - set(_RECORD_FIELDS))
+    # adamlab_version and error have defaults but are always written; only these may be absent
+    missing = [name for name in missing if name not in ("adamlab_version", "error")]
+    if missing or unknown:
+        problem = (
+            f"missing field(s) {', '.join(missing)}" if missing
+            else f"unknown field(s) {', '.join(unknown)}"
+        )
+        raise AdamlabError(f"{path}: not a trial record: {problem}")
+    record = TrialRecord(**data)
+    if record.trial_id != path.stem:
+        raise AdamlabError(
+            f"{path}: trial_id {record.trial_id!r} does not match the file name"
+        )
+    if record.status not in _STATUSES:
+        raise AdamlabError(
+            f"{path}: status: got {record.status!r}; allowed: {', '.join(_STATUSES)}"
+        )
+    for name in ("task_params", "hparams", "final", "best", "metrics"):
+        if not isinstance(getattr(record, name), dict):
+            raise AdamlabError(f"{path}: {name}: expected an object")
+    log = record.metrics
+    if set(log) != set(METRIC_COLUMNS[1:]):
+        raise AdamlabError(
+            f"{path}: metrics: expected the columns step, wall_time, metric, value; "
+            f"got {', '.join(sorted(log))}"
+        )
+    lengths = {name: len(column) for name, column in log.items()}
+    if len(set(lengths.values())) > 1:
+        raise AdamlabError(
+            f"{path}: metrics: columns of unequal length "
+            + ", ".join(f"{k}={v}" for k, v in lengths.items())
+        )
+    return record
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _ordered_metric_names(names: Iterable[str]) -> list[str]:
+    return sorted(set(names), key=lambda name: (name != "train_loss", name))
+
+
+def _cell(value: Any) -> Any:
+    """Scalars as they are; lists and mappings as canonical JSON text (one cell each)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _nullable_dtype(values: Iterable[Any]) -> str | None:
+    """"Int64" when every present value is an int, "boolean" when every one is a bool."""
+    kinds = {type(v) for v in values if not _is_missing(v)}
+    if kinds == {bool}:
+        return "boolean"
+    if kinds == {int}:
+        return "Int64"
+    return None
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _sortable(value: Any) -> tuple:
+    if isinstance(value, (bool, int, float)):
+        return (0, float(value), "")
+    if isinstance(value, str):
+        return (1, 0.0, value)
+    return (2, 0.0, json.dumps(value, sort_keys=True, default=str))
+
+
+def _record_order(record: TrialRecord) -> tuple:
+    return (
+        record.task,
+        json.dumps(record.task_params, sort_keys=True, default=str),
+        record.variant,
+        tuple((name, _sortable(record.hparams[name])) for name in sorted(record.hparams)),
+        record.seed,
+        record.trial_id,
+    )
+
+
+def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns holding several Python types (e.g. a task parameter that is an int in one task
+    and a string in another) as text, which Parquet can store; numbers and bools stay typed."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype != object:
+            continue
+        kinds = {type(v) for v in out[column] if not _is_missing(v)}
+        if len(kinds) <= 1 or kinds <= {int, float}:
+            continue
+        out[column] = out[column].map(lambda v: None if _is_missing(v) else str(v))
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,69 @@
+"""Before any trial runs: build every optimizer configuration of the sweep and take one step.
+
+The schema checks names, types and ranges; this catches what only the optimizer itself knows
+(e.g. Nesterov momentum needs momentum > 0, SparseAdam refuses dense gradients) so such a sweep is
+refused up front instead of failing trial after trial. A step on a 4x2 parameter costs
+microseconds, so every distinct configuration is tried.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from adamlab.optimizers.registry import build_optimizer
+
+
+def _one_step(optimizer_name: str, hparams: dict, sparse: bool) -> None:
+    import torch
+
+    if sparse:
+        table = torch.nn.Embedding(4, 2, sparse=True)
+        optimizer = build_optimizer(optimizer_name, table.parameters(), **hparams)
+        table(torch.tensor([0, 2])).sum().backward()
+    else:
+        weight = torch.nn.Parameter(torch.ones(4, 2))
+        optimizer = build_optimizer(optimizer_name, [weight], **hparams)
+        weight.grad = torch.full_like(weight, 0.5)
+    optimizer.step()
+
+
+def _describe(hparams: dict, varying: list[str]) -> str:
+    return ", ".join(f"{k}={hparams[k]!r}" for k in varying)
+
+
+def preflight_problems(entries, *, dense: list[str], sparse: list[str]):
+    """Problems for `entries` [(path, OptimizerPlan)]: one per distinct failure message per entry.
+
+    `dense` / `sparse`: the sweep's tasks (e.g. "tasks[1] (mnist_mlp)") whose gradients are dense
+    / sparse; each configuration is tried on each kind that some task has.
+    """
+    from adamlab.sweep.schema import Problem
+
+    tasks_of = {"dense": dense, "sparse": sparse}
+    kinds = [k for k in ("dense", "sparse") if tasks_of[k]]
+    problems: list[Problem] = []
+    tried: dict[tuple, str | None] = {}
+    for path, plan in entries:
+        keys = list(plan.grid)
+        varying = [k for k in keys if len(plan.grid[k]) > 1]
+        seen_messages: set[str] = set()
+        for combo in itertools.product(*(plan.grid[k] for k in keys)):
+            hparams = dict(zip(keys, combo, strict=True))
+            for kind in kinds:
+                cache_key = (plan.optimizer, kind, tuple(sorted(hparams.items())))
+                if cache_key not in tried:
+                    try:
+                        _one_step(plan.optimizer, hparams, kind == "sparse")
+                        tried[cache_key] = None
+                    except Exception as exc:
+                        tried[cache_key] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                message = tried[cache_key]
+                if message is None or message in seen_messages:
+                    continue
+                seen_messages.add(message)
+                at = f" at {_describe(hparams, varying)}" if varying else ""
+                name = plan.optimizer if plan.label == plan.optimizer else f"{plan.label} ({plan.optimizer})"
+                problems.append(Problem(
+                    path, f"{name} fails on the {kind} gradients of {', '.join(tasks_of[kind])}{at}: {message}"
+                ))
+    return problems

@@ -1,0 +1,96 @@
+"""Where and with what a sweep ran: versions, device, git commit, command line, run times.
+
+`provenance.json` keeps the environment of the latest run at the top level and one entry per run
+(start, end, how it ended, how many trials it ran) under "runs", so a folder resumed on another
+day or machine shows every session that wrote into it.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from adamlab import __version__
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return cpu_model()
+
+
+def git_commit(path: Path | None = None) -> dict[str, Any] | None:
+    """Commit (and whether the tree has local changes) of the git checkout holding adamlab's code."""
+    where = path or Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def environment(device: str) -> dict[str, Any]:
+    import torch
+
+    from adamlab.sweep.execute import available_cores
+
+    return {
+        "adamlab_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "device_name": device_name(device),
+        "cpu_count": available_cores(),
+        "git": git_commit(),
+    }
+
+
+def start_run(previous: dict[str, Any], *, device: str, started: str, argv: list[str] | None = None,
+              jobs: int, threads: int, to_run: int, skipped: int) -> dict[str, Any]:
+    """The provenance with a new run appended (its end filled in by `end_run`)."""
+    runs = list(previous.get("runs", []))
+    runs.append({
+        "started": started,
+        "ended": None,
+        "outcome": "running",
+        "argv": list(sys.argv if argv is None else argv),
+        "jobs": jobs,
+        "threads_per_job": threads,
+        "trials_to_run": to_run,
+        "trials_skipped": skipped,
+        "trials_run": 0,
+    })
+    return {**environment(device), "runs": runs}
+
+
+def end_run(provenance: dict[str, Any], *, ended: str, outcome: str, trials_run: int) -> dict[str, Any]:
+    runs = [dict(run) for run in provenance.get("runs", [])]
+    if runs:
+        runs[-1].update(ended=ended, outcome=outcome, trials_run=trials_run)
+    return {**provenance, "runs": runs}

@@ -1,0 +1,523 @@
+"""The sweep YAML schema: validate a file into a resolved `Sweep`, reporting every problem at once.
+
+Each problem is one line naming the file, the key path and what is allowed, e.g.
+``configs/x.yaml: optimizers[1].beta2[2]: must be in [0, 1), got 1.0 (line 14)``.
+All of them are collected before anything runs; `SweepConfigError.lines` holds them in file order.
+
+The static shape (top-level keys, task entries) is checked with pydantic models; the parts that
+depend on the registries (task parameters, optimizer hyperparameters, sparse-gradient support) are
+checked against the registered task's `Params` model and the optimizer's registry defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adamlab.errors import AdamlabError
+from adamlab.optimizers.registry import OPTIMIZERS, OptimizerSpec, optimizer_names
+from adamlab.sweep.values import ValueSpecError, expand_values
+from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
+from adamlab.tasks.registry import TASKS, load_task, task_names
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+DEFAULT_RESULTS_ROOT = Path("results")
+
+# Allowed ranges of hyperparameters, by name, whatever the optimizer:
+# name -> (low, low included, high, high included)
+HPARAM_RANGES: dict[str, tuple[float, bool, float, bool]] = {
+    "lr": (0.0, True, math.inf, False),
+    "beta1": (0.0, True, 1.0, False),
+    "beta2": (0.0, True, 1.0, False),
+    "eps": (0.0, True, math.inf, False),
+    "weight_decay": (0.0, True, math.inf, False),
+    "momentum": (0.0, True, math.inf, False),
+    "dampening": (0.0, True, 1.0, True),
+}
+
+# ---------------------------------------------------------------- input models (static shape)
+
+_StepCount = Annotated[int, Field(ge=1)]
+
+
+class SweepFile(BaseModel):
+    """Top level of a sweep YAML file (task and optimizer entries are checked one by one)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    output: str | None = None
+    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default=[0], min_length=1)
+    device: str = "cpu"
+    steps: _StepCount | None = None
+    epochs: _StepCount | None = None
+    batch_size: _StepCount = 128
+    log_every: _StepCount = 10
+    eval_every: _StepCount | None = None
+    divergence_factor: float = Field(1.0e3, gt=1)
+    batch_trials: _StepCount = 1
+    tasks: list[Any] = Field(min_length=1)
+    optimizers: list[Any] = Field(min_length=1)
+
+
+class TaskEntry(BaseModel):
+    """One entry of `tasks:`; steps and the rest override the top-level values for this task."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    steps: _StepCount | None = None
+    epochs: _StepCount | None = None
+    batch_size: _StepCount | None = None
+    log_every: _StepCount | None = None
+    eval_every: _StepCount | None = None
+
+
+# ---------------------------------------------------------------- the resolved sweep
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """A task entry with everything resolved: its validated parameters and its step counts."""
+
+    name: str
+    #: the task's Params, defaults filled, as JSON-safe values
+    params: dict[str, Any]
+    steps: int
+    batch_size: int
+    log_every: int
+    eval_every: int
+    uses_sparse_gradients: bool = False
+
+
+@dataclass(frozen=True)
+class OptimizerPlan:
+    """An optimizer entry: the registry name, the entry's label and its per-hyperparameter values.
+
+    `grid` holds every hyperparameter of the optimizer in registry order (defaults as one-value
+    lists); the entry's configurations are the cartesian product of its lists.
+    """
+
+    label: str
+    optimizer: str
+    grid: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    #: the file it was read from, as given
+    source: str
+    output: Path
+    seeds: tuple[int, ...]
+    #: device as asked for ('cpu', 'cuda', 'cuda:1'); 'auto' is resolved to 'cpu' or 'cuda'
+    device: str
+    divergence_factor: float
+    batch_trials: int
+    tasks: tuple[TaskPlan, ...]
+    optimizers: tuple[OptimizerPlan, ...]
+    #: the keys the YAML gave explicitly per optimizer entry (for display of what varies)
+    explicit_hparams: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    def with_output(self, output: str | Path) -> Sweep:
+        return replace(self, output=Path(output))
+
+    def resolved(self) -> dict[str, Any]:
+        """The sweep as a YAML-ready mapping, every default filled in.
+
+        Loading it back (it is valid sweep YAML) gives exactly the same trials.
+        """
+        return {
+            "name": self.name,
+            "description": self.description,
+            "output": str(self.output),
+            "seeds": list(self.seeds),
+            "device": self.device,
+            "divergence_factor": self.divergence_factor,
+            "batch_trials": self.batch_trials,
+            "tasks": [
+                {
+                    "name": t.name,
+                    "params": dict(t.params),
+                    "steps": t.steps,
+                    "batch_size": t.batch_size,
+                    "log_every": t.log_every,
+                    "eval_every": t.eval_every,
+                }
+                for t in self.tasks
+            ],
+            "optimizers": [
+                {
+                    "name": o.label,
+                    "optimizer": o.optimizer,
+                    **{k: (v[0] if len(v) == 1 else list(v)) for k, v in o.grid.items()},
+                }
+                for o in self.optimizers
+            ],
+        }
+
+    def to_yaml(self) -> str:
+        header = f"# resolved from {self.source} by adamlab: every default filled in\n"
+        return header + yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+
+class SweepConfigError(AdamlabError):
+    """Every problem found in one sweep file; `lines` has one message per problem."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "a list", dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return _kind(value)
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value!r} ({_kind(value)})" if isinstance(value, bool) or value is None else repr(value)
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: tuple) -> list[str] | None:
+    for part in loc:
+        if model is None:
+            return None
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(info, "annotation", None)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return list(model.model_fields) if model is not None else None
+
+
+def _describe(error: dict, model: type[BaseModel] | None) -> str:
+    kind, ctx, got = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, tuple(error["loc"][:-1]))
+        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit:g}, got {_got(got)}"
+    expected = {
+        "int_type": "an integer", "int_from_float": "an integer", "int_parsing": "an integer",
+        "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+        "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
+        "list_type": "a list", "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    }
+    if kind in expected:
+        return f"must be {expected[kind]}, got {_got(got)}"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']} (letters, digits, '_', '.', '-'), got {_got(got)}"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected')}, got {_got(got)}"
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    message = error["msg"]
+    return f"{message[:1].lower()}{message[1:]}, got {_got(got)}"
+
+
+def _pydantic_problems(exc: ValidationError, prefix: tuple, model: type[BaseModel]) -> list[Problem]:
+    return [
+        Problem(render_path((*prefix, *err["loc"])), _describe(err, model))
+        for err in exc.errors()
+    ]
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]:
+    """The value coerced to the default's type, or an error message."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            return None, f"must be true or false, got {_got(value)}"
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"must be a number, got {_got(value)}"
+        value = float(value)
+        if not math.isfinite(value):
+            return None, f"must be a finite number, got {value!r}"
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, f"must be an integer, got {_got(value)}"
+    elif value is not None and not isinstance(value, (bool, int, float, str)):
+        return None, f"must be a scalar, got {_got(value)}"
+    if name in HPARAM_RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo, lo_in, hi, hi_in = HPARAM_RANGES[name]
+        inside = (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+        if not inside:
+            if math.isinf(hi):
+                rule = f"must be {'>=' if lo_in else '>'} {lo:g}"
+            else:
+                rule = f"must be in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+            return None, f"{rule}, got {value!r}"
+    return value, None
+
+
+def _optimizer_entry(j: int, raw: Any, problems: list[Problem]) -> tuple[OptimizerPlan, tuple[str, ...]] | None:
+    where = f"optimizers[{j}]"
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict):
+        problems.append(Problem(where, f"must be an optimizer name or a mapping with name: and hyperparameters, got {_got(raw)}"))
+        return None
+    label = raw.get("name")
+    if "name" not in raw:
+        problems.append(Problem(f"{where}.name", "required key is missing (a registered optimizer, or a label plus optimizer:)"))
+        return None
+    if not isinstance(label, str) or not label.strip():
+        problems.append(Problem(f"{where}.name", f"must be a non-empty string, got {_got(label)}"))
+        return None
+    allowed = ", ".join(optimizer_names())
+    if "optimizer" in raw:
+        registry_name = raw["optimizer"]
+        if not isinstance(registry_name, str) or registry_name not in OPTIMIZERS:
+            problems.append(Problem(f"{where}.optimizer", f"unknown optimizer {_got(registry_name)}; allowed: {allowed}"))
+            return None
+    else:
+        registry_name = label
+        if registry_name not in OPTIMIZERS:
+            problems.append(Problem(
+                f"{where}.name",
+                f"unknown optimizer {label!r}; allowed: {allowed} (for a named variant add optimizer: <one of those>)",
+            ))
+            return None
+    spec: OptimizerSpec = OPTIMIZERS[registry_name]
+    grid: dict[str, list[Any]] = {}
+    ok = True
+    for key, value in raw.items():
+        if key in ("name", "optimizer"):
+            continue
+        path = f"{where}.{key}"
+        if key not in spec.defaults:
+            hint = " (betas are given as beta1 and beta2)" if key == "betas" else ""
+            problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(spec.defaults)}"))
+            ok = False
+            continue
+        try:
+            values, suffixes = expand_values(value)
+        except ValueSpecError as exc:
+            problems.append(Problem(path + exc.path, exc.message))
+            ok = False
+            continue
+        checked = []
+        for item, suffix in zip(values, suffixes, strict=True):
+            coerced, message = _check_hparam(key, item, spec.defaults[key])
+            if message:
+                problems.append(Problem(path + suffix, message))
+                ok = False
+            else:
+                checked.append(coerced)
+        grid[key] = list(dict.fromkeys(checked))  # a value listed twice is one configuration
+    if not ok:
+        return None
+    explicit = tuple(k for k in raw if k not in ("name", "optimizer"))
+    full = {key: grid.get(key, [default]) for key, default in spec.defaults.items()}
+    return OptimizerPlan(label=label, optimizer=registry_name, grid=full), explicit
+
+
+def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]) -> TaskPlan | None:
+    where = f"tasks[{i}]"
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict):
+        problems.append(Problem(where, f"must be a task name or a mapping with name: and params:, got {_got(raw)}"))
+        return None
+    try:
+        entry = TaskEntry.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, ("tasks", i), TaskEntry))
+        return None
+    if entry.name not in TASKS:
+        problems.append(Problem(f"{where}.name", f"unknown task {entry.name!r}; allowed: {', '.join(task_names())}"))
+        return None
+    try:
+        task_cls = load_task(entry.name)
+    except Exception as exc:  # a registered task whose module fails to import
+        problems.append(Problem(f"{where}.name", f"task {entry.name!r} cannot be loaded: {type(exc).__name__}: {exc}"))
+        return None
+    try:
+        params = task_cls.Params.model_validate(entry.params)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, ("tasks", i, "params"), task_cls.Params))
+        return None
+    if top is None:  # the top level is broken: its defaults are unknown, so stop at the entry's own checks
+        return None
+
+    if entry.steps is not None and entry.epochs is not None:
+        problems.append(Problem(where, "give steps or epochs, not both"))
+        return None
+    if entry.steps is not None or entry.epochs is not None:
+        steps, epochs, level = entry.steps, entry.epochs, f"{where}."
+    else:
+        steps, epochs, level = top.steps, top.epochs, ""
+    if steps is None and epochs is None:
+        problems.append(Problem(where, "no steps or epochs given; set steps: (or epochs:) at the top level or in this task entry"))
+        return None
+    batch_size = entry.batch_size or top.batch_size
+    if epochs is not None:
+        steps = _steps_for_epochs(task_cls, params, batch_size, epochs, top.seeds[0], f"{level}epochs", problems)
+        if steps is None:
+            return None
+    return TaskPlan(
+        name=entry.name,
+        params=params.model_dump(mode="json"),
+        steps=steps,
+        batch_size=batch_size,
+        log_every=entry.log_every or top.log_every,
+        eval_every=entry.eval_every or top.eval_every or steps,
+        uses_sparse_gradients=bool(task_cls.uses_sparse_gradients(params)),
+    )
+
+
+def _steps_for_epochs(task_cls, params, batch_size, epochs, seed, path, problems) -> int | None:
+    # An epoch's length is known only to a built task (it depends on the data); build it once.
+    import torch
+
+    try:
+        per_epoch = task_cls(params, seed=seed, device=torch.device("cpu"), batch_size=batch_size).steps_per_epoch
+    except Exception as exc:
+        problems.append(Problem(path, f"cannot build task {task_cls.name!r} to count an epoch's steps: {exc}"))
+        return None
+    if per_epoch is None:
+        problems.append(Problem(path, f"task {task_cls.name!r} has no fixed epoch length (unbounded data); use steps:"))
+        return None
+    return epochs * per_epoch
+
+
+def _resolve_device(spec: str, path: str, problems: list[Problem]) -> str | None:
+    from adamlab.tasks.device import resolve_device
+
+    try:
+        device = resolve_device(spec)
+    except (AdamlabError, RuntimeError) as exc:
+        problems.append(Problem(path, str(exc)))
+        return None
+    return device.type if spec == "auto" else spec
+
+
+def _sparse_problems(tasks, optimizers, problems: list[Problem]) -> None:
+    capable = ", ".join(n for n, s in sorted(OPTIMIZERS.items()) if s.sparse_ok)
+    for i, task in tasks:
+        if not task.uses_sparse_gradients:
+            continue
+        for j, opt in optimizers:
+            if not OPTIMIZERS[opt.optimizer].sparse_ok:
+                problems.append(Problem(
+                    f"optimizers[{j}]",
+                    f"{opt.optimizer} cannot take the sparse gradients of tasks[{i}] ({task.name} "
+                    f"with these params); allowed on sparse gradients: {capable}",
+                ))
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
+    """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option)."""
+    source, data = doc.source, doc.data
+    if data is None:
+        raise SweepConfigError([f"{source}: the file is empty; a sweep needs at least name, tasks and optimizers"])
+    if not isinstance(data, dict):
+        raise SweepConfigError([f"{source}: must be a mapping of keys (name, tasks, optimizers, ...), got {_kind(data)}"])
+
+    problems: list[Problem] = []
+    top: SweepFile | None = None
+    try:
+        top = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, (), SweepFile))
+    if top is not None and top.batch_trials != 1:
+        problems.append(Problem("batch_trials", f"must be 1 in this version of adamlab, got {top.batch_trials}"))
+    if top is not None and top.steps is not None and top.epochs is not None:
+        problems.append(Problem("steps", "give steps or epochs, not both"))
+        top = None  # the step count is unknown: skip the checks that need it
+
+    seeds = data.get("seeds")
+    for k, seed in enumerate(seeds if isinstance(seeds, list) else []):
+        if isinstance(seed, int) and seed in seeds[:k]:
+            problems.append(Problem(f"seeds[{k}]", f"seed {seed} is given twice"))
+
+    device_spec = device if device is not None else (top.device if top else data.get("device", "cpu"))
+    resolved_device = None
+    if isinstance(device_spec, str):
+        resolved_device = _resolve_device(device_spec, "--device" if device is not None else "device", problems)
+
+    raw_tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
+    raw_optimizers = data.get("optimizers") if isinstance(data.get("optimizers"), list) else []
+    tasks = [(i, plan) for i, raw in enumerate(raw_tasks) if (plan := _task_entry(i, raw, top, problems))]
+    entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems))]
+    optimizers = [(j, plan) for j, (plan, _) in entries]
+    _sparse_problems(tasks, optimizers, problems)
+    if not problems:
+        from adamlab.sweep.preflight import preflight_problems
+
+        problems.extend(preflight_problems(
+            [(f"optimizers[{j}]", plan) for j, plan in optimizers],
+            dense=[f"tasks[{i}] ({t.name})" for i, t in tasks if not t.uses_sparse_gradients],
+            sparse=[f"tasks[{i}] ({t.name})" for i, t in tasks if t.uses_sparse_gradients],
+        ))
+
+    if problems:
+        raise SweepConfigError(_format(doc, problems))
+    assert top is not None and resolved_device is not None
+    return Sweep(
+        name=top.name,
+        description=top.description,
+        source=source,
+        output=Path(top.output) if top.output is not None else DEFAULT_RESULTS_ROOT / top.name,
+        seeds=tuple(top.seeds),
+        device=resolved_device,
+        divergence_factor=top.divergence_factor,
+        batch_trials=top.batch_trials,
+        tasks=tuple(plan for _, plan in tasks),
+        optimizers=tuple(plan for _, plan in optimizers),
+        explicit_hparams=tuple(explicit for _, (_, explicit) in entries),
+    )
+
+
+def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
+    lines: list[tuple[int, str]] = []
+    for problem in dict.fromkeys(problems):  # drop exact repeats, keep order
+        line = doc.line_of(problem.path) if not problem.path.startswith("--") else None
+        where = f"{doc.source}: {problem.path}: " if problem.path else f"{doc.source}: "
+        suffix = f" (line {line})" if line else ""
+        lines.append((line or 0, f"{where}{problem.message}{suffix}"))
+    return [text for _, text in sorted(lines, key=lambda item: item[0])]
+
+
+def load_sweep(path: str | Path, *, device: str | None = None) -> Sweep:
+    """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema problems)."""
+    return validate_sweep(load_yaml(path), device=device)

@@ -1,0 +1,105 @@
+"""`adamlab summary`, `adamlab export`, `adamlab plot`: reading a sweep's results folder.
+
+pandas, matplotlib (and through the task registry, torch) are imported inside the commands so
+`adamlab --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adamlab.cli.console import stdout
+
+ResultsDir = Annotated[
+    Path,
+    typer.Argument(
+        help="A sweep's results folder (the one holding adamlab-results.json).",
+        metavar="RESULTS_DIR",
+        show_default=False,
+    ),
+]
+TaskFilter = Annotated[str | None, typer.Option("--task", help="Only this task.")]
+
+
+def summary(
+    results_dir: ResultsDir,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", "-m", help="Rank by this metric (default: each task's primary metric)."
+    )] = None,
+    at_step: Annotated[int | None, typer.Option(
+        "--at-step", min=0, help="Judge every trial at the logged step nearest <= this step."
+    )] = None,
+    rule: Annotated[str, typer.Option(
+        "--rule", help="final: last logged value; best: best value seen in training."
+    )] = "final",
+    target: Annotated[float | None, typer.Option(
+        "--target", help="Steps-to-target threshold (default: the best SGD config's value)."
+    )] = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="Show every config, not only each variant's best."
+    )] = False,
+    task: TaskFilter = None,
+) -> None:
+    """Rank configs per task against the best-tuned SGD and momentum baselines."""
+    from adamlab.analysis.grouping import RULES
+
+    if rule not in RULES:
+        raise typer.BadParameter(f"got {rule!r}; allowed: {', '.join(RULES)}", param_hint="--rule")
+    from adamlab.analysis.render import print_summary
+    from adamlab.analysis.summary import SummaryOptions
+
+    options = SummaryOptions(metric=metric, rule=rule, at_step=at_step, target=target, task=task)
+    print_summary(results_dir, stdout, options=options, show_all=show_all)
+
+
+def export(
+    results_dir: ResultsDir,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="CSV file to write (default: standard output)."
+    )] = None,
+    long: Annotated[bool, typer.Option(
+        "--long/--wide",
+        help="long: one row per logged metric value with its trial's config; "
+        "wide: one row per trial.",
+    )] = False,
+    task: TaskFilter = None,
+    optimizer: Annotated[str | None, typer.Option(
+        "--optimizer", help="Only this registry optimizer or variant label."
+    )] = None,
+) -> None:
+    """Write the trials (wide) or metrics (long) table as CSV."""
+    from adamlab.analysis.export import export_frame, write_csv
+    from adamlab.store.tables import load_results
+
+    frame = export_frame(load_results(results_dir), long=long, task=task, optimizer=optimizer)
+    write_csv(frame, out)
+    if out is not None:
+        stdout.print(f"wrote {out} ({len(frame):,} rows, {len(frame.columns)} columns)",
+                     highlight=False, markup=False)
+
+
+def plot(
+    results_dir: ResultsDir,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", "-m",
+        help="Plot this metric (default: each task's primary metric and train_loss).",
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
+    )] = None,
+) -> None:
+    """Draw loss curves, lr sensitivity and hyperparameter heatmaps as PNGs."""
+    from adamlab.analysis.plots import write_plots
+    from adamlab.store.tables import load_results
+
+    results = load_results(results_dir)
+    paths = write_plots(results, out, metric=metric)
+    if results.trials.empty:
+        stdout.print("No trial has ended yet: nothing to plot.")
+    elif not paths:
+        stdout.print("Nothing to plot: no trial logged a metric (see `adamlab summary`).")
+    for path in paths:
+        stdout.print(str(path), highlight=False, markup=False, soft_wrap=True)

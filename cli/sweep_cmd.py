@@ -1,0 +1,247 @@
+"""`adamlab sweep CONFIG.yaml`: validate a sweep, then run its trials with a progress bar.
+
+Thin: the library validates (adamlab.sweep.schema), plans and runs (adamlab.sweep.execute); this
+module parses options and prints. No torch at import time (imports happen in the command body).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adamlab.cli.console import print_error, stderr, stdout
+
+INTERRUPTED_EXIT = 130
+
+
+def sweep(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="The sweep YAML file.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Results folder (default: the file's output:, else results/<name>)."
+    )] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, help="Trials run at once, each in its own worker process."
+    )] = 1,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1,
+        help="Torch threads per trial (default: cores // jobs). Pin it to compare runs bit for bit.",
+    )] = None,
+    device: Annotated[str | None, typer.Option(
+        "--device", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
+    )] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the expanded trials and their count; run nothing."
+    )] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Run failed trials again (finished and diverged ones stay done)."
+    )] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
+    )] = False,
+) -> None:
+    from adamlab.sweep.schema import SweepConfigError, load_sweep
+
+    try:
+        sweep = load_sweep(config, device=device)
+    except SweepConfigError as exc:
+        for line in exc.lines:
+            print_error(line)
+        raise typer.Exit(1) from None
+    if out is not None:
+        sweep = sweep.with_output(out)
+    if dry_run:
+        _dry_run(sweep, retry_failed)
+        return
+    _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet)
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def _dry_run(sweep, retry_failed: bool) -> None:
+    from adamlab.sweep.execute import plan_sweep
+    from adamlab.sweep.trials import format_value, shown_hparams
+
+    plan = plan_sweep(sweep, retry_failed=retry_failed)
+    shown = shown_hparams(sweep, plan.trials)
+    task_keys = _varying_task_params(plan.trials)
+    steps = sorted({t.steps for t in plan.trials})
+    title = f"sweep {sweep.name}: {len(plan.trials)} trials"
+    if len(steps) == 1:
+        title += f" of {steps[0]} steps"
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", style="dim", justify="right")
+    table.add_column("task", style="cyan")
+    table.add_column("variant", style="bold")
+    table.add_column("hyperparameters")
+    table.add_column("seed", justify="right")
+    if len(steps) > 1:
+        table.add_column("steps", justify="right")
+    table.add_column("trial id", style="dim", no_wrap=True, min_width=16)
+    table.add_column("done")
+    for n, trial in enumerate(plan.trials, 1):
+        task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
+        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
+        row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
+        if len(steps) > 1:
+            row.append(str(trial.steps))
+        row += [trial.trial_id, "[green]yes[/]" if trial.trial_id in plan.done else ""]
+        table.add_row(*row)
+    stdout.print(table)
+    done, todo = len(plan.done), len(plan.trials) - len(plan.done)
+    stdout.print(f"{len(plan.trials)} trials: {done} done, {todo} to run -> {plan.results_dir}  (dry run: nothing was run)",
+                 markup=False, highlight=False, soft_wrap=True)
+
+
+def _varying_task_params(trials) -> dict[str, list[str]]:
+    from adamlab.sweep.trials import canonical_json
+
+    seen: dict[str, dict[str, set[str]]] = {}
+    for trial in trials:
+        per = seen.setdefault(trial.task, {})
+        for key, value in trial.task_params.items():
+            per.setdefault(key, set()).add(canonical_json(value))
+    return {task: [k for k, values in per.items() if len(values) > 1] for task, per in seen.items()}
+
+
+# ---------------------------------------------------------------- run
+
+
+class _Progress:
+    """The Rich progress bar: trials done/total, the trial(s) running, elapsed and ETA."""
+
+    def __init__(self, quiet: bool):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.quiet = quiet
+        self.progress = None if quiet else Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[current]}", style="dim"),
+            console=stderr,
+            transient=False,
+        )
+        self.task_id = None
+        self.running: dict[str, str] = {}
+        self.shown: dict[str, list[str]] = {}
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def sweep_started(self, plan) -> None:
+        from adamlab.sweep.trials import shown_hparams
+
+        self.shown = shown_hparams(plan.sweep, plan.trials)
+        if self.progress is not None:
+            self.task_id = self.progress.add_task(
+                plan.sweep.name, total=len(plan.trials), completed=len(plan.done), current=""
+            )
+
+    def _show_running(self) -> None:
+        if self.progress is None or self.task_id is None:
+            return
+        labels = list(self.running.values())
+        current = labels[-1] if labels else ""
+        if len(labels) > 1:
+            current += f" (+{len(labels) - 1} more)"
+        self.progress.update(self.task_id, current=current)
+
+    def trial_started(self, trial) -> None:
+        self.running[trial.trial_id] = trial.label(self.shown)
+        self._show_running()
+
+    def trial_ended(self, trial, record) -> None:
+        label = self.running.pop(trial.trial_id, trial.label(self.shown))
+        if record.status == "failed":
+            print_error(f"trial {trial.trial_id} ({label}) failed at step {record.steps_run}: {record.error}")
+        elif record.status == "diverged" and self.progress is not None:
+            self.progress.console.print(
+                f"diverged: {label} at step {record.steps_run}", style="yellow", markup=False, highlight=False
+            )
+        if self.progress is not None and self.task_id is not None:
+            self.progress.advance(self.task_id)
+        self._show_running()
+
+
+def _run(sweep, *, jobs: int, threads: int | None, retry_failed: bool, quiet: bool) -> None:
+    from adamlab.sweep.execute import SweepInterrupted, run_sweep
+
+    started = time.perf_counter()
+    try:
+        with _Progress(quiet) as progress, _terminate_like_ctrl_c():
+            result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
+                               listener=progress, argv=sys.argv)
+    except SweepInterrupted as exc:
+        partial = exc.result
+        print_error(
+            f"interrupted: {len(partial.records)} trial(s) ended this run, "
+            f"{len(partial.plan.done) + len(partial.records)} of {len(partial.plan.trials)} done in all; "
+            f"kept in {partial.results_dir}: run the same command again to resume"
+        )
+        raise typer.Exit(INTERRUPTED_EXIT) from None
+    if not quiet:
+        _print_summary(result)
+    stdout.print(_final_line(result, time.perf_counter() - started), markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _terminate_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a job scheduler's stop, `kill`) stops the sweep as cleanly as Ctrl-C."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (the CLI called from a library thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_summary(result) -> None:
+    """THE single call site of the results summary after a sweep (issue 6's code)."""
+    from adamlab.analysis.render import print_summary
+
+    print_summary(result.results_dir, stdout, results=result.tables)
+
+
+def _final_line(result, seconds: float) -> str:
+    counts = result.counts()
+    ran = len(result.records)
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    parts = [f"{ran} run" + (f" ({detail})" if detail else "")]
+    if result.plan.done:
+        parts.append(f"{len(result.plan.done)} already done")
+    return (
+        f"sweep {result.plan.sweep.name}: {len(result.plan.trials)} trials, {', '.join(parts)} "
+        f"in {seconds:.1f} s -> {result.results_dir}"
+    )

@@ -1,0 +1,214 @@
+"""A single-pass Adam/AdamW kernel for CPU tensors, compiled on first use with the C compiler.
+
+Per element it reads theta, g, m, v once and writes theta, m, v once (plus v_max with AMSGrad):
+the 7 array transfers per parameter that bound any Adam step. torch.compile generates the same
+loop, but on this project's CPUs it either pays a call overhead per tensor that costs ~1.5x the
+floor at 100 tensors or, compiling all tensors into one graph, minutes of compile time; a plain C
+function over arrays of pointers costs a fraction of a second to build and one call per step.
+
+The shared object is cached under $XDG_CACHE_HOME/adamlab (or ~/.cache/adamlab), keyed by the
+source, the flags, the compiler and the CPU, and written atomically so concurrent trials can
+build it at once. Without a working compiler (or OpenMP) `load_kernel` returns None and Adam
+uses its multi-tensor path instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from adamlab.optimizers.adam import AdamHyperparameters, AdamTensors
+
+SOURCE = r"""
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef SCALAR scalar;
+
+struct coefficients {
+    scalar beta1, beta2, one_minus_beta1, one_minus_beta2, eps;
+    scalar l2;         /* Adam: g += l2 * theta (0 for AdamW) */
+    scalar shrink;     /* AdamW: theta *= 1 - lr * weight_decay before the update (1 for Adam) */
+    scalar step_size;  /* lr / bc1 */
+    scalar inv_bc2;    /* 1 / bc2 */
+    int maximize;
+};
+
+/* This thread's share of one tensor. Inlined twice, with amsgrad a constant 0 or 1, so neither
+ * loop carries a branch on it (a branch the vectoriser turns into a ~1.6x slower loop). */
+static inline __attribute__((always_inline)) void adam_tensor(
+    int64_t n, scalar *restrict theta, const scalar *restrict g, scalar *restrict m,
+    scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad)
+{
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < n; ++i) {
+        scalar g_t = c.maximize ? -g[i] : g[i];
+        if (c.l2 != 0) g_t += c.l2 * theta[i];
+        const scalar m_t = c.beta1 * m[i] + c.one_minus_beta1 * g_t;
+        const scalar v_t = c.beta2 * v[i] + c.one_minus_beta2 * g_t * g_t;
+        m[i] = m_t;
+        v[i] = v_t;
+        scalar v_used = v_t;
+        if (amsgrad) {
+            v_used = v_t > v_max[i] ? v_t : v_max[i];
+            v_max[i] = v_used;
+        }
+        /* lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and v_hat = v / bc2 */
+        theta[i] = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
+    }
+}
+
+/* One Adam step over `count` tensors; tensor k has numel[k] elements and bias corrections
+ * bc1[k] = 1 - beta1^t, bc2[k] = 1 - beta2^t (1 without bias correction). v_max is NULL
+ * unless AMSGrad. Each thread takes the same contiguous share of every tensor (static
+ * schedule, no barrier between tensors). */
+void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scalar *const *m,
+               scalar *const *v, scalar *const *v_max, const int64_t *numel,
+               const double *bc1, const double *bc2, double lr, double beta1, double beta2,
+               double eps, double weight_decay, int decoupled, int maximize, int threads)
+{
+    struct coefficients c = {
+        .beta1 = beta1, .beta2 = beta2, .one_minus_beta1 = 1.0 - beta1,
+        .one_minus_beta2 = 1.0 - beta2, .eps = eps, .l2 = decoupled ? 0.0 : weight_decay,
+        .shrink = decoupled ? 1.0 - lr * weight_decay : 1.0, .maximize = maximize,
+    };
+#pragma omp parallel num_threads(threads) firstprivate(c)
+    for (int64_t k = 0; k < count; ++k) {
+        c.step_size = lr / bc1[k];
+        c.inv_bc2 = 1.0 / bc2[k];
+        if (v_max)
+            adam_tensor(numel[k], theta[k], g[k], m[k], v[k], v_max[k], c, 1);
+        else
+            adam_tensor(numel[k], theta[k], g[k], m[k], v[k], NULL, c, 0);
+    }
+}
+"""
+
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-fPIC", "-shared", "-std=c11")
+_SCALARS = {torch.float32: ("float", "sqrtf"), torch.float64: ("double", "sqrt")}
+
+
+class FusedAdamKernel:
+    """The compiled `adam_step` for one element type, callable on AdamTensors."""
+
+    def __init__(self, library_path: Path):
+        self._library = ctypes.CDLL(str(library_path))
+        self._step = self._library.adam_step
+        pointers = ctypes.POINTER(ctypes.c_void_p)
+        doubles = ctypes.POINTER(ctypes.c_double)
+        self._step.argtypes = [
+            ctypes.c_int64, pointers, pointers, pointers, pointers, pointers,
+            ctypes.POINTER(ctypes.c_int64), doubles, doubles,
+            *[ctypes.c_double] * 5, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        ]
+        self._step.restype = None
+
+    def __call__(
+        self, tensors: AdamTensors, bc1: list[float], bc2: list[float],
+        hp: AdamHyperparameters, threads: int,
+    ) -> None:
+        count = len(tensors)
+        pointer_array = ctypes.c_void_p * count
+        doubles = ctypes.c_double * count
+
+        def pointers(ts):
+            return pointer_array(*[t.data_ptr() for t in ts])
+
+        self._step(
+            count, pointers(tensors.params), pointers(tensors.grads), pointers(tensors.exp_avgs),
+            pointers(tensors.exp_avg_sqs),
+            pointers(tensors.max_exp_avg_sqs) if tensors.max_exp_avg_sqs else None,
+            (ctypes.c_int64 * count)(*[p.numel() for p in tensors.params]),
+            doubles(*bc1), doubles(*bc2), hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
+            int(hp.decoupled_weight_decay), int(hp.maximize), threads,
+        )
+
+
+class KernelUnavailable(RuntimeError):
+    """The fused kernel cannot be built here (no C compiler, no OpenMP, or a failed build)."""
+
+
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adamlab" / "kernels"
+
+
+def _cpu_fingerprint() -> str:
+    # -march=native ties the object to this CPU's instruction set; a cache shared between
+    # machines (a network home directory) must not hand one CPU's build to another
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return "\n".join(
+            line for line in lines if line.startswith(("model name", "flags"))
+        )[:4096]
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def _build(compiler: str, scalar: str, sqrt: str) -> Path:
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, timeout=30
+    ).stdout
+    key = hashlib.sha256(
+        "\0".join([SOURCE, *FLAGS, scalar, compiler, version, _cpu_fingerprint()]).encode()
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"adam_step_{scalar}_{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        built = Path(scratch) / target.name
+        result = subprocess.run(
+            [compiler, *FLAGS, f"-DSCALAR={scalar}", f"-DSQRT={sqrt}", "-x", "c", "-",
+             "-o", str(built)],
+            input=SOURCE, capture_output=True, text=True, timeout=300,
+        )
+        if result.returncode != 0:
+            raise KernelUnavailable(
+                f"{compiler} failed to build the fused Adam kernel: {result.stderr.strip()[:500]}"
+            )
+        os.replace(built, target)
+    return target
+
+
+@functools.cache
+def _load(dtype: torch.dtype) -> FusedAdamKernel | KernelUnavailable:
+    if dtype not in _SCALARS:
+        return KernelUnavailable(f"the fused Adam kernel handles float32 and float64, not {dtype}")
+    compiler = _compiler()
+    if compiler is None:
+        return KernelUnavailable("no C compiler found (set CC, or install gcc or clang)")
+    try:
+        return FusedAdamKernel(_build(compiler, *_SCALARS[dtype]))
+    except KernelUnavailable as problem:
+        return problem
+    except (OSError, subprocess.SubprocessError) as problem:
+        return KernelUnavailable(f"could not build the fused Adam kernel: {problem}")
+
+
+def load_kernel(dtype: torch.dtype) -> FusedAdamKernel | None:
+    """The kernel for `dtype` (built once per machine, then loaded once per process), or None."""
+    kernel = _load(dtype)
+    return None if isinstance(kernel, KernelUnavailable) else kernel
+
+
+def require_kernel() -> None:
+    """Raise KernelUnavailable, saying why, unless the kernel builds for float32 and float64."""
+    for dtype in _SCALARS:
+        kernel = _load(dtype)
+        if isinstance(kernel, KernelUnavailable):
+            raise kernel

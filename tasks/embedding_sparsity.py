@@ -1,0 +1,204 @@
+"""An embedding table learning a fixed random teacher table from Zipf-distributed token ids.
+
+Row k of the table is the token of frequency rank k (row 0 the most frequent): token ids are
+drawn i.i.d. with probability p_k proportional to (k+1)^(-zipf_exponent). Each example is a
+token id and its target, the teacher's row for that id (plus N(0, target_noise^2) per
+coordinate when target_noise > 0); the loss is 0.5 ||E[id] - target||^2, averaged over the
+batch. Regression onto the teacher row keeps the rows independent, so a row's error is simply
+its distance to the teacher row, and it changes only through the steps taken on that row: the
+task isolates how an optimizer treats rows that are rarely seen (Adam's normalised steps against
+SGD's steps proportional to how often a row appears).
+
+``sparse: true`` builds nn.Embedding(sparse=True): gradients are sparse COO tensors, and only
+sparse-capable optimizers (torch's SparseAdam, plain SGD) apply.
+
+Rows are grouped by frequency rank into three buckets: ``frequent`` (the top frequent_fraction of
+rows, default 1%), ``rare`` (the bottom rare_fraction, default 50%) and ``middle`` (the rest);
+bucket sizes are the fractions of vocab_size rounded half up, at least 1 row each.
+
+Metrics, at each log step (step_metrics), for each bucket B, means over the bucket's rows:
+- ``B.error``: ||E_k - T_k||, distance of the row to its teacher row;
+- ``B.touched``: 1 if the row has been in at least one training batch so far, else 0 (the
+  fraction of the bucket's rows that have ever received a gradient; depends on the data only);
+- ``B.update``: ||E_k(now) - E_k(previous log step)||, the net movement of the row since the
+  previous log step (since initialisation at the first);
+- ``B.norm``: ||E_k||, which shows weight decay shrinking rows that gradients never reach.
+The table starts as N(0, init_std^2) entries (nn.Embedding's default is init_std 1) and the
+teacher is N(0, 1), so an untrained row is about sqrt((1 + init_std^2) dim) from its teacher row;
+weight decay alone moves that towards sqrt(dim) by shrinking the row, which is why ``norm`` sits
+beside ``error`` (init_std: 0 starts every row at 0 and takes that effect out).
+At each evaluation: ``test_loss``, the expected loss over the Zipf distribution,
+sum_k p_k 0.5 ||E_k - T_k||^2 (without the constant 0.5 dim target_noise^2 that noise adds),
+and ``error``, ||E_k - T_k|| averaged over all rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import Field, FiniteFloat, model_validator
+
+from adamlab.tasks.base import Task, TaskParams
+from adamlab.tasks.randomness import StepBlocks, cpu_generator
+
+BUCKETS = ("frequent", "middle", "rare")
+ROW_STATISTICS = ("error", "touched", "update", "norm")
+
+
+def bucket_slices(vocab_size: int, frequent_fraction: float, rare_fraction: float) -> dict[str, slice]:
+    """Rows of each bucket (rows are frequency ranks, most frequent first)."""
+    n_frequent = max(1, math.floor(frequent_fraction * vocab_size + 0.5))
+    n_rare = max(1, math.floor(rare_fraction * vocab_size + 0.5))
+    return {
+        "frequent": slice(0, n_frequent),
+        "middle": slice(n_frequent, vocab_size - n_rare),
+        "rare": slice(vocab_size - n_rare, vocab_size),
+    }
+
+
+def zipf_probabilities(vocab_size: int, exponent: float) -> torch.Tensor:
+    """p_k proportional to (k+1)^(-exponent), k = 0..vocab_size-1 (float64)."""
+    weights = torch.arange(1, vocab_size + 1, dtype=torch.float64) ** (-exponent)
+    return weights / weights.sum()
+
+
+class EmbeddingSparsityParams(TaskParams):
+    vocab_size: int = Field(10_000, ge=3, description="rows of the embedding table")
+    dim: int = Field(16, ge=1, description="columns of the embedding table")
+    zipf_exponent: FiniteFloat = Field(
+        1.0, ge=0, description="token of rank k has probability proportional to k^-exponent"
+    )
+    init_std: FiniteFloat = Field(1.0, ge=0, description="std of the initial table entries")
+    target_noise: FiniteFloat = Field(
+        0.0, ge=0, description="std of Gaussian noise added to each target coordinate"
+    )
+    sparse: bool = Field(False, description="nn.Embedding(sparse=True): sparse gradients")
+    frequent_fraction: FiniteFloat = Field(
+        0.01, gt=0, lt=1, description="share of rows (most frequent first) in bucket 'frequent'"
+    )
+    rare_fraction: FiniteFloat = Field(
+        0.5, gt=0, lt=1, description="share of rows (least frequent last) in bucket 'rare'"
+    )
+
+    @model_validator(mode="after")
+    def _check_buckets(self) -> EmbeddingSparsityParams:
+        middle = bucket_slices(self.vocab_size, self.frequent_fraction, self.rare_fraction)["middle"]
+        if middle.stop <= middle.start:
+            raise ValueError(
+                f"frequent_fraction {self.frequent_fraction} and rare_fraction "
+                f"{self.rare_fraction} leave no rows of {self.vocab_size} for bucket 'middle'; "
+                f"lower them or raise vocab_size"
+            )
+        return self
+
+
+class EmbeddingSparsityTask(Task):
+    name = "embedding_sparsity"
+    summary = "embedding table fit to a teacher on Zipf tokens; error/updates of rare vs frequent rows"
+    Params = EmbeddingSparsityParams
+    metric_goals = {
+        "train_loss": "min",
+        "test_loss": "min",
+        "error": "min",
+        **{f"{bucket}.error": "min" for bucket in BUCKETS},
+    }
+    primary_metric = "test_loss"
+
+    #: token ids drawn per block (steps_per_block * batch_size)
+    TOKEN_BLOCK_VALUES = 1 << 16
+
+    def __init__(
+        self, params: EmbeddingSparsityParams, *, seed: int, device: torch.device, batch_size: int
+    ):
+        super().__init__(params, seed=seed, device=device, batch_size=batch_size)
+        vocab_size, dim = params.vocab_size, params.dim
+        self.buckets = bucket_slices(vocab_size, params.frequent_fraction, params.rare_fraction)
+        probabilities = zipf_probabilities(vocab_size, params.zipf_exponent)
+        self.probabilities = probabilities.to(torch.float32).to(device)
+        cdf = probabilities.cumsum(0)
+        cdf[-1] = 1.0
+        self._cdf = cdf
+
+        self.teacher = torch.randn(vocab_size, dim, generator=cpu_generator(seed, "embedding.teacher"))
+        self.teacher = self.teacher.to(device)
+        initial = params.init_std * torch.randn(
+            vocab_size, dim, generator=cpu_generator(seed, "embedding.init")
+        )
+        self.embedding = torch.nn.Embedding.from_pretrained(
+            initial.to(device), freeze=False, sparse=params.sparse
+        )
+
+        steps_per_block = max(1, self.TOKEN_BLOCK_VALUES // batch_size)
+        self.tokens = StepBlocks(seed, "embedding.tokens", steps_per_block, self._draw_tokens, device)
+        self._target_noise: StepBlocks | None = None
+        if params.target_noise > 0:
+            self._target_noise = StepBlocks(
+                seed,
+                "embedding.target_noise",
+                max(1, self.TOKEN_BLOCK_VALUES // (batch_size * dim)),
+                lambda generator, n: params.target_noise
+                * torch.randn(n, batch_size, dim, generator=generator),
+                device,
+            )
+
+        self._touched = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        self._weight_at_last_log = self.embedding.weight.detach().clone()
+
+    @classmethod
+    def uses_sparse_gradients(cls, params: EmbeddingSparsityParams) -> bool:
+        return params.sparse
+
+    def _draw_tokens(self, generator: torch.Generator, n_steps: int) -> torch.Tensor:
+        uniform = torch.rand(n_steps * self.batch_size, generator=generator, dtype=torch.float64)
+        ids = torch.searchsorted(self._cdf, uniform, right=True)
+        return ids.view(n_steps, self.batch_size)
+
+    def targets(self, step: int, ids: torch.Tensor) -> torch.Tensor:
+        """The regression targets of the batch of ``step`` (token ids ``ids``)."""
+        targets = self.teacher.index_select(0, ids)
+        if self._target_noise is not None:
+            targets = targets + self._target_noise.at(step)
+        return targets
+
+    def param_groups(self) -> list[torch.Tensor]:
+        return [self.embedding.weight]
+
+    def loss_and_grad(self, step: int) -> torch.Tensor:
+        ids = self.tokens.at(step)
+        residual = self.embedding(ids) - self.targets(step, ids)
+        loss = 0.5 * residual.square().sum(dim=1).mean()
+        loss.backward()
+        self._touched[ids] = True
+        return loss.detach()
+
+    def row_statistics(self) -> torch.Tensor:
+        """(len(ROW_STATISTICS), vocab_size): per-row error, touched, update, norm (see module)."""
+        with torch.no_grad():
+            weight = self.embedding.weight
+            rows = torch.stack(
+                [
+                    torch.linalg.vector_norm(weight - self.teacher, dim=1),
+                    self._touched.to(weight.dtype),
+                    torch.linalg.vector_norm(weight - self._weight_at_last_log, dim=1),
+                    torch.linalg.vector_norm(weight, dim=1),
+                ]
+            )
+        return rows
+
+    def step_metrics(self) -> dict[str, float]:
+        rows = self.row_statistics()
+        self._weight_at_last_log.copy_(self.embedding.weight.detach())
+        means = torch.stack([rows[:, rows_of].mean(dim=1) for rows_of in self.buckets.values()])
+        return {
+            f"{bucket}.{statistic}": value
+            for bucket, bucket_means in zip(self.buckets, means.tolist(), strict=True)
+            for statistic, value in zip(ROW_STATISTICS, bucket_means, strict=True)
+        }
+
+    def evaluate(self) -> dict[str, float]:
+        with torch.no_grad():
+            squared = (self.embedding.weight - self.teacher).square().sum(dim=1)
+            test_loss = 0.5 * torch.dot(self.probabilities, squared)
+            error = squared.sqrt().mean()
+        return {"test_loss": float(test_loss), "error": float(error)}

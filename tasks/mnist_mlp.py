@@ -1,0 +1,117 @@
+"""An MLP classifier on MNIST, the whole dataset held as tensors on the device.
+
+Batches are index slices of the training tensors: epoch e is a permutation drawn from the trial
+seed and e, cut into floor(60000 / batch_size) batches (the last partial batch of each epoch is
+dropped, so every step has batch_size examples; ``steps_per_epoch`` is that floor). Initial
+weights come from the seed too, drawn as torch.nn.Linear draws them by default
+(U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases) but from a generator of the trial's
+own, so every optimizer starts from the same weights and sees the same batches.
+
+Metrics: ``train_loss`` is the cross-entropy of the step's batch (before the update);
+``test_loss`` and ``test_accuracy`` (fraction correct, 0..1) are over the 10000 test images at
+each evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from adamlab.errors import AdamlabError
+from adamlab.tasks.base import Task, TaskParams
+from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
+from adamlab.tasks.randomness import EpochBatches, cpu_generator
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
+
+
+class MnistMlpParams(TaskParams):
+    widths: tuple[Annotated[int, Field(ge=1)], ...] = Field(
+        (256,), description="hidden layer sizes; [] is multinomial logistic regression"
+    )
+    activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
+    data_dir: str | None = Field(
+        None,
+        description="folder with the four MNIST IDX files (gz or raw), or its mnist/ or "
+        "MNIST/raw/ subfolder; None = $ADAMLAB_DATA, else ./data",
+    )
+    download: bool = Field(True, description="fetch MNIST with torchvision when not found")
+
+
+def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]:
+    """[W1, b1, W2, b2, ...] for layer sizes ``sizes``, torch.nn.Linear's default init (CPU)."""
+    tensors = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False):
+        bound = 1.0 / math.sqrt(fan_in)
+        weight = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=generator)
+        bias = torch.empty(fan_out).uniform_(-bound, bound, generator=generator)
+        tensors += [weight, bias]
+    return tensors
+
+
+def mlp_forward(tensors: list[torch.Tensor], inputs: torch.Tensor, activation) -> torch.Tensor:
+    """Logits of the MLP whose [W1, b1, ...] are ``tensors`` (activation between layers)."""
+    hidden = inputs
+    n_layers = len(tensors) // 2
+    for layer in range(n_layers):
+        hidden = F.linear(hidden, tensors[2 * layer], tensors[2 * layer + 1])
+        if layer < n_layers - 1:
+            hidden = activation(hidden)
+    return hidden
+
+
+class MnistMlpTask(Task):
+    name = "mnist_mlp"
+    summary = "MLP (default 784-256-10, ReLU) on MNIST; test loss and accuracy"
+    Params = MnistMlpParams
+    metric_goals = {"train_loss": "min", "test_loss": "min", "test_accuracy": "max"}
+    primary_metric = "test_accuracy"
+
+    def __init__(self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int):
+        super().__init__(params, seed=seed, device=device, batch_size=batch_size)
+        self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
+        self.data = load_mnist(self.data_dir, device, download=params.download)
+        n_train = self.data.train_images.shape[0]
+        if not 1 <= batch_size <= n_train:
+            raise AdamlabError(
+                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training set size), "
+                f"got {batch_size}"
+            )
+        self.batches = EpochBatches(n_train, batch_size, seed, "mnist_mlp.batches", device)
+        self.activation = ACTIVATIONS[params.activation]
+        sizes = [self.data.input_dim, *params.widths, NUM_CLASSES]
+        self.tensors = [
+            torch.nn.Parameter(t.to(device))
+            for t in init_mlp(sizes, cpu_generator(seed, "mnist_mlp.init"))
+        ]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.batches.steps_per_epoch
+
+    def param_groups(self) -> list[torch.Tensor]:
+        return list(self.tensors)
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        return mlp_forward(self.tensors, inputs, self.activation)
+
+    def loss_and_grad(self, step: int) -> torch.Tensor:
+        indices = self.batches.indices(step)
+        inputs = self.data.train_images.index_select(0, indices)
+        labels = self.data.train_labels.index_select(0, indices)
+        loss = F.cross_entropy(self.logits(inputs), labels)
+        loss.backward()
+        return loss.detach()
+
+    def evaluate(self) -> dict[str, float]:
+        with torch.no_grad():
+            logits = self.logits(self.data.test_images)
+            labels = self.data.test_labels
+            test_loss = F.cross_entropy(logits, labels)
+            accuracy = (logits.argmax(dim=1) == labels).to(torch.float32).mean()
+        return {"test_loss": float(test_loss), "test_accuracy": float(accuracy)}

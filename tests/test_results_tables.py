@@ -1,0 +1,157 @@
+"""Results on disk: tables rebuilt from the records, read back, and damaged folders named."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from results_fixture import MANIFEST, mnist_records, quadratic_records, write_results
+
+from adamlab import __version__
+from adamlab.errors import AdamlabError
+from adamlab.store import tables
+from adamlab.store.tables import TRIAL_COLUMNS, load_results, rebuild_tables
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_results(tmp_path / "hand")
+
+
+def test_rebuild_writes_csv_and_parquet_that_read_back_equal(folder):
+    results = rebuild_tables(folder)
+    for name, frame in (("trials", results.trials), ("metrics", results.metrics)):
+        from_parquet = pd.read_parquet(folder / f"{name}.parquet")
+        pd.testing.assert_frame_equal(from_parquet, frame, check_dtype=False)
+        from_csv = pd.read_csv(folder / f"{name}.csv")
+        assert list(from_csv.columns) == list(frame.columns)
+        assert len(from_csv) == len(frame)
+        numeric = frame.select_dtypes("number").columns
+        pd.testing.assert_frame_equal(from_csv[numeric], frame[numeric], check_dtype=False)
+
+
+def test_trials_table_columns_follow_the_layout(folder):
+    trials = load_results(folder).trials
+    columns = list(trials.columns)
+    assert columns[: len(TRIAL_COLUMNS)] == list(TRIAL_COLUMNS)
+    assert {"hp.lr", "hp.beta2", "hp.momentum", "hp.bias_correction"} <= set(columns)
+    assert {"task.preset", "task.dim", "task.widths", "final.train_loss", "best.train_loss",
+            "final.test_accuracy", "best.test_accuracy"} <= set(columns)
+    assert len(trials) == 36
+    assert trials["task.dim"].dtype == "Int64"  # an int stays one where mnist leaves it empty
+    assert set(trials.loc[trials["task"] == "mnist_mlp", "task.widths"]) == {"[256]"}
+    failed = trials[trials["status"] == "failed"].iloc[0]
+    assert failed["error"] == "RuntimeError: out of cheese"
+    assert pd.isna(failed["final.train_loss"])
+
+
+def test_metrics_table_is_the_long_log_of_every_record(folder):
+    results = load_results(folder)
+    records = quadratic_records() + mnist_records()
+    assert len(results.metrics) == sum(len(r.metrics["step"]) for r in records)
+    assert list(results.metrics.columns) == ["trial_id", "step", "wall_time", "metric", "value"]
+    one = records[0]
+    logged = results.metrics[results.metrics["trial_id"] == one.trial_id]
+    assert logged["step"].tolist() == one.metrics["step"]
+    assert logged["value"].tolist() == one.metrics["value"]
+
+
+def test_rebuild_without_pyarrow_removes_stale_parquet(folder, monkeypatch):
+    rebuild_tables(folder)
+    assert (folder / "trials.parquet").exists()
+    monkeypatch.setattr(tables, "parquet_available", lambda: False)
+    rebuild_tables(folder)
+    assert not (folder / "trials.parquet").exists() and not (folder / "metrics.parquet").exists()
+    assert (folder / "trials.csv").exists()
+
+
+def test_only_the_current_sweeps_records_are_loaded(tmp_path):
+    records = quadratic_records()
+    current = [r.trial_id for r in records[:5]] + ["0123456789abcdef"]  # one not ended yet
+    folder = write_results(tmp_path / "r", records, {**MANIFEST, "trial_ids": current})
+    results = rebuild_tables(folder)
+    assert set(results.trials["trial_id"]) == set(current[:5])
+    assert results.stale_records == len(records) - 5
+    assert results.planned_trials == 6
+    assert len(pd.read_csv(folder / "trials.csv")) == 5
+
+
+def test_a_folder_with_no_ended_trial_loads_empty(tmp_path):
+    results = rebuild_tables(write_results(tmp_path / "r", []))
+    assert results.trials.empty and results.metrics.empty
+    assert list(pd.read_csv(tmp_path / "r" / "trials.csv").columns) == list(TRIAL_COLUMNS)
+
+
+# ------------------------------------------------------------------------------- damage
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(AdamlabError, match=f"^{tmp_path}/nope: no such results folder$"):
+        load_results(tmp_path / "nope")
+
+
+def test_missing_manifest(folder):
+    (folder / "adamlab-results.json").unlink()
+    with pytest.raises(AdamlabError, match="not an adamlab results folder "
+                                            r"\(adamlab-results.json is missing\)"):
+        load_results(folder)
+
+
+def test_missing_provenance(folder):
+    (folder / "provenance.json").unlink()
+    with pytest.raises(AdamlabError, match=f"^{folder}/provenance.json: missing"):
+        load_results(folder)
+
+
+@pytest.mark.parametrize("name", ["adamlab-results.json", "provenance.json"])
+def test_truncated_json_files_are_named(folder, name):
+    path = folder / name
+    path.write_text(path.read_text()[:25])
+    with pytest.raises(AdamlabError, match=f"^{path}: not valid JSON at line 1 column .*truncated"):
+        load_results(folder)
+
+
+def test_truncated_trial_record_is_named(folder):
+    path = sorted((folder / "trials").glob("*.json"))[3]
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(AdamlabError, match=f"^{path}: not valid JSON .*truncated"):
+        load_results(folder)
+
+
+def test_empty_trial_record_is_named(folder):
+    path = sorted((folder / "trials").glob("*.json"))[0]
+    path.write_text("")
+    with pytest.raises(AdamlabError, match=f"^{path}: empty file"):
+        rebuild_tables(folder)
+
+
+def test_record_with_missing_field_or_bad_log_is_named(folder):
+    path = sorted((folder / "trials").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    del data["hparams"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(AdamlabError, match=f"^{path}: not a trial record: missing field.* hparams"):
+        load_results(folder)
+    data["hparams"] = {}
+    data["metrics"]["value"].pop()
+    path.write_text(json.dumps(data))
+    with pytest.raises(AdamlabError, match=f"^{path}: metrics: columns of unequal length"):
+        load_results(folder)
+
+
+@pytest.mark.parametrize(
+    ("version", "advice"),
+    [(2, "upgrade adamlab to read them"), (0, "read them with adamlab 0.0.3")],
+)
+def test_other_layout_versions_say_who_wrote_them(tmp_path, version, advice):
+    manifest = {**MANIFEST, "layout_version": version, "adamlab_version": "0.0.3"}
+    folder = write_results(tmp_path / "r", quadratic_records()[:1], manifest)
+    with pytest.raises(AdamlabError) as error:
+        load_results(folder)
+    assert str(error.value) == (
+        f"{folder}/adamlab-results.json: written by adamlab 0.0.3 with layout version {version}; "
+        f"this adamlab ({__version__}) reads layout version 1: " + advice
+        + (", or re-run the sweep with this one" if version == 0 else "")
+    )
