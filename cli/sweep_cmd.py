@@ -30,6 +30,11 @@ def sweep(
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Trials run at once, each in its own worker process."
     )] = 1,
+    batch_trials: Annotated[int | None, typer.Option(
+        "--batch-trials", min=1,
+        help="Stack up to K trials that differ only in optimizer hyperparameters into one batched "
+        "training (default: the file's batch_trials:, else 1).",
+    )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1,
         help="Torch threads per trial (default: cores // jobs). Pin it to compare runs bit for bit.",
@@ -60,7 +65,8 @@ def sweep(
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
-    _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet)
+    _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
+         batch_trials=batch_trials)
 
 
 # ---------------------------------------------------------------- dry run
@@ -188,14 +194,15 @@ class _Progress:
         self._show_running()
 
 
-def _run(sweep, *, jobs: int, threads: int | None, retry_failed: bool, quiet: bool) -> None:
+def _run(sweep, *, jobs: int, threads: int | None, retry_failed: bool, quiet: bool,
+         batch_trials: int | None = None) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
     try:
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
-                               listener=progress, argv=sys.argv)
+                               listener=progress, argv=sys.argv, batch_trials=batch_trials)
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(

@@ -96,6 +96,12 @@ class StackedOptimizer(ABC):
         self.params = list(params)
         self.hp = self.hp.keep(members)
 
+    def step_and_diagnose(self) -> list[dict[str, float]]:
+        """step(), returning each member's opt.* metrics of that step (log steps)."""
+        snapshot = self.snapshot()
+        self.step()
+        return self.diagnostics(snapshot)
+
     def snapshot(self) -> list[Tensor]:
         """Copies of the parameters; take before step() for `diagnostics`."""
         return [p.detach().clone() for p in self.params]
@@ -105,7 +111,7 @@ class StackedOptimizer(ABC):
         members = self.members
         coordinates = sum(p[0].numel() for p in self.params)
         moved = [
-            (p.detach() - before).abs().flatten(1).sum(1).tolist()
+            (p.detach() - before).abs_().flatten(1).sum(1).tolist()
             for p, before in zip(self.params, snapshot, strict=True)
         ]
         metrics: list[dict[str, float]] = [{} for _ in range(members)]
@@ -175,7 +181,34 @@ class StackedAdam(StackedOptimizer):
         else:
             self._tensor_step(grads)
 
-    def _kernel_step(self, grads: list[Tensor]) -> None:
+    @torch.no_grad()
+    def step_and_diagnose(self) -> list[dict[str, float]]:
+        if not self._use_kernel:
+            return super().step_and_diagnose()
+        self.t += 1
+        moved, below = self._kernel_step([p.grad for p in self.params], diagnose=True)
+        coordinates = sum(p[0].numel() for p in self.params)
+        metrics = []
+        for k, lr in enumerate(self.hp["lr"]):
+            member = {"opt.effective_step": moved[k] / lr / coordinates} if lr > 0 else {}
+            member.update(self._bias_correction_metrics(k))
+            member["opt.eps_dominated"] = below[k] / coordinates
+            metrics.append(member)
+        return metrics
+
+    def _bias_correction_metrics(self, k: int) -> dict[str, float]:
+        """opt.bc1 and opt.bc2 of member k after step t, summed over tensors as diagnostics.py does."""
+        t = float(self.t)
+        bc1_sum = bc2_sum = 0.0
+        coordinates = 0
+        for theta in self.params:
+            n = theta[0].numel()
+            bc1_sum += (1.0 - self.hp["beta1"][k] ** t) * n
+            bc2_sum += (1.0 - self.hp["beta2"][k] ** t) * n
+            coordinates += n
+        return {"opt.bc1": bc1_sum / coordinates, "opt.bc2": bc2_sum / coordinates}
+
+    def _kernel_step(self, grads: list[Tensor], *, diagnose: bool = False):
         grads = [g.contiguous() for g in grads]
         if self._kernel_call is None:
             self._kernel_call = StackedAdamCall(
@@ -185,7 +218,7 @@ class StackedAdam(StackedOptimizer):
             )
         numel = sum(p.numel() for p in self.params)
         threads = torch.get_num_threads() if numel >= PARALLEL_MIN_NUMEL else 1
-        self._kernel_call(self.t, grads, threads)
+        return self._kernel_call(self.t, grads, threads, diagnose=diagnose)
 
     def _bias_corrections(self) -> tuple[Tensor, Tensor]:
         """(1 - beta1^t, 1 - beta2^t) per member, in float64 (ones without bias correction)."""
@@ -225,25 +258,19 @@ class StackedAdam(StackedOptimizer):
     @torch.no_grad()
     def diagnostics(self, snapshot: list[Tensor]) -> list[dict[str, float]]:
         metrics = super().diagnostics(snapshot)
-        t = float(self.t)
-        counts = [0.0] * self.members
-        bc1_sums, bc2_sums = [0.0] * self.members, [0.0] * self.members
+        counts = [0] * self.members
         coordinates = 0
         bc2 = MemberValues({"bc2": self._bias_corrections()[1].tolist()})
         for i, theta in enumerate(self.params):
             v = self.max_exp_avg_sqs[i] if self.amsgrad else self.exp_avg_sqs[i]
             # v_hat as diagnostics.py computes it: v / (1 - beta2^t), the float64 factor rounded once
             v_hat = v / bc2.column("bc2", theta) if self.bias_correction else v
-            below = (v_hat.sqrt() < self.hp.column("eps", theta)).flatten(1).sum(1).tolist()
-            n = theta[0].numel()
-            for k in range(self.members):
-                counts[k] += below[k]
-                bc1_sums[k] += (1.0 - self.hp["beta1"][k] ** t) * n
-                bc2_sums[k] += (1.0 - self.hp["beta2"][k] ** t) * n
-            coordinates += n
+            # an int32 sum: torch's default int64 sum of booleans takes ~7x longer
+            below = torch.lt(v_hat.sqrt(), self.hp.column("eps", theta)).flatten(1).sum(1, dtype=torch.int32)
+            counts = [total + n for total, n in zip(counts, below.tolist(), strict=True)]
+            coordinates += theta[0].numel()
         for k in range(self.members):
-            metrics[k]["opt.bc1"] = bc1_sums[k] / coordinates
-            metrics[k]["opt.bc2"] = bc2_sums[k] / coordinates
+            metrics[k].update(self._bias_correction_metrics(k))
             metrics[k]["opt.eps_dominated"] = counts[k] / coordinates
         return metrics
 

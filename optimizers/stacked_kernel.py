@@ -6,7 +6,9 @@ with lr[k], beta1[k], beta2[k], eps[k], weight_decay[k] and its bias corrections
 1 - beta^t computed with C's pow, as Python's `beta ** t` does for the one-trial optimizer.
 One call per step updates every member of every tensor, reading theta, g, m, v once and writing
 theta, m, v once: a stack of embedding tables costs what its members cost one at a time, never
-the ~10 passes over memory of the same update written as tensor ops.
+the ~10 passes over memory of the same update written as tensor ops. At log steps the same pass
+also measures each member's opt.effective_step and opt.eps_dominated (diagnostics.py's
+definitions), which would otherwise cost a copy of the parameters and four more passes.
 
 Built on first use with the C compiler and cached like `adam_kernel` (under
 $XDG_CACHE_HOME/adamlab or ~/.cache/adamlab, keyed by source, flags, compiler and CPU, written
@@ -40,13 +42,21 @@ struct coefficients {
     scalar shrink;     /* AdamW: theta *= 1 - lr * weight_decay before the update (1 for Adam) */
     scalar step_size;  /* lr / bc1 */
     scalar inv_bc2;    /* 1 / bc2 */
+    scalar bc2;        /* for the diagnostics' v_hat = v / bc2, as diagnostics.py divides */
 };
 
-/* This thread's share of one member's slab of one tensor (amsgrad a constant, as in adam_kernel). */
+/* This thread's share of one member's slab of one tensor. Inlined with amsgrad and diagnose
+ * constants, so the loop of a plain step carries neither branch (nor the diagnostics' serial
+ * sums, which keep it from vectorising). With diagnose, adds sum |theta_new - theta| to *moved
+ * and the count of sqrt(v_hat) < eps to *below (diagnostics.py's opt.effective_step and
+ * opt.eps_dominated, measured in the same pass instead of from a copy of the parameters). */
 static inline __attribute__((always_inline)) void adam_slab(
     int64_t n, scalar *restrict theta, const scalar *restrict g, scalar *restrict m,
-    scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad)
+    scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad,
+    const int diagnose, double *moved, int64_t *below)
 {
+    double moved_here = 0.0;
+    int64_t below_here = 0;
 #pragma omp for schedule(static) nowait
     for (int64_t i = 0; i < n; ++i) {
         scalar g_t = g[i];
@@ -61,18 +71,37 @@ static inline __attribute__((always_inline)) void adam_slab(
             v_max[i] = v_used;
         }
         /* lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and v_hat = v / bc2 */
-        theta[i] = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
+        const scalar updated = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
+        if (diagnose) {
+            const scalar delta = updated - theta[i];
+            moved_here += delta < 0 ? -delta : delta;
+            below_here += SQRT(v_used / c.bc2) < c.eps;
+        }
+        theta[i] = updated;
+    }
+    if (diagnose) {
+#pragma omp atomic
+        *moved += moved_here;
+#pragma omp atomic
+        *below += below_here;
     }
 }
 
+#define SLAB(AMSGRAD, DIAGNOSE)                                                              \
+    adam_slab(n, theta[j] + at, g[j] + at, m[j] + at, v[j] + at,                             \
+              AMSGRAD ? v_max[j] + at : NULL, c, AMSGRAD, DIAGNOSE,                          \
+              DIAGNOSE ? moved + k : NULL, DIAGNOSE ? below + k : NULL)
+
 /* One Adam step of `members` models over `count` stacked tensors: tensor j holds the members'
  * slabs of numel[j] elements one after another. Per-member hyperparameters are arrays of
- * length `members`; t is the step number after this step. v_max is NULL unless AMSGrad. */
+ * length `members`; t is the step number after this step. v_max is NULL unless AMSGrad.
+ * moved/below (per member, zeroed by the caller) are NULL unless the step is diagnosed. */
 void stacked_adam_step(int64_t members, int64_t count, scalar *const *theta,
                        const scalar *const *g, scalar *const *m, scalar *const *v,
                        scalar *const *v_max, const int64_t *numel, double t, const double *lr,
                        const double *beta1, const double *beta2, const double *eps,
-                       const double *weight_decay, int decoupled, int bias_correction, int threads)
+                       const double *weight_decay, int decoupled, int bias_correction, int threads,
+                       double *moved, int64_t *below)
 {
 #pragma omp parallel num_threads(threads)
     for (int64_t k = 0; k < members; ++k) {
@@ -83,14 +112,15 @@ void stacked_adam_step(int64_t members, int64_t count, scalar *const *theta,
             .one_minus_beta2 = 1.0 - beta2[k], .eps = eps[k],
             .l2 = decoupled ? 0.0 : weight_decay[k],
             .shrink = decoupled ? 1.0 - lr[k] * weight_decay[k] : 1.0,
-            .step_size = lr[k] / bc1, .inv_bc2 = 1.0 / bc2,
+            .step_size = lr[k] / bc1, .inv_bc2 = 1.0 / bc2, .bc2 = bc2,
         };
         for (int64_t j = 0; j < count; ++j) {
             const int64_t n = numel[j], at = k * n;
-            if (v_max)
-                adam_slab(n, theta[j] + at, g[j] + at, m[j] + at, v[j] + at, v_max[j] + at, c, 1);
-            else
-                adam_slab(n, theta[j] + at, g[j] + at, m[j] + at, v[j] + at, NULL, c, 0);
+            if (moved) {
+                if (v_max) SLAB(1, 1); else SLAB(0, 1);
+            } else {
+                if (v_max) SLAB(1, 0); else SLAB(0, 0);
+            }
         }
     }
 }
@@ -140,12 +170,21 @@ class StackedAdamCall:
     def _pointers(self, tensors: list[torch.Tensor]):
         return (ctypes.c_void_p * self._count)(*[t.data_ptr() for t in tensors])
 
-    def __call__(self, t: int, grads: list[torch.Tensor], threads: int) -> None:
-        """Step t (1-based, after this step) from `grads` (contiguous, the parameters' dtype)."""
+    def __call__(
+        self, t: int, grads: list[torch.Tensor], threads: int, *, diagnose: bool = False
+    ) -> tuple[list[float], list[int]] | None:
+        """Step t (1-based, after this step) from `grads` (contiguous, the parameters' dtype).
+
+        With `diagnose`, returns per member (sum |theta_new - theta| over all coordinates, the
+        number of coordinates where sqrt(v_hat) < eps), measured in the same pass.
+        """
+        moved = (ctypes.c_double * self._members)() if diagnose else None
+        below = (ctypes.c_int64 * self._members)() if diagnose else None
         self._function(
             self._members, self._count, self._theta, self._pointers(grads), *self._moments,
-            float(t), *self._hparams, *self._flags, threads,
+            float(t), *self._hparams, *self._flags, threads, moved, below,
         )
+        return (list(moved), list(below)) if diagnose else None
 
 
 class StackedAdamKernel:
@@ -157,6 +196,7 @@ class StackedAdamKernel:
         self.function.argtypes = [
             ctypes.c_int64, ctypes.c_int64, *[_Pointers] * 5, ctypes.POINTER(ctypes.c_int64),
             ctypes.c_double, *[_Doubles] * 5, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+            _Doubles, ctypes.POINTER(ctypes.c_int64),
         ]
         self.function.restype = None
 

@@ -184,8 +184,8 @@ BAD_FILES = {
         "these params); allowed on sparse gradients: sgd, sparse_adam (line 7)",
     ),
     "batched trials": (
-        "name: t\nsteps: 5\nbatch_trials: 4\ntasks: [quadratic]\noptimizers: [sgd]\n",
-        "batch_trials: must be 1 in this version of adamlab, got 4 (line 3)",
+        "name: t\nsteps: 5\nbatch_trials: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "batch_trials: must be >= 1, got 0 (line 3)",
     ),
 }
 

@@ -8,7 +8,7 @@ diverged or failed); its presence is what makes a re-run skip that trial. The sw
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,9 @@ class TrialRecord:
     adamlab_version: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), allow_nan=True, separators=(",", ":"))
+        # the fields as they are: asdict() would deep-copy every metric value first (~10x slower)
+        fields_ = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps(fields_, allow_nan=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TrialRecord:

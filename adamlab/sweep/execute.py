@@ -31,8 +31,9 @@ from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
 from adamlab.sweep import provenance
-from adamlab.sweep.runner import TrialOutcome, run_trial
+from adamlab.sweep.runner import TrialOutcome
 from adamlab.sweep.schema import Sweep
+from adamlab.sweep.stacking import plan_units, run_unit
 from adamlab.sweep.trials import Trial, expand_trials
 
 
@@ -138,13 +139,19 @@ def run_sweep(
     retry_failed: bool = False,
     listener: SweepListener | None = None,
     argv: list[str] | None = None,
+    batch_trials: int | None = None,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
     `threads`: torch threads per trial (default: cores // jobs, at least 1).
+    `batch_trials`: trials stacked in one training (issue 8; default: the sweep's batch_trials).
+    Stacks are units of work like single trials (see adamlab.sweep.stacking).
     """
     if jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
+    batch_trials = sweep.batch_trials if batch_trials is None else batch_trials
+    if batch_trials < 1:
+        raise AdamlabError(f"--batch-trials: must be >= 1, got {batch_trials}")
     if threads is not None and threads < 1:
         raise AdamlabError(f"--threads: must be >= 1, got {threads}")
     threads = threads or threads_per_job(jobs)
@@ -180,8 +187,9 @@ def run_sweep(
 
         outcome_name = "crashed"
         try:
+            work = plan_units(pending, batch_trials, jobs=jobs)
             execute = _run_in_process if jobs == 1 else _run_in_pool
-            execute(pending, sweep.name, jobs, threads, started_trial, ended_trial)
+            execute(work.units, sweep.name, jobs, threads, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
             outcome_name = "interrupted"
@@ -221,12 +229,14 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def _run_in_process(
-    trials: list[Trial], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
+    units: list[list[Trial]], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
 ) -> None:
     with _torch_threads(threads):
-        for trial in trials:
-            started(trial)
-            ended(trial, run_trial(trial, sweep_name))
+        for unit in units:
+            for trial in unit:
+                started(trial)
+            for trial, outcome in zip(unit, run_unit(unit, sweep_name), strict=True):
+                ended(trial, outcome)
 
 
 def _init_worker(threads: int) -> None:
@@ -247,47 +257,49 @@ def _stop_workers(pool) -> None:
 
 
 def _run_in_pool(
-    trials: list[Trial], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
+    units: list[list[Trial]], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
 ) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    if not trials:
+    if not units:
         return
-    jobs = min(jobs, len(trials))
+    jobs = min(jobs, len(units))
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
         initargs=(threads,),
     )
-    queue = iter(trials)
+    queue = iter(units)
     running: dict = {}
 
     def submit_next() -> None:
-        trial = next(queue, None)
-        if trial is not None:
-            running[pool.submit(run_trial, trial, sweep_name)] = trial
-            started(trial)
+        unit = next(queue, None)
+        if unit is not None:
+            running[pool.submit(run_unit, unit, sweep_name)] = unit
+            for trial in unit:
+                started(trial)
 
     try:
-        for _ in range(jobs):  # one trial per worker in flight: "started" means running
+        for _ in range(jobs):  # one unit per worker in flight: "started" means running
             submit_next()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                trial = running.pop(future)
+                unit = running.pop(future)
                 try:
-                    outcome = future.result()
+                    outcomes = future.result()
                 except BrokenProcessPool:
-                    lost = ", ".join(t.trial_id for t in (trial, *running.values()))
+                    lost = ", ".join(t.trial_id for u in (unit, *running.values()) for t in u)
                     raise AdamlabError(
                         f"a worker process died (killed, out of memory, or a crash in native code) "
                         f"while running trial(s) {lost}; finished trials are kept: re-run to resume, "
                         f"or run with --jobs 1 to see the error"
                     ) from None
-                ended(trial, outcome)
+                for trial, outcome in zip(unit, outcomes, strict=True):
+                    ended(trial, outcome)
                 submit_next()
     except BaseException:
         _stop_workers(pool)

@@ -459,8 +459,6 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
         top = SweepFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc, (), SweepFile))
-    if top is not None and top.batch_trials != 1:
-        problems.append(Problem("batch_trials", f"must be 1 in this version of adamlab, got {top.batch_trials}"))
     if top is not None and top.steps is not None and top.epochs is not None:
         problems.append(Problem("steps", "give steps or epochs, not both"))
         top = None  # the step count is unknown: skip the checks that need it

@@ -176,10 +176,8 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
             else:
                 peak = losses if peak is None else torch.maximum(peak, losses)
             if is_log:
-                snapshot = optimizer.snapshot()
-                optimizer.step()
+                diagnostics = optimizer.step_and_diagnose()
                 now = time.perf_counter() - start
-                diagnostics = optimizer.diagnostics(snapshot)
                 step_metrics = task.step_metrics()
                 for member, value, opt_metrics, task_metrics in zip(
                     active, values, diagnostics, step_metrics, strict=True

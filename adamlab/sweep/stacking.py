@@ -16,11 +16,14 @@ trial).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 from adamlab.sweep.runner import TrialOutcome, run_trial
 from adamlab.sweep.trials import Trial, canonical_json
+
+logger = logging.getLogger("adamlab.sweep")
 
 
 @dataclass
@@ -97,7 +100,11 @@ def _split(trials: list[Trial], parts: int) -> list[list[Trial]]:
 
 
 def plan_units(trials: list[Trial], batch_trials: int, *, jobs: int = 1) -> WorkPlan:
-    """The units `trials` (pending, in sweep order) run as; see the module docstring."""
+    """The units `trials` (pending, in sweep order) run as; see the module docstring.
+
+    Why some trials run one at a time despite batch_trials > 1 is logged once per reason (a
+    warning on the "adamlab.sweep" logger) and kept in `WorkPlan.notes`.
+    """
     if batch_trials < 1:
         raise ValueError(f"batch_trials must be >= 1, got {batch_trials}")
     if batch_trials == 1:
@@ -121,6 +128,8 @@ def plan_units(trials: list[Trial], batch_trials: int, *, jobs: int = 1) -> Work
         units.remove(largest)
         units.extend(_split(largest, 2))
     units.sort(key=lambda unit: position[unit[0].trial_id])
+    for note in stackability.notes:
+        logger.warning("batch_trials: %s", note)
     return WorkPlan(units, list(stackability.notes))
 
 

@@ -1,0 +1,227 @@
+"""Adam with and without bias correction (after Kingma & Ba 2014, section 6.4).
+
+m and v start at zero, so without correction the first update is
+lr * (1 - beta1) g / sqrt((1 - beta2) g^2) = lr * (1 - beta1) / sqrt(1 - beta2) per coordinate
+(10x lr at beta1 = 0.9, beta2 = 0.9999; 100x at beta1 = 0), and v keeps underestimating E[g^2]
+for ~1/(1 - beta2) steps: uncorrected Adam runs with a larger, decaying effective step size that
+grows as beta2 -> 1. Corrected Adam's first update is lr * g/|g| (lr per coordinate) whatever the
+betas. The claims, per task (loss = test_loss on mnist_mlp, the exact objective on quadratic;
+early = the first evaluation after step 1, late = the last step):
+
+1. the first step without correction is (1 - beta1)/sqrt(1 - beta2) x lr (opt.effective_step at
+   step 1), and 2. with correction it is 1 x lr, both within 5% for every (beta1, beta2);
+3. corrected Adam is stable across beta2: its best lr moves <= 1 grid step and its best early
+   loss by <= 1.25x from beta2's smallest to largest value (for each beta1);
+4. without correction the best early lr falls by >= 1 grid step from the smallest beta2 to the
+   largest (the extra early step size is lr's to give back);
+5. and 6. without correction, at the largest beta2, every lr from corrected Adam's best upwards
+   trains worse than corrected Adam at the same lr and beta1 (or diverges), early and late.
+
+Corrected and uncorrected runs are told apart by the `bias_correction` hyperparameter, not by
+their labels.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pandas as pd
+
+from adamlab.experiments.claims import Claim, percent, times, unmeasured
+from adamlab.experiments.measures import (
+    LR,
+    best_row,
+    config_values,
+    first_evaluation_step,
+    grid,
+    grid_position,
+    loss_metric,
+    ratio,
+    tasks_in,
+    values_at_step,
+    where,
+)
+from adamlab.store.tables import HP_PREFIX, Results
+
+FIRST_STEP_TOLERANCE = 0.05
+#: corrected Adam's best early loss may differ by at most this factor across beta2
+STABLE_LOSS_SPREAD = 1.25
+#: ... and its best lr by at most this many grid steps
+STABLE_LR_STEPS = 1
+#: the headline (beta1, beta2) of the first-step claim when swept: the paper's 10x
+HEADLINE_BETAS = (0.9, 0.9999)
+
+EFFECTIVE_STEP = "opt.effective_step"
+BIAS_CORRECTION = HP_PREFIX + "bias_correction"
+
+
+def first_step_factor(beta1: float, beta2: float) -> float:
+    """The uncorrected first step over lr, for |g| >> eps: (1 - beta1) / sqrt(1 - beta2)."""
+    return (1.0 - beta1) / math.sqrt(1.0 - beta2)
+
+
+def claims(results: Results) -> list[Claim]:
+    trials = results.trials
+    adam = trials[trials[BIAS_CORRECTION].notna()] if BIAS_CORRECTION in trials else trials.iloc[:0]
+    if adam.empty:
+        return [unmeasured(
+            "", "Adam with and without bias correction", "trials of adam/adamw",
+            "no trial has a bias_correction hyperparameter (adam or adamw)",
+        )]
+    out: list[Claim] = []
+    for task in tasks_in(adam):
+        out.extend(task_claims(results, adam[adam["task"] == task], task))
+    return out
+
+
+def task_claims(results: Results, trials: pd.DataFrame, task: str) -> list[Claim]:
+    corrected = trials[trials[BIAS_CORRECTION].astype(bool)]
+    uncorrected = trials[~trials[BIAS_CORRECTION].astype(bool)]
+    metric = loss_metric(task)
+    early = first_evaluation_step(results, trials, metric)
+    out = [
+        first_step_claim(results, uncorrected, task, corrected=False),
+        first_step_claim(results, corrected, task, corrected=True),
+    ]
+    if early is None:
+        why = f"{metric} was not logged after step 1"
+        out += [unmeasured(task, text, "", why) for text in (
+            "corrected Adam is stable across beta2", "uncorrected: best lr falls as beta2 -> 1",
+            "uncorrected at the largest beta2: worse at lr >= corrected's best (early)",
+            "uncorrected at the largest beta2: worse at lr >= corrected's best (late)",
+        )]
+        return out
+    early_bc = config_values(results, corrected, metric, at_step=early)
+    early_nobc = config_values(results, uncorrected, metric, at_step=early)
+    out.append(stable_across_beta2_claim(early_bc, task, metric, early))
+    out.append(best_lr_shift_claim(early_nobc, task, metric, early))
+    out.append(worse_at_large_lr_claim(early_bc, early_nobc, task, metric, f"step {early}"))
+    late_bc = config_values(results, corrected, metric)
+    late_nobc = config_values(results, uncorrected, metric)
+    last = int(trials["steps"].max())
+    out.append(worse_at_large_lr_claim(late_bc, late_nobc, task, metric, f"the end (step {last})"))
+    return out
+
+
+def _beta_pairs(frame: pd.DataFrame) -> list[tuple[float, float]]:
+    pairs = frame[[HP_PREFIX + "beta1", HP_PREFIX + "beta2"]].drop_duplicates()
+    return sorted((float(b1), float(b2)) for b1, b2 in pairs.itertuples(index=False))
+
+
+def first_step_claim(results: Results, trials: pd.DataFrame, task: str, *, corrected: bool) -> Claim:
+    if corrected:
+        text = "first step with correction = 1× lr (m̂/√v̂ = g/|g|)"
+        criterion = f"1× for every (β1, β2), ±{percent(FIRST_STEP_TOLERANCE)}"
+    else:
+        text = "first step without correction = (1−β1)/√(1−β2) × lr"
+        criterion = f"(1−β1)/√(1−β2) for every (β1, β2), ±{percent(FIRST_STEP_TOLERANCE)}"
+    if trials.empty:
+        return unmeasured(task, text, criterion, f"no {'corrected' if corrected else 'uncorrected'} trial")
+    steps = values_at_step(results, trials, EFFECTIVE_STEP, 1)
+    if steps.isna().all():
+        return unmeasured(task, text, criterion, f"{EFFECTIVE_STEP} not logged at step 1")
+    measured = trials.assign(step1=steps).dropna(subset=["step1"])
+    deviations: dict[tuple[float, float], tuple[float, float]] = {}
+    for beta1, beta2 in _beta_pairs(measured):
+        mean = float(where(measured, beta1=beta1, beta2=beta2)["step1"].mean())
+        expected = 1.0 if corrected else first_step_factor(beta1, beta2)
+        deviations[(beta1, beta2)] = (mean, expected)
+    headline = HEADLINE_BETAS if HEADLINE_BETAS in deviations else max(
+        deviations, key=lambda pair: first_step_factor(*pair)
+    )
+    mean, expected = deviations[headline]
+    worst = max(abs(m / e - 1.0) for m, e in deviations.values())
+    measured_text = (
+        f"{times(mean)} lr at β1={headline[0]:g}, β2={headline[1]:g} (expected {times(expected)}); "
+        f"all {len(deviations)} (β1, β2) within {percent(worst)}"
+    )
+    return Claim(task, text, measured_text, criterion, worst <= FIRST_STEP_TOLERANCE, mean)
+
+
+def _best_per_beta2(configs: pd.DataFrame, beta1: float) -> dict[float, pd.Series]:
+    out = {}
+    for beta2 in grid(configs[HP_PREFIX + "beta2"]):
+        best = best_row(where(configs, beta1=beta1, beta2=beta2))
+        if best is not None and math.isfinite(best["value"]):
+            out[beta2] = best
+    return out
+
+
+def stable_across_beta2_claim(configs: pd.DataFrame, task: str, metric: str, step: int) -> Claim:
+    text = "corrected Adam is stable across β2"
+    criterion = (
+        f"best lr moves ≤ {STABLE_LR_STEPS} grid step and best {metric} ≤ "
+        f"{times(STABLE_LOSS_SPREAD)} across β2, for each β1"
+    )
+    if configs.empty:
+        return unmeasured(task, text, criterion, "no corrected trial")
+    lrs = grid(configs[LR])
+    parts, worst_steps, worst_spread = [], 0, 1.0
+    for beta1 in grid(configs[HP_PREFIX + "beta1"]):
+        best = _best_per_beta2(configs, beta1)
+        if len(best) < 2:
+            return unmeasured(task, text, criterion, f"fewer than 2 β2 values trained stably at β1={beta1:g}")
+        positions = [grid_position(row[LR], lrs) for row in best.values()]
+        values = [float(row["value"]) for row in best.values()]
+        moved, spread = max(positions) - min(positions), max(values) / min(values)
+        worst_steps, worst_spread = max(worst_steps, moved), max(worst_spread, spread)
+        parts.append(f"β1={beta1:g}: lr moves {moved}, {metric} {times(spread)}")
+    holds = worst_steps <= STABLE_LR_STEPS and worst_spread <= STABLE_LOSS_SPREAD
+    measured = f"at step {step}, best over lr per β2 ∈ {{{', '.join(f'{b:g}' for b in grid(configs[HP_PREFIX + 'beta2']))}}}: " + "; ".join(parts)
+    return Claim(task, text, measured, criterion, holds, worst_spread)
+
+
+def best_lr_shift_claim(configs: pd.DataFrame, task: str, metric: str, step: int) -> Claim:
+    text = "without correction the best early lr falls as β2 → 1"
+    if configs.empty:
+        return unmeasured(task, text, "≥ 1 grid step lower", "no uncorrected trial")
+    betas2 = grid(configs[HP_PREFIX + "beta2"])
+    lrs = grid(configs[LR])
+    low, high = betas2[0], betas2[-1]
+    criterion = f"best lr at β2={high:g} ≥ 1 grid step below β2={low:g}, for each β1"
+    if len(betas2) < 2:
+        return unmeasured(task, text, criterion, "only one β2 value")
+    parts, shifts = [], []
+    for beta1 in grid(configs[HP_PREFIX + "beta1"]):
+        best = _best_per_beta2(configs, beta1)
+        if low not in best or high not in best:
+            return unmeasured(task, text, criterion, f"no stable config at β1={beta1:g} for β2={low:g} or {high:g}")
+        lr_low, lr_high = float(best[low][LR]), float(best[high][LR])
+        shifts.append(grid_position(lr_low, lrs) - grid_position(lr_high, lrs))
+        parts.append(f"β1={beta1:g}: {lr_low:g} → {lr_high:g} (÷{lr_low / lr_high:.3g})")
+    measured = f"best lr at step {step}, β2={low:g} → {high:g}: " + "; ".join(parts)
+    return Claim(task, text, measured, criterion, min(shifts) >= 1, float(min(shifts)))
+
+
+def worse_at_large_lr_claim(
+    corrected: pd.DataFrame, uncorrected: pd.DataFrame, task: str, metric: str, when: str
+) -> Claim:
+    text = f"without correction, largest β2: worse than corrected at lr ≥ corrected's best ({when})"
+    criterion = f"{metric} ratio uncorrected/corrected > 1 (or diverged) at every such lr and β1"
+    if corrected.empty or uncorrected.empty:
+        return unmeasured(task, text, criterion, "needs both corrected and uncorrected trials")
+    high = grid(corrected[HP_PREFIX + "beta2"])[-1]
+    ratios: list[float] = []
+    for beta1 in grid(corrected[HP_PREFIX + "beta1"]):
+        bc = where(corrected, beta1=beta1, beta2=high)
+        best = best_row(bc)
+        if best is None or not math.isfinite(best["value"]):
+            continue
+        for _, row in bc[bc[LR] >= best[LR]].iterrows():
+            match = where(uncorrected, beta1=beta1, beta2=high, lr=row[LR])
+            if match.empty:
+                continue
+            value = ratio(float(match["value"].iloc[0]), float(row["value"]))
+            if not math.isnan(value):
+                ratios.append(value)
+    if not ratios:
+        return unmeasured(task, text, criterion, f"no (β1, lr) at β2={high:g} with both variants stable-comparable")
+    diverged = sum(math.isinf(r) for r in ratios)
+    measured = (
+        f"β2={high:g}, {len(ratios)} (β1, lr): min {times(min(ratios))}, median "
+        f"{times(statistics.median(ratios))}; {diverged} diverged"
+    )
+    return Claim(task, text, measured, criterion, min(ratios) > 1.0, min(ratios))
+
+

@@ -1,0 +1,99 @@
+"""The experiments `adamlab report` knows, by the sweep name their config gives.
+
+A results folder names its sweep (`adamlab-results.json` -> "sweep"); the experiment of that
+name judges it. `--experiment NAME` judges a folder whose sweep was renamed (a cut-down copy of a
+config, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from adamlab.errors import AdamlabError
+from adamlab.experiments import (
+    bias_correction,
+    embedding_sparse,
+    embedding_sparsity,
+    quickstart,
+    weight_decay,
+)
+from adamlab.experiments.claims import Claim
+from adamlab.store.tables import Results
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    #: the sweep that produces the results, relative to the repository root
+    config: str
+    claims: Callable[[Results], list[Claim]]
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    experiment.name: experiment
+    for experiment in [
+        Experiment(
+            "quickstart",
+            "Adam/AdamW vs SGD and momentum on a quadratic and a Zipf embedding table",
+            "configs/quickstart.yaml",
+            quickstart.claims,
+        ),
+        Experiment(
+            "bias_correction",
+            "Adam with and without bias correction (Kingma & Ba 2014, section 6.4)",
+            "configs/bias_correction.yaml",
+            bias_correction.claims,
+        ),
+        Experiment(
+            "weight_decay",
+            "Adam with L2 regularisation vs AdamW's decoupled weight decay (Loshchilov & Hutter 2019)",
+            "configs/weight_decay.yaml",
+            weight_decay.claims,
+        ),
+        Experiment(
+            "embedding_sparsity",
+            "rare rows of a Zipf embedding table: SGD and momentum vs Adam and AdamW",
+            "configs/embedding_sparsity.yaml",
+            embedding_sparsity.claims,
+        ),
+        Experiment(
+            "embedding_sparse",
+            "rare rows of a Zipf embedding table with sparse gradients: SGD vs SparseAdam",
+            "configs/embedding_sparse.yaml",
+            embedding_sparse.claims,
+        ),
+    ]
+}
+
+
+def experiment_names() -> list[str]:
+    return list(EXPERIMENTS)
+
+
+def get_experiment(name: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise AdamlabError(
+            f"--experiment: unknown experiment {name!r}; allowed: {', '.join(experiment_names())}"
+        ) from None
+
+
+def experiment_for(results: Results, name: str | None = None) -> Experiment:
+    """The experiment named `name`, else the one named like the results' sweep."""
+    if name is not None:
+        return get_experiment(name)
+    if results.sweep in EXPERIMENTS:
+        return EXPERIMENTS[results.sweep]
+    raise AdamlabError(
+        f"{results.root}: sweep {results.sweep!r} is not one of the experiments "
+        f"({', '.join(experiment_names())}); name one with --experiment NAME"
+    )
+
+
+def judge(results: Results, name: str | None = None) -> tuple[Experiment, list[Claim]]:
+    """The experiment for `results` and its claims measured on them."""
+    experiment = experiment_for(results, name)
+    return experiment, experiment.claims(results)
