@@ -8,10 +8,13 @@ gradient. Timed, each on its own copy of the parameters: torch.optim.AdamW with 
 reference every ratio is against), foreach=True and foreach=False (single-tensor), and adamlab's
 AdamW with implementation "fused", "foreach" and "plain". The floor is the time to move the 7
 float32 arrays an Adam step must move per parameter (read theta, g, m, v; write theta, m, v) at
-the copy bandwidth measured in the same run (tensor.copy_ over --params floats: 2 arrays moved).
+the copy bandwidth measured in the same run (tensor.copy_ over --params floats, counted as 2
+arrays moved; the CPU also reads the destination before writing it, so the floor errs high).
 
 Every round times each variant for --steps steps, in turn, so a busy spell on a shared machine
-hits all of them alike; the table shows the median and the best round per step.
+hits all of them alike; the table shows the median and the best round per step. On a machine
+shared with other processes the 2-thread figures swing widely (an OpenMP thread that loses its
+core stalls every parallel loop); --threads 1 gives steadier ratios.
 """
 
 from __future__ import annotations
@@ -91,22 +94,28 @@ def main(argv: list[str] | None = None) -> None:
     # the floor: ARRAYS_MOVED arrays at the bandwidth each copy round achieved (a copy moves 2)
     copy_seconds = seconds.pop("copy")
     bandwidth = 2 * numel * source.element_size() / statistics.median(copy_seconds)
-    floor_label = f"floor: {ARRAYS_MOVED} arrays at {bandwidth / 1e9:.1f} GB/s"
+    floor_label = f"floor: {ARRAYS_MOVED} arrays, {bandwidth / 1e9:.1f} GB/s"
     seconds[floor_label] = [t * ARRAYS_MOVED / 2 for t in copy_seconds]
     reference, reference_best = statistics.median(seconds[REFERENCE]), min(seconds[REFERENCE])
 
-    table = Table(title=f"AdamW step, {numel / 1e6:g}M float32 parameters in {count} tensors, "
-                        f"{torch.get_num_threads()} threads, {args.repeats} rounds x {args.steps} steps")
+    table = Table(
+        title=f"AdamW step: {numel / 1e6:g}M float32 params in {count} tensors, "
+              f"{torch.get_num_threads()} threads, {args.repeats}x{args.steps} steps",
+        caption=f"x fused: time / {REFERENCE}'s (median / best round)",
+    )
     table.add_column("variant")
-    table.add_column("median ms/step", justify="right")
-    table.add_column("best ms/step", justify="right")
-    table.add_column(f"x {REFERENCE} (median)", justify="right")
+    table.add_column("median ms", justify="right")
+    table.add_column("best ms", justify="right")
+    table.add_column("x fused (median)", justify="right")
     table.add_column("(best)", justify="right")
     for name, times in sorted(seconds.items(), key=lambda item: statistics.median(item[1])):
         median, best = statistics.median(times), min(times)
         table.add_row(name, f"{median * 1e3:.2f}", f"{best * 1e3:.2f}", f"{median / reference:.2f}",
                       f"{best / reference_best:.2f}", style="dim" if name == floor_label else None)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    default = "fused" if "adamlab fused" in seconds else "foreach (no C compiler with OpenMP here)"
+    console.print(f"adamlab's default (implementation='auto') on this machine: {default}")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def benchmark(name: str, sweep, repeats: int, threads: int, batch_trials: int, s
     plan = modes(batch_trials)
     times: dict[str, list[float]] = {label: [] for label, _ in plan}
     differences: dict[str, float] = {label: 0.0 for label, _ in plan}
-    run_once(sweep, scratch, threads, {"jobs": 1, "batch_trials": batch_trials})  # warm-up: imports, kernels
+    for options in ({"jobs": 1, "batch_trials": 1}, {"jobs": 1, "batch_trials": batch_trials}):
+        run_once(sweep, scratch, threads, options)  # warm-up: imports, kernels built on first use
     for _ in range(repeats):
         reference = None
         for label, options in plan:

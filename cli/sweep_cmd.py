@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +23,21 @@ from adamlab.cli.console import print_error, stderr, stdout
 INTERRUPTED_EXIT = 130
 
 
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 def sweep(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="The sweep YAML file.")],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Results folder (default: the file's output:, else results/<name>)."
     )] = None,
-    jobs: Annotated[int, typer.Option(
-        "--jobs", "-j", min=1, help="Trials run at once, each in its own worker process."
-    )] = 1,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, show_default=False,
+        help="Trials run at once, each in its own worker process (default 1; with --backend ray, "
+        "as many as the cluster's CPUs take).",
+    )] = None,
     batch_trials: Annotated[int | None, typer.Option(
         "--batch-trials", min=1,
         help="Stack up to K trials that differ only in optimizer hyperparameters into one batched "
@@ -37,10 +45,20 @@ def sweep(
     )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1,
-        help="Torch threads per trial (default: cores // jobs). Pin it to compare runs bit for bit.",
+        help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
+        "compare runs bit for bit.",
     )] = None,
     device: Annotated[str | None, typer.Option(
         "--device", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
+    )] = None,
+    backend: Annotated[Backend, typer.Option(
+        "--backend", help="Where trials run: local processes, or a Ray cluster "
+        "(needs pip install 'adamlab\\[ray]').",
+    )] = Backend.local,
+    address: Annotated[str | None, typer.Option(
+        "--address", metavar="ADDR",
+        help="With --backend ray: the cluster's HOST:PORT, ray://HOST:PORT or auto "
+        "(default: $RAY_ADDRESS, else a local Ray instance).",
     )] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the expanded trials and their count; run nothing."
@@ -66,7 +84,7 @@ def sweep(
         _dry_run(sweep, retry_failed)
         return
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
-         batch_trials=batch_trials)
+         batch_trials=batch_trials, backend=backend.value, address=address)
 
 
 # ---------------------------------------------------------------- dry run
@@ -194,15 +212,16 @@ class _Progress:
         self._show_running()
 
 
-def _run(sweep, *, jobs: int, threads: int | None, retry_failed: bool, quiet: bool,
-         batch_trials: int | None = None) -> None:
+def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
+         batch_trials: int | None = None, backend: str = "local", address: str | None = None) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
     try:
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
-                               listener=progress, argv=sys.argv, batch_trials=batch_trials)
+                               listener=progress, argv=sys.argv, batch_trials=batch_trials,
+                               backend=backend, address=address)
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(

@@ -23,7 +23,7 @@ multi-tensor ops elsewhere), which agrees with it to rounding.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -79,8 +79,8 @@ class AdamTensors:
             self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, v_maxes, self.steps, strict=True
         ))
 
-    def subset(self, indices: list[int]) -> AdamTensors:
-        """These tensors at `indices` (self when that is all of them, in order)."""
+    def subset(self, indices: Sequence[int]) -> AdamTensors:
+        """These tensors at `indices`, which come sorted and distinct (self if that is all)."""
         if len(indices) == len(self.params):
             return self
 

@@ -7,28 +7,21 @@ per tensor ran ~1.5x slower than torch's fused AdamW (call overhead), and one gr
 tensors matched it only after 90-180 s of compiling. A C function over arrays of pointers builds
 in a fraction of a second and runs in one call per step.
 
-The shared object is cached in $XDG_CACHE_HOME/adamlab/kernels (default ~/.cache/...), keyed by
-the source, the flags, the compiler and the CPU, and moved into place atomically, so concurrent
-trials may build it at once. Without a working compiler with OpenMP (`$CC`, else cc or gcc),
-`load_kernel` returns None and Adam takes its multi-tensor path.
+Built and cached by `c_kernels.build_shared_library` (once per machine, in ~/.cache/adamlab).
+Without a working C compiler with OpenMP, `load_kernel` returns None and Adam takes its
+multi-tensor path.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shlex
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
 from adamlab.optimizers.adam import AdamHyperparameters, AdamTensors
+from adamlab.optimizers.c_kernels import KernelUnavailable, build_shared_library
 
 SOURCE = r"""
 #include <math.h>
@@ -96,7 +89,6 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
 }
 """
 
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-fPIC", "-shared", "-std=c11")
 _SCALARS = {torch.float32: ("float", "sqrtf"), torch.float64: ("double", "sqrt")}
 
 
@@ -136,79 +128,20 @@ class FusedAdamKernel:
         )
 
 
-class KernelUnavailable(RuntimeError):
-    """The fused kernel cannot be built here (no C compiler, no OpenMP, or a failed build)."""
-
-
-def _compiler() -> list[str] | None:
-    if os.environ.get("CC"):  # may carry a launcher or flags: "ccache gcc"
-        return shlex.split(os.environ["CC"])
-    found = shutil.which("cc") or shutil.which("gcc")
-    return [found] if found else None
-
-
-def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adamlab" / "kernels"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        return base
-    except OSError:  # a read-only home (some CI containers): build per machine session instead
-        fallback = Path(tempfile.gettempdir()) / "adamlab-kernels"
-        fallback.mkdir(exist_ok=True)
-        return fallback
-
-
-def _cpu_fingerprint() -> str:
-    # -march=native ties the object to this CPU's instruction set; a cache shared between
-    # machines (a network home directory) must not hand one CPU's build to another
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(
-            line for line in lines if line.startswith(("model name", "flags"))
-        )[:4096]
-    except OSError:
-        return platform.processor() + platform.machine()
-
-
-def _build(compiler: list[str], scalar: str, sqrt: str) -> Path:
-    version = subprocess.run(
-        [*compiler, "--version"], capture_output=True, text=True, timeout=30
-    ).stdout
-    key = hashlib.sha256(
-        "\0".join([SOURCE, *FLAGS, scalar, *compiler, version, _cpu_fingerprint()]).encode()
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"adam_step_{scalar}_{key}.so"
-    if target.exists():
-        return target
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        built = Path(scratch) / target.name
-        result = subprocess.run(
-            [*compiler, *FLAGS, f"-DSCALAR={scalar}", f"-DSQRT={sqrt}", "-x", "c", "-",
-             "-o", str(built)],
-            input=SOURCE, capture_output=True, text=True, timeout=300,
-        )
-        if result.returncode != 0:
-            raise KernelUnavailable(
-                f"{shlex.join(compiler)} failed to build the fused Adam kernel: "
-                f"{result.stderr.strip()[:500]}"
-            )
-        os.replace(built, target)
-    return target
-
-
 @functools.cache
 def _load(dtype: torch.dtype) -> FusedAdamKernel | KernelUnavailable:
     if dtype not in _SCALARS:
         return KernelUnavailable(f"the fused Adam kernel handles float32 and float64, not {dtype}")
-    compiler = _compiler()
-    if compiler is None:
-        return KernelUnavailable("no C compiler found (set CC, or install gcc or clang)")
+    scalar, sqrt = _SCALARS[dtype]
     try:
-        return FusedAdamKernel(_build(compiler, *_SCALARS[dtype]))
+        library = build_shared_library(
+            SOURCE, name=f"fused_adam_{scalar}", defines={"SCALAR": scalar, "SQRT": sqrt}
+        )
+        return FusedAdamKernel(library)
     except KernelUnavailable as problem:
         return problem
-    except (OSError, subprocess.SubprocessError) as problem:
-        return KernelUnavailable(f"could not build the fused Adam kernel: {problem}")
+    except OSError as problem:  # the library would not load
+        return KernelUnavailable(f"could not load the fused Adam kernel: {problem}")
 
 
 def load_kernel(dtype: torch.dtype) -> FusedAdamKernel | None:
@@ -222,4 +155,4 @@ def require_kernel() -> None:
     for dtype in _SCALARS:
         kernel = _load(dtype)
         if isinstance(kernel, KernelUnavailable):
-            raise kernel
+            raise KernelUnavailable(str(kernel))

@@ -38,39 +38,42 @@ def _by_device_and_dtype(tensors: AdamTensors) -> list[AdamTensors]:
     return [tensors.subset(indices) for indices in groups.values()]
 
 
-def _cache_sized_batches(tensors: AdamTensors) -> list[AdamTensors]:
-    batches, current, numel = [], [], 0
-    for i, p in enumerate(tensors.params):
-        if current and numel + p.numel() > CPU_BATCH_NUMEL:
-            batches.append(current)
-            current, numel = [], 0
-        current.append(i)
+def _cache_sized_batches(params: list[Tensor]) -> list[range]:
+    """Runs of consecutive tensors of at most CPU_BATCH_NUMEL elements (or one larger tensor)."""
+    batches, begin, numel = [], 0, 0
+    for i, p in enumerate(params):
+        if i > begin and numel + p.numel() > CPU_BATCH_NUMEL:
+            batches.append(range(begin, i))
+            begin, numel = i, 0
         numel += p.numel()
-    batches.append(current)
-    return [tensors.subset(indices) for indices in batches]
+    batches.append(range(begin, len(params)))
+    return batches
 
 
 _ONE = torch.tensor(1.0)
 
 
-def _advance_steps(steps: list[Tensor]) -> list[float]:
-    """step += 1 for every tensor; returns the new t of each."""
+def _advance(tensors: AdamTensors, hp: AdamHyperparameters) -> list[tuple[float, float]]:
+    """step += 1 for every tensor; returns each tensor's (bc1, bc2) for its new t."""
     # adding a tensor, not the number 1: on CPU tensors that is one call, not one per tensor
-    torch._foreach_add_(steps, _ONE, alpha=1.0)
-    return [step.item() for step in steps]
+    torch._foreach_add_(tensors.steps, _ONE, alpha=1.0)
+    return [hp.bias_corrections(step.item()) for step in tensors.steps]
 
 
 def adam_foreach(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
     """`adam_textbook` as multi-tensor ops, per device and dtype (and per cache-sized batch on CPU)."""
     for same_kind in _by_device_and_dtype(tensors):
+        corrections = _advance(same_kind, hp)
+        everything = range(len(same_kind))
         on_cpu = same_kind.params[0].is_cpu
-        for batch in _cache_sized_batches(same_kind) if on_cpu else [same_kind]:
-            _foreach_update(batch, hp)
+        for batch in _cache_sized_batches(same_kind.params) if on_cpu else [everything]:
+            _foreach_update(same_kind.subset(batch), [corrections[i] for i in batch], hp)
 
 
-def _foreach_update(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
+def _foreach_update(
+    tensors: AdamTensors, corrections: list[tuple[float, float]], hp: AdamHyperparameters
+) -> None:
     theta, g, m, v = tensors.params, tensors.grads, tensors.exp_avgs, tensors.exp_avg_sqs
-    ts = _advance_steps(tensors.steps)
     if hp.maximize:
         g = torch._foreach_neg(g)
     if hp.weight_decay != 0:
@@ -84,7 +87,6 @@ def _foreach_update(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
     if tensors.max_exp_avg_sqs:
         torch._foreach_maximum_(tensors.max_exp_avg_sqs, v)
         v = tensors.max_exp_avg_sqs
-    corrections = [hp.bias_corrections(t) for t in ts]
     # denom = sqrt(v_hat) + eps with v_hat = v / bc2; then theta -= (lr / bc1) * m / denom,
     # which is lr * m_hat / (sqrt(v_hat) + eps): eps stays where Algorithm 1 puts it
     denom = torch._foreach_mul(v, [1 / bc2 for _, bc2 in corrections])
@@ -119,7 +121,7 @@ def adam_fused(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
 
 
 def _kernel_update(kernel: FusedAdamKernel, tensors: AdamTensors, hp: AdamHyperparameters) -> None:
-    corrections = [hp.bias_corrections(t) for t in _advance_steps(tensors.steps)]
+    corrections = _advance(tensors, hp)
     numel = sum(p.numel() for p in tensors.params)
     threads = torch.get_num_threads() if numel >= PARALLEL_MIN_NUMEL else 1
     kernel(tensors, [bc1 for bc1, _ in corrections], [bc2 for _, bc2 in corrections], hp, threads)

@@ -22,7 +22,9 @@ b = momentum * b + (1 - dampening) * g; Nesterov uses g + momentum * b; theta -=
 
 Members of one stack share the optimizer and its discrete flags (amsgrad, bias_correction; the
 registry name fixes momentum/nesterov); `STACKED_OPTIMIZERS` says which hyperparameters may vary.
-`diagnostics()` gives each member the `opt.*` metrics `diagnostics.py` defines for one trial.
+At log steps `step_and_diagnose()` gives each member the `opt.*` metrics `diagnostics.py` defines
+for one trial (the kernel measures them in its update pass). `keep()` drops members (a diverged
+one leaves the stack with its state).
 """
 
 from __future__ import annotations
@@ -233,27 +235,28 @@ class StackedAdam(StackedOptimizer):
     def _tensor_step(self, grads: list[Tensor]) -> None:
         decay = any(self.hp["weight_decay"])
         bc1, bc2 = self._bias_corrections()
-        # lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m / bc1, v_hat = v / bc2 is computed as
-        # (lr / bc1) * m / (sqrt(v * (1 / bc2)) + eps), both factors rounded once from float64:
-        # the one-trial kernel's expression, so the two agree to the last bits
-        step_size = MemberValues({"step_size": (torch.tensor(self.hp["lr"], dtype=torch.float64) / bc1).tolist(),
-                                  "inv_bc2": (1.0 / bc2).tolist()})
+        # lr * m_hat / (sqrt(v_hat) + eps), m_hat = m / bc1 and v_hat = v / bc2, is computed as
+        # (lr / bc1) * m / (sqrt(v * (1 / bc2)) + eps) with both factors rounded once from
+        # float64: the one-trial kernel's expression, so the two agree to the last bits
+        step = MemberValues({
+            "lr / bc1": (torch.tensor(self.hp["lr"], dtype=torch.float64) / bc1).tolist(),
+            "1 / bc2": (1.0 / bc2).tolist(),
+        })
         for i, (theta, g) in enumerate(zip(self.params, grads, strict=True)):
             m, v = self.exp_avgs[i], self.exp_avg_sqs[i]
-            beta1, beta2 = self.hp.column("beta1", theta), self.hp.column("beta2", theta)
-            one_minus_beta1, one_minus_beta2 = self.hp.column("1-beta1", theta), self.hp.column("1-beta2", theta)
+            column = partial(self.hp.column, like=theta)
             theta = theta.detach()
             if decay and self.decoupled_weight_decay:
-                theta.mul_(self.hp.column("shrink", theta))  # 1 - lr * weight_decay
+                theta.mul_(column("shrink"))  # theta *= 1 - lr * weight_decay
             elif decay:
-                g = g + self.hp.column("weight_decay", theta) * theta
-            m.mul_(beta1).add_(one_minus_beta1 * g)  # m = beta1 m + (1 - beta1) g
-            v.mul_(beta2).add_(one_minus_beta2 * g * g)  # v = beta2 v + (1 - beta2) g^2
+                g = g + column("weight_decay") * theta
+            m.mul_(column("beta1")).add_(column("1-beta1") * g)  # m = beta1 m + (1 - beta1) g
+            v.mul_(column("beta2")).add_(column("1-beta2") * g * g)  # v = beta2 v + (1 - beta2) g^2
             if self.amsgrad:
                 torch.maximum(self.max_exp_avg_sqs[i], v, out=self.max_exp_avg_sqs[i])
                 v = self.max_exp_avg_sqs[i]
-            denominator = (v * step_size.column("inv_bc2", theta)).sqrt_().add_(self.hp.column("eps", theta))
-            theta.sub_(step_size.column("step_size", theta) * m / denominator)
+            denominator = (v * step.column("1 / bc2", theta)).sqrt_().add_(column("eps"))
+            theta.sub_(step.column("lr / bc1", theta) * m / denominator)
 
     @torch.no_grad()
     def diagnostics(self, snapshot: list[Tensor]) -> list[dict[str, float]]:

@@ -1,6 +1,9 @@
 """Run a sweep's pending trials into its results folder: in this process or in a pool of workers.
 
 - Trials already recorded in the folder are skipped; the rest run in sweep order.
+- With `batch_trials` K > 1 (issue 8), pending trials that differ only in optimizer
+  hyperparameters run as stacks of up to K members in one training (adamlab.sweep.stacking);
+  a stack is a unit of work like a single trial, and still ends in one record per trial.
 - `jobs > 1` runs trials in that many worker processes ('spawn': forking a process that has
   loaded torch is unsafe), each with torch threads = cores // jobs so the workers together never
   oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
@@ -21,7 +24,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,31 +137,49 @@ def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
 def run_sweep(
     sweep: Sweep,
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     threads: int | None = None,
     retry_failed: bool = False,
     listener: SweepListener | None = None,
     argv: list[str] | None = None,
     batch_trials: int | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
     `threads`: torch threads per trial (default: cores // jobs, at least 1).
     `batch_trials`: trials stacked in one training (issue 8; default: the sweep's batch_trials).
     Stacks are units of work like single trials (see adamlab.sweep.stacking).
+    `backend`: "local" (this process, or `jobs` worker processes; `jobs` default 1) or "ray"
+    (units as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
+    what the cluster takes; see adamlab.sweep.ray_backend).
     """
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
     batch_trials = sweep.batch_trials if batch_trials is None else batch_trials
     if batch_trials < 1:
         raise AdamlabError(f"--batch-trials: must be >= 1, got {batch_trials}")
     if threads is not None and threads < 1:
         raise AdamlabError(f"--threads: must be >= 1, got {threads}")
-    threads = threads or threads_per_job(jobs)
+    if backend not in ("local", "ray"):
+        raise AdamlabError(f"--backend: must be local or ray, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise AdamlabError(f"--address {address}: a Ray cluster address; it needs --backend ray")
     plan = SweepPlan(sweep, expand_trials(sweep), set())
     result = SweepResult(plan)
+    cluster = None
+    if backend == "ray":  # before the folder opens: no Ray, or a bad address, leaves no trace
+        from adamlab.sweep.ray_backend import RayBackend, import_ray
+
+        import_ray()
+        if plan_sweep(sweep, retry_failed=retry_failed).pending:  # else no cluster to start
+            cluster = RayBackend.connect(address, jobs=jobs, threads=threads, device_type=sweep.device_type)
+            jobs, threads = cluster.jobs, cluster.threads
+    jobs = jobs or 1
+    threads = threads or threads_per_job(jobs)
     started = time.perf_counter()
-    with ResultsFolder(sweep.output) as folder:
+    with cluster or nullcontext(), ResultsFolder(sweep.output) as folder:
         folder.open(
             sweep_name=sweep.name,
             trial_ids=[t.trial_id for t in plan.trials],
@@ -171,6 +192,8 @@ def run_sweep(
             folder.read_provenance(), device=sweep.device, started=layout.now_iso(), argv=argv,
             jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
         )
+        if cluster is not None:
+            run_info["runs"][-1].update(cluster.provenance())
         folder.write_provenance(run_info)
         if listener is not None:
             listener.sweep_started(plan)
@@ -188,7 +211,10 @@ def run_sweep(
         outcome_name = "crashed"
         try:
             work = plan_units(pending, batch_trials, jobs=jobs)
-            execute = _run_in_process if jobs == 1 else _run_in_pool
+            if cluster is not None:
+                execute = cluster.run_units
+            else:
+                execute = _run_in_process if jobs == 1 else _run_in_pool
             execute(work.units, sweep.name, jobs, threads, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
