@@ -45,7 +45,7 @@ def report(
     with_scope = any(claim.scope for claim in claims)
     table = Table(show_lines=True)
     if with_scope:
-        table.add_column("task", style="cyan")
+        table.add_column("task", style="cyan", overflow="fold")
     table.add_column("claim", ratio=3)
     table.add_column("measured", ratio=4)
     table.add_column("criterion", ratio=3)

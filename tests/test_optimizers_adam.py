@@ -139,12 +139,15 @@ def test_fast_paths_match_the_textbook_path(bias_correction, implementation, dty
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_mixed_dtypes_in_one_group_are_each_updated(implementation):
-    # float32 and float64 tensors in one group: the fast paths split them by dtype
+    # float32 and float64 tensors in one group (the fast paths split them by dtype), and an empty one
     wide = torch.full((4,), 1.0, dtype=torch.float64, requires_grad=True)
     narrow = torch.full((3,), 1.0, dtype=torch.float32, requires_grad=True)
-    optimizer = Adam([wide, narrow], lr=0.1, implementation=implementation)
-    wide.grad, narrow.grad = torch.ones_like(wide), torch.ones_like(narrow)
+    empty = torch.zeros(0, 5, requires_grad=True)
+    optimizer = Adam([wide, empty, narrow], lr=0.1, implementation=implementation)
+    for p in (wide, narrow, empty):
+        p.grad = torch.ones_like(p)
     optimizer.step()
+    assert optimizer.state[empty]["step"].item() == 1
     # first step with bias correction: m_hat = g, v_hat = g^2, so theta moves by lr * g/(|g| + eps)
     torch.testing.assert_close(wide.detach(), torch.full((4,), 0.9, dtype=torch.float64))
     torch.testing.assert_close(narrow.detach(), torch.full((3,), 0.9))
@@ -179,6 +182,31 @@ def test_first_step_with_bias_correction_is_lr_per_coordinate(implementation):
     torch.testing.assert_close(theta.detach().abs(), torch.full_like(theta, 1e-3), rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_eps_is_added_to_sqrt_v_hat_as_in_algorithm_1(implementation):
+    # |g| = 1e-7 against eps = 1e-8: the first step is lr * g / (|g| + eps) = lr / 1.1. The
+    # "efficient" form lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps) adds eps to
+    # the uncorrected sqrt(v) and would give lr * |g| / (|g| + eps / sqrt(1 - beta2)) = lr / 4.16
+    theta = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    optimizer = Adam([theta], lr=1e-3, eps=1e-8, implementation=implementation)
+    theta.grad = torch.tensor([1e-7, -1e-7, 1e-7], dtype=torch.float64)
+    optimizer.step()
+    expected = 1e-3 * 1e-7 / (1e-7 + 1e-8)
+    torch.testing.assert_close(theta.detach(), torch.tensor([-expected, expected, -expected], dtype=torch.float64),
+                               rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_adamw_decays_theta_before_the_update(implementation):
+    # theta = 1, g = 1, lr = 0.1, wd = 0.5: (1 - lr * wd) * theta - lr = 0.85; decaying the
+    # already-updated theta instead would give (1 - lr) * (1 - lr * wd) = 0.855
+    theta = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    optimizer = AdamW([theta], lr=0.1, weight_decay=0.5, eps=0.0, implementation=implementation)
+    theta.grad = torch.ones(2, dtype=torch.float64)
+    optimizer.step()
+    torch.testing.assert_close(theta.detach(), torch.full((2,), 0.85, dtype=torch.float64), rtol=1e-12, atol=0)
+
+
 def train(optimizer, params, steps: int, first: int = 0):
     gen = torch.Generator()
     for step in range(first, first + steps):
@@ -208,37 +236,38 @@ def test_state_dict_round_trip_resumes_bit_identically(cls, implementation):
         assert torch.equal(a, b)
     state = resumed.state[resumed_params[0]]
     assert set(state) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
-    assert state["step"].item() == 50 and state["step"].device.type == "cpu"
+    assert torch.is_tensor(state["step"]) and state["step"].device.type == "cpu"
+    assert state["step"].item() == 50
+
+
+def handed_over(cls, params, optimizer):
+    """A copy of `params` with a new `cls` optimizer resuming from `optimizer`'s state_dict."""
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    successor = cls(copies, lr=1.0)  # lr and the rest come from the state_dict
+    # a deep copy: a live state_dict shares its tensors with the optimizer it came from
+    successor.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    return copies, successor
 
 
 @pytest.mark.parametrize("ours, reference", PAIRS, ids=["Adam", "AdamW"])
 def test_state_dicts_interchange_with_torch(ours, reference):
-    def model():
-        return [torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(3, 4).requires_grad_()]
-
-    # torch -> adamlab: continue a run torch started, and land where torch would
-    torch_params, our_params = model(), model()
+    torch_params = [torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(3, 4).requires_grad_()]
     torch_opt = reference(torch_params, lr=1e-2, weight_decay=0.1)
     train(torch_opt, torch_params, 10)
-    with torch.no_grad():
-        our_params[0].copy_(torch_params[0])
-    our_opt = ours(our_params, lr=1e-2)
-    # deep copies: a live state_dict shares its tensors with the optimizer it came from
-    our_opt.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
+
+    # torch -> adamlab: continue the run torch started and land where torch does
+    our_params, our_opt = handed_over(ours, torch_params, torch_opt)
     train(torch_opt, torch_params, 10, first=10)
     train(our_opt, our_params, 10, first=10)
     torch.testing.assert_close(our_params[0], torch_params[0], rtol=1e-12, atol=0)
 
     # adamlab -> torch
-    back = model()
-    with torch.no_grad():
-        back[0].copy_(our_params[0])
-    torch_again = reference(back, lr=1e-2)
-    torch_again.load_state_dict(copy.deepcopy(our_opt.state_dict()))
+    back, torch_again = handed_over(reference, our_params, our_opt)
     train(torch_again, back, 10, first=20)
     train(our_opt, our_params, 10, first=20)
     torch.testing.assert_close(back[0], our_params[0], rtol=1e-12, atol=0)
     assert torch_again.state[back[0]]["step"].item() == 30
+    assert torch_again.param_groups[0]["weight_decay"] == 0.1
 
 
 @pytest.mark.cuda

@@ -96,11 +96,11 @@ def task_claims(results: Results, trials: pd.DataFrame, task: str) -> list[Claim
     early_nobc = config_values(results, uncorrected, metric, at_step=early)
     out.append(stable_across_beta2_claim(early_bc, task, metric, early))
     out.append(best_lr_shift_claim(early_nobc, task, metric, early))
-    out.append(worse_at_large_lr_claim(early_bc, early_nobc, task, metric, f"step {early}"))
+    out.append(worse_at_large_lr_claim(early_bc, early_nobc, task, metric, f"early, step {early}"))
     late_bc = config_values(results, corrected, metric)
     late_nobc = config_values(results, uncorrected, metric)
     last = int(trials["steps"].max())
-    out.append(worse_at_large_lr_claim(late_bc, late_nobc, task, metric, f"the end (step {last})"))
+    out.append(worse_at_large_lr_claim(late_bc, late_nobc, task, metric, f"late, step {last}"))
     return out
 
 
@@ -112,10 +112,10 @@ def _beta_pairs(frame: pd.DataFrame) -> list[tuple[float, float]]:
 def first_step_claim(results: Results, trials: pd.DataFrame, task: str, *, corrected: bool) -> Claim:
     if corrected:
         text = "first step with correction = 1× lr (m̂/√v̂ = g/|g|)"
-        criterion = f"1× for every (β1, β2), ±{percent(FIRST_STEP_TOLERANCE)}"
+        criterion = f"1× for every (β1, β2), ±{100 * FIRST_STEP_TOLERANCE:g}%"
     else:
         text = "first step without correction = (1−β1)/√(1−β2) × lr"
-        criterion = f"(1−β1)/√(1−β2) for every (β1, β2), ±{percent(FIRST_STEP_TOLERANCE)}"
+        criterion = f"(1−β1)/√(1−β2) for every (β1, β2), ±{100 * FIRST_STEP_TOLERANCE:g}%"
     if trials.empty:
         return unmeasured(task, text, criterion, f"no {'corrected' if corrected else 'uncorrected'} trial")
     steps = values_at_step(results, trials, EFFECTIVE_STEP, 1)
@@ -134,7 +134,8 @@ def first_step_claim(results: Results, trials: pd.DataFrame, task: str, *, corre
     worst = max(abs(m / e - 1.0) for m, e in deviations.values())
     measured_text = (
         f"{times(mean)} lr at β1={headline[0]:g}, β2={headline[1]:g} (expected {times(expected)}); "
-        f"all {len(deviations)} (β1, β2) within {percent(worst)}"
+        f"largest deviation over {len(deviations)} (β1, β2) pair{'s' if len(deviations) > 1 else ''}: "
+        f"{percent(worst)}"
     )
     return Claim(task, text, measured_text, criterion, worst <= FIRST_STEP_TOLERANCE, mean)
 
@@ -152,7 +153,7 @@ def stable_across_beta2_claim(configs: pd.DataFrame, task: str, metric: str, ste
     text = "corrected Adam is stable across β2"
     criterion = (
         f"best lr moves ≤ {STABLE_LR_STEPS} grid step and best {metric} ≤ "
-        f"{times(STABLE_LOSS_SPREAD)} across β2, for each β1"
+        f"{STABLE_LOSS_SPREAD:g}× across β2, for each β1"
     )
     if configs.empty:
         return unmeasured(task, text, criterion, "no corrected trial")
@@ -189,7 +190,7 @@ def best_lr_shift_claim(configs: pd.DataFrame, task: str, metric: str, step: int
             return unmeasured(task, text, criterion, f"no stable config at β1={beta1:g} for β2={low:g} or {high:g}")
         lr_low, lr_high = float(best[low][LR]), float(best[high][LR])
         shifts.append(grid_position(lr_low, lrs) - grid_position(lr_high, lrs))
-        parts.append(f"β1={beta1:g}: {lr_low:g} → {lr_high:g} (÷{lr_low / lr_high:.3g})")
+        parts.append(f"β1={beta1:g}: {lr_low:.3g} → {lr_high:.3g} (÷{lr_low / lr_high:.3g})")
     measured = f"best lr at step {step}, β2={low:g} → {high:g}: " + "; ".join(parts)
     return Claim(task, text, measured, criterion, min(shifts) >= 1, float(min(shifts)))
 
@@ -220,7 +221,7 @@ def worse_at_large_lr_claim(
     diverged = sum(math.isinf(r) for r in ratios)
     measured = (
         f"β2={high:g}, {len(ratios)} (β1, lr): min {times(min(ratios))}, median "
-        f"{times(statistics.median(ratios))}; {diverged} diverged"
+        f"{times(statistics.median(ratios))}; {diverged} of {len(ratios)} diverged"
     )
     return Claim(task, text, measured, criterion, min(ratios) > 1.0, min(ratios))
 

@@ -24,6 +24,12 @@ class Claim:
     #: the headline number of `measured` (nan when unmeasured)
     value: float = math.nan
 
+    def __post_init__(self) -> None:
+        # numpy scalars (np.True_, np.float64) in, plain Python values out
+        if self.holds is not None:
+            object.__setattr__(self, "holds", bool(self.holds))
+        object.__setattr__(self, "value", float(self.value))
+
     @property
     def status(self) -> Status:
         if self.holds is None:
@@ -35,13 +41,15 @@ def unmeasured(scope: str, claim: str, criterion: str, why: str) -> Claim:
     return Claim(scope, claim, f"not measurable: {why}", criterion, None)
 
 
-def times(value: float, digits: int = 3) -> str:
-    """A ratio as '9.96×'; infinity (a diverged run) as '∞'."""
+def times(value: float) -> str:
+    """A ratio to 3 significant digits, '9.96×', '1.00×', '1,234×'; a diverged run's as '∞'."""
     if math.isinf(value):
         return "∞"
     if math.isnan(value):
         return "n/a"
-    return f"{value:.{digits}g}×"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}×"
+    return f"{value:#.3g}×"
 
 
 def number(value: float, digits: int = 3) -> str:
@@ -52,5 +60,9 @@ def number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def percent(value: float, digits: int = 2) -> str:
-    return f"{100 * value:.{digits}g}%"
+def percent(value: float) -> str:
+    """A share as '84.1%', '5.0%', '0.37%', '0.0062%' (2 significant digits below 10%)."""
+    if math.isnan(value):
+        return "n/a"
+    share = 100 * value
+    return f"{share:.1f}%" if abs(share) >= 10 else f"{share:#.2g}%"

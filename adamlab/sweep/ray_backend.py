@@ -83,7 +83,7 @@ class DriverContext:
 
 @contextmanager
 def _in_directory(path: str) -> Iterator[None]:
-    if not os.path.isdir(path):
+    if True:
         yield
         return
     try:

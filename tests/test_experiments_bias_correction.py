@@ -1,0 +1,114 @@
+"""Bias-correction claims on hand-built results whose answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from experiments_testing import record, results_of
+
+from adamlab.experiments import bias_correction
+from adamlab.experiments.bias_correction import first_step_factor
+
+LRS = [1e-4, 1e-3, 1e-2, 1e-1]
+BETAS = [(0.0, 0.99), (0.0, 0.9999), (0.9, 0.99), (0.9, 0.9999)]
+BEST_LR = 1e-2  # where the loss bowl of an effective step size bottoms out
+
+
+def bowl(lr: float) -> float:
+    return 0.1 + (math.log10(lr) - math.log10(BEST_LR)) ** 2
+
+
+def bias_results(*, corrected_first_step: float = 1.0, uncorrected_like_corrected: bool = False,
+                 corrected_loss_factor_at_high_beta2: float = 1.0, with_uncorrected: bool = True):
+    """Uncorrected Adam behaves like corrected Adam at lr x (1-beta1)/sqrt(1-beta2) (the theory),
+    diverging at step 50 when that exceeds 2; corrected Adam's loss ignores beta2."""
+    records = []
+    for beta1, beta2 in BETAS:
+        for lr in LRS:
+            for seed in (0, 1):
+                hp = {"lr": lr, "beta1": beta1, "beta2": beta2}
+                scale = corrected_loss_factor_at_high_beta2 if beta2 == 0.9999 else 1.0
+                records.append(record("quadratic", "adam", {**hp, "bias_correction": True}, seed, {
+                    1: {"opt.effective_step": corrected_first_step},
+                    100: {"loss": scale * bowl(lr)},
+                    1000: {"loss": scale * bowl(lr) / 2},
+                }))
+                if not with_uncorrected:
+                    continue
+                factor = first_step_factor(beta1, beta2)
+                effective = lr if uncorrected_like_corrected else lr * factor
+                log = {1: {"opt.effective_step": factor}}
+                status = "finished"
+                if effective > 2.0:
+                    log[50] = {"train_loss": math.nan}
+                    status = "diverged"
+                else:
+                    log[100] = {"loss": bowl(effective)}
+                    log[1000] = {"loss": bowl(effective) / 2}
+                records.append(record("quadratic", "adam", {**hp, "bias_correction": False}, seed,
+                                      log, variant="adam-nobc", status=status))
+    return results_of(records, sweep="bias_correction")
+
+
+def by_text(claims):
+    return {c.claim.split(" (")[0] if c.claim.startswith("first") else c.claim: c for c in claims}
+
+
+def test_first_step_factor_is_the_uncorrected_first_update_over_lr():
+    assert first_step_factor(0.9, 0.9999) == pytest.approx(10.0)
+    assert first_step_factor(0.0, 0.9999) == pytest.approx(100.0)
+    assert first_step_factor(0.9, 0.99) == pytest.approx(1.0)
+
+
+def test_every_claim_holds_when_the_results_follow_the_theory():
+    claims = bias_correction.claims(bias_results())
+    assert len(claims) == 6
+    assert all(c.scope == "quadratic" for c in claims)
+    assert [c.status for c in claims] == ["holds"] * 6, [c.measured for c in claims]
+    uncorrected, corrected, stable, shift, early, late = claims
+    assert uncorrected.value == pytest.approx(10.0)  # the headline pair beta1=0.9, beta2=0.9999
+    assert "10.0× lr at β1=0.9, β2=0.9999 (expected 10.0×)" in uncorrected.measured
+    assert corrected.value == pytest.approx(1.0)
+    assert stable.value == pytest.approx(1.0)  # the best loss is the same for every beta2
+    # best uncorrected lr: 1e-2 / factor -> 1e-3 (beta2 0.99) -> 1e-4 (0.9999) at beta1=0
+    assert shift.value == 1 and "0.001 → 0.0001 (÷10)" in shift.measured
+    # beta2=0.9999, lr >= 1e-2: uncorrected runs at 10x (beta1=0.9) or 100x (beta1=0) the lr;
+    # the closest call is beta1=0.9 at lr 0.1 (effective 1.0 against corrected 0.1)
+    assert early.value == pytest.approx(bowl(1.0) / bowl(0.1))  # beta1=0.9 at lr 0.1
+    assert "early, step 100" in early.claim and "1 of 4 diverged" in early.measured
+    assert "late, step 1000" in late.claim
+
+
+def test_a_wrong_first_step_fails_its_claim():
+    claims = bias_correction.claims(bias_results(corrected_first_step=2.0))
+    assert claims[1].status == "fails"
+    assert "2.00× lr" in claims[1].measured and "largest deviation over 4 (β1, β2) pairs: 100.0%" in claims[1].measured
+    assert claims[0].status == "holds"
+
+
+def test_corrected_adam_that_depends_on_beta2_fails_the_stability_claim():
+    claims = bias_correction.claims(bias_results(corrected_loss_factor_at_high_beta2=2.0))
+    assert claims[2].status == "fails"
+    assert claims[2].value == pytest.approx(2.0)
+
+
+def test_uncorrected_adam_that_behaves_like_corrected_fails_the_shift_and_worse_claims():
+    claims = bias_correction.claims(bias_results(uncorrected_like_corrected=True))
+    shift, early, late = claims[3:]
+    assert shift.status == "fails" and shift.value == 0
+    assert early.status == "fails" and early.value == pytest.approx(1.0)
+    assert late.status == "fails"
+
+
+def test_without_uncorrected_trials_those_claims_are_unmeasured_not_failed():
+    claims = bias_correction.claims(bias_results(with_uncorrected=False))
+    statuses = [c.status for c in claims]
+    assert statuses == ["unmeasured", "holds", "holds", "unmeasured", "unmeasured", "unmeasured"]
+    assert claims[0].measured.startswith("not measurable: ")
+
+
+def test_results_without_adam_are_one_unmeasured_claim():
+    results = results_of([record("quadratic", "sgd", {"lr": 0.1}, 0, {1: {"loss": 1.0}})])
+    (claim,) = bias_correction.claims(results)
+    assert claim.status == "unmeasured" and "bias_correction" in claim.measured

@@ -1,0 +1,116 @@
+"""`adamlab report`: the claims table, --check exit codes, one-line errors, and a real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from experiments_testing import record, write_folder
+from test_experiments_embedding import trial
+
+from adamlab.cli.app import main
+from adamlab.experiments.registry import experiment_names, judge
+from adamlab.store.tables import load_results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, " ".join(out.out.split()), out.err
+
+
+def folder(tmp_path: Path, sweep: str = "embedding_sparsity", **changes) -> Path:
+    return write_folder(tmp_path / sweep, _records(**changes), sweep)
+
+
+def _records(**changes):
+    """8 embedding trials (sgd, momentum, adam, adamw x 2 seeds): every claim holds by default."""
+    records = []
+    for seed in (0, 1):
+        records += [
+            trial("sgd", 10.0, seed, {"rare.error": 5.225, "frequent.error": 0.011}),
+            trial("momentum", 10.0, seed, {"rare.error": changes.get("momentum_rare", 4.95)}),
+            trial("adam", 0.1, seed, {"rare.error": 2.2, "rare.norm": 4.0}),
+            trial("adamw", 0.1, seed, {"rare.error": 2.75, "rare.norm": 3.6}, wd=0.01),
+        ]
+    return records
+
+
+def test_report_prints_each_claim_measured_and_whether_it_holds(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "report", folder(tmp_path))
+    assert code == 0, err
+    assert "embedding_sparsity: rare rows of a Zipf embedding table" in out
+    assert "reproduce with: adamlab sweep configs/embedding_sparsity.yaml" in out
+    assert "8 trials" in out
+    for heading in ("claim", "measured", "criterion"):
+        assert heading in out
+    assert out.count("✓") == 4 and "✗" not in out
+    assert out.endswith("4 of 4 claims hold.")
+    assert run_cli(capsys, "report", folder(tmp_path), "--check")[0] == 0
+
+
+def test_check_exits_1_when_a_claim_fails(capsys, tmp_path):
+    path = folder(tmp_path, momentum_rare=1.1)
+    code, out, err = run_cli(capsys, "report", path)
+    assert code == 0 and "3 of 4 claims hold; 1 fail (✗)." in out and "✗" in out
+    code, out, err = run_cli(capsys, "report", path, "--check")
+    assert code == 1
+    assert err.strip() == "error: --check: 1 of 4 claims do not hold"
+
+
+def test_check_exits_1_when_a_claim_cannot_be_measured(capsys, tmp_path):
+    only_sgd = [record("embedding_sparsity", "sgd", {"lr": 10.0}, 0, {
+        1: {"rare.error": 5.5, "frequent.error": 5.5}, 500: {"rare.error": 5.0, "frequent.error": 0.1}})]
+    path = write_folder(tmp_path / "e", only_sgd, "embedding_sparsity")
+    code, out, _ = run_cli(capsys, "report", path, "--check")
+    assert code == 1
+    assert out.endswith("1 of 4 claims hold; 3 not measurable from these results (?).")
+
+
+def test_unknown_sweep_name_needs_experiment(capsys, tmp_path):
+    path = write_folder(tmp_path / "mine", _records(), "my-embedding-run")
+    code, out, err = run_cli(capsys, "report", path)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "sweep 'my-embedding-run' is not one of the experiments" in err
+    assert ", ".join(experiment_names()) in err and "--experiment NAME" in err
+    code, out, _ = run_cli(capsys, "report", path, "--experiment", "embedding_sparsity")
+    assert code == 0 and "4 of 4 claims hold" in out
+
+
+def test_unknown_experiment_is_a_one_line_error(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "report", folder(tmp_path), "--experiment", "adam_paper")
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "error: --experiment: unknown experiment 'adam_paper'; allowed: "
+        + ", ".join(experiment_names())
+    )
+
+
+def test_not_a_results_folder_is_a_one_line_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "report", tmp_path / "nowhere")
+    assert code == 1 and err.strip() == f"error: {tmp_path / 'nowhere'}: no such results folder"
+
+
+def test_cut_down_quickstart_end_to_end(capsys, tmp_path):
+    config = yaml.safe_load((REPO_ROOT / "configs" / "quickstart.yaml").read_text())
+    config.update(name="quickstart-mini", steps=30, seeds=[0], log_every=10, eval_every=30)
+    for entry in config["optimizers"]:
+        entry["lr"] = entry["lr"][-2:]  # the two largest of each grid
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out_dir = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out_dir), "--quiet", "--threads", "1"]) == 0
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "report", out_dir)
+    assert code == 1 and "sweep 'quickstart-mini' is not one of the experiments" in err
+    code, out, err = run_cli(capsys, "report", out_dir, "--experiment", "quickstart", "--check")
+    experiment, claims = judge(load_results(out_dir), "quickstart")
+    assert experiment.name == "quickstart" and len(claims) == 3
+    assert code == (0 if all(c.holds for c in claims) else 1)
+    # bias-corrected Adam's first step is lr on every coordinate, even after 30 steps of run
+    assert claims[0].status == "holds" and "1.00× lr" in claims[0].measured
+    assert all(c.status != "unmeasured" for c in claims), [c.measured for c in claims]
+    assert "quickstart: Adam/AdamW vs SGD and momentum" in out and "16 trials" in out
