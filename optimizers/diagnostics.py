@@ -15,7 +15,8 @@
   itself without bias correction).
 
 Coordinates are those of the parameters that had a gradient at the snapshot (the ones the step
-may move); with several groups or tensors, values are averaged over coordinates.
+may move; a complex number is two, as Adam treats it); with several groups or tensors, values
+are averaged over coordinates.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def _effective_step(optimizer: torch.optim.Optimizer, snapshot: Snapshot) -> flo
         lr = float(optimizer.param_groups[index]["lr"])
         if lr <= 0:  # nothing to divide by: such a group says nothing about step size
             continue
-        total += (p.detach() - before).abs().sum().item() / lr
-        coordinates += p.numel()
+        delta = _real(p.detach() - before)
+        total += delta.abs().sum().item() / lr
+        coordinates += delta.numel()
     return total / coordinates if coordinates else None
 
 
@@ -70,9 +72,7 @@ def _adam_diagnostics(optimizer: torch.optim.Optimizer, snapshot: Snapshot) -> d
         t = float(state["step"])
         bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
         v = state["max_exp_avg_sq"] if group.get("amsgrad") else state["exp_avg_sq"]
-        v_hat = v / bc2 if group.get("bias_correction", True) else v
-        if torch.is_complex(v_hat):
-            v_hat = torch.view_as_real(v_hat)
+        v_hat = _real(v / bc2 if group.get("bias_correction", True) else v)
         n = v_hat.numel()
         eps_dominated += (v_hat.sqrt() < group["eps"]).sum().item()
         bc1_sum += bc1 * n
@@ -85,3 +85,7 @@ def _adam_diagnostics(optimizer: torch.optim.Optimizer, snapshot: Snapshot) -> d
         "opt.bc2": bc2_sum / coordinates,
         "opt.eps_dominated": eps_dominated / coordinates,
     }
+
+
+def _real(tensor: Tensor) -> Tensor:
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor

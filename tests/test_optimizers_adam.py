@@ -217,6 +217,17 @@ def train(optimizer, params, steps: int, first: int = 0):
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_complex_parameters_match_torch(implementation):
+    # real and imaginary parts are separate coordinates, as in torch.optim.Adam
+    start = torch.randn(4, 3, dtype=torch.complex128, generator=torch.Generator().manual_seed(5))
+    ours = start.clone().requires_grad_()
+    theirs = start.clone().requires_grad_()
+    train(AdamW([ours], lr=1e-2, amsgrad=True, implementation=implementation), [ours], 30)
+    train(torch.optim.AdamW([theirs], lr=1e-2, amsgrad=True, foreach=False), [theirs], 30)
+    torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("cls", [Adam, AdamW])
 def test_state_dict_round_trip_resumes_bit_identically(cls, implementation):
     params = [torch.randn(s, generator=torch.Generator().manual_seed(3)).requires_grad_() for s in [(5, 4), (6,)]]

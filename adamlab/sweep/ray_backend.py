@@ -5,8 +5,9 @@ the sweep, skips the trials already recorded in the results folder, submits the 
 (one trial or one stack each), and writes each record atomically into the results folder when
 its unit returns. Workers only compute and return records, so they need no access to the
 folder: nodes of a cluster share no filesystem with the driver. Resume, Ctrl-C and the progress
-bar are therefore those of the local path: a trial has a record once it ended, an interrupted
-or cancelled one has none and runs again next time.
+bar are therefore those of the local path: a trial has a record once it ended; on Ctrl-C the
+units in flight are cancelled (their worker processes killed) and leave nothing, so they run
+again next time. A sweep with nothing left to run starts no cluster.
 
 - Where: `address` is a Ray cluster (`HOST:PORT` of its head, `ray://HOST:PORT` for Ray Client,
   or `auto` for one started with `ray start` on this machine); without it, `$RAY_ADDRESS`, else
@@ -83,7 +84,7 @@ class DriverContext:
 
 @contextmanager
 def _in_directory(path: str) -> Iterator[None]:
-    if True:
+    if not os.path.isdir(path):
         yield
         return
     try:
@@ -203,11 +204,12 @@ class RayBackend:
 
         threads = threads or 1
         gpus = 1 if device_type == "cuda" else 0
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if address not in (None, "auto", "local"):
-            _probe(address)
         ray = import_ray()
         connected_here = not ray.is_initialized()
+        if connected_here:
+            address = address or os.environ.get("RAY_ADDRESS") or None
+        if address not in (None, "auto", "local"):
+            _probe(address)
         if not connected_here:
             if address is not None:
                 raise AdamlabError(
