@@ -5,9 +5,10 @@ same images for every member, so it is one matrix product for the whole stack (t
 matrices side by side, [in, K * out]); the layers after it are batched products (baddbmm).
 
 On the CPU a 784-256-10 MLP is bound by its matrix products, which a stack does not shrink: the
-gain is small (1.1-1.3x measured with 8 members, `python -m benchmarks.sweep_throughput`), so
-the grouping stacks it there like any task but never expects much; on a GPU the stack fills the
-device where one small model leaves it idle.
+gain is small but never a loss (8 configurations, 100 steps, 2 shared cores: 1.14-1.31x with one
+torch thread, 1.9x and more with two; `python -m benchmarks.sweep_throughput --sweeps mnist`),
+so it stacks on the CPU too. On a GPU the stack fills the device where one small model leaves it
+idle.
 """
 
 from __future__ import annotations
