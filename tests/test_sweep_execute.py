@@ -121,13 +121,19 @@ def test_ctrl_c_stops_cleanly_keeps_finished_trials_and_exits_130(tmp_path, caps
     config = sgd_sweep(tmp_path, steps=3000)
     out = tmp_path / "out"
 
+    sweep_returned = threading.Event()
+
     def press_ctrl_c():  # a real SIGINT to this process, once two trials have ended
         _wait_for_records(out, 2)
-        os.kill(os.getpid(), signal.SIGINT)
+        if not sweep_returned.is_set():  # never interrupt pytest itself
+            os.kill(os.getpid(), signal.SIGINT)
 
     watcher = threading.Thread(target=press_ctrl_c, daemon=True)
     watcher.start()
-    code = main(["sweep", str(config), "--out", str(out)])
+    try:
+        code = main(["sweep", str(config), "--out", str(out)])
+    finally:
+        sweep_returned.set()
     watcher.join()
     assert code == 130
     _check_interrupted(out, capsys.readouterr().err)

@@ -254,15 +254,23 @@ def test_ctrl_c_frees_the_cluster_it_is_connected_to(ray_instance, tmp_path, cap
     config = _fast_then_slow_sweep(tmp_path)
     out = tmp_path / "out"
 
+    sweep_returned = threading.Event()
+
     def press_ctrl_c():
         deadline = time.monotonic() + 120
         while not list((out / "trials").glob("*.json")) and time.monotonic() < deadline:
+            if sweep_returned.is_set():
+                return
             time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
+        if not sweep_returned.is_set():  # never interrupt pytest itself
+            os.kill(os.getpid(), signal.SIGINT)
 
     watcher = threading.Thread(target=press_ctrl_c, daemon=True)
     watcher.start()
-    code = main(["sweep", str(config), "--out", str(out), "--backend", "ray", "-q"])
+    try:
+        code = main(["sweep", str(config), "--out", str(out), "--backend", "ray", "-q"])
+    finally:
+        sweep_returned.set()
     watcher.join()
     assert code == 130, capsys.readouterr().err
     assert ray_instance.is_initialized()  # the caller's connection is left as it was
