@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/adamlab sweep configs/quickstart.yaml
+	$(BIN)/adamlab sweep configs/quickstart.yaml --jobs 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

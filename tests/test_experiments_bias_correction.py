@@ -112,3 +112,14 @@ def test_results_without_adam_are_one_unmeasured_claim():
     results = results_of([record("quadratic", "sgd", {"lr": 0.1}, 0, {1: {"loss": 1.0}})])
     (claim,) = bias_correction.claims(results)
     assert claim.status == "unmeasured" and "bias_correction" in claim.measured
+
+
+def test_without_an_evaluation_after_step_1_the_loss_claims_are_unmeasured():
+    records = [
+        record("quadratic", "adam", {"lr": lr, "bias_correction": bc}, 0,
+               {1: {"opt.effective_step": 1.0 if bc else first_step_factor(0.9, 0.999), "loss": 1.0}})
+        for lr in LRS for bc in (True, False)
+    ]
+    claims = bias_correction.claims(results_of(records))
+    assert [c.status for c in claims] == ["holds", "holds"] + ["unmeasured"] * 4
+    assert all("loss was not logged after step 1" in c.measured for c in claims[2:])

@@ -52,6 +52,10 @@ STABLE_LR_STEPS = 1
 #: the headline (beta1, beta2) of the first-step claim when swept: the paper's 10x
 HEADLINE_BETAS = (0.9, 0.9999)
 
+STABLE_TEXT = "corrected Adam is stable across β2"
+SHIFT_TEXT = "without correction the best early lr falls as β2 → 1"
+WORSE_TEXT = "without correction, largest β2: worse than corrected at lr ≥ corrected's best ({when})"
+
 EFFECTIVE_STEP = "opt.effective_step"
 BIAS_CORRECTION = HP_PREFIX + "bias_correction"
 
@@ -87,9 +91,7 @@ def task_claims(results: Results, trials: pd.DataFrame, task: str) -> list[Claim
     if early is None:
         why = f"{metric} was not logged after step 1"
         out += [unmeasured(task, text, "", why) for text in (
-            "corrected Adam is stable across beta2", "uncorrected: best lr falls as beta2 -> 1",
-            "uncorrected at the largest beta2: worse at lr >= corrected's best (early)",
-            "uncorrected at the largest beta2: worse at lr >= corrected's best (late)",
+            STABLE_TEXT, SHIFT_TEXT, WORSE_TEXT.format(when="early"), WORSE_TEXT.format(when="late"),
         )]
         return out
     early_bc = config_values(results, corrected, metric, at_step=early)
@@ -150,7 +152,7 @@ def _best_per_beta2(configs: pd.DataFrame, beta1: float) -> dict[float, pd.Serie
 
 
 def stable_across_beta2_claim(configs: pd.DataFrame, task: str, metric: str, step: int) -> Claim:
-    text = "corrected Adam is stable across β2"
+    text = STABLE_TEXT
     criterion = (
         f"best lr moves ≤ {STABLE_LR_STEPS} grid step and best {metric} ≤ "
         f"{STABLE_LOSS_SPREAD:g}× across β2, for each β1"
@@ -174,7 +176,7 @@ def stable_across_beta2_claim(configs: pd.DataFrame, task: str, metric: str, ste
 
 
 def best_lr_shift_claim(configs: pd.DataFrame, task: str, metric: str, step: int) -> Claim:
-    text = "without correction the best early lr falls as β2 → 1"
+    text = SHIFT_TEXT
     if configs.empty:
         return unmeasured(task, text, "≥ 1 grid step lower", "no uncorrected trial")
     betas2 = grid(configs[HP_PREFIX + "beta2"])
@@ -198,7 +200,7 @@ def best_lr_shift_claim(configs: pd.DataFrame, task: str, metric: str, step: int
 def worse_at_large_lr_claim(
     corrected: pd.DataFrame, uncorrected: pd.DataFrame, task: str, metric: str, when: str
 ) -> Claim:
-    text = f"without correction, largest β2: worse than corrected at lr ≥ corrected's best ({when})"
+    text = WORSE_TEXT.format(when=when)
     criterion = f"{metric} ratio uncorrected/corrected > 1 (or diverged) at every such lr and β1"
     if corrected.empty or uncorrected.empty:
         return unmeasured(task, text, criterion, "needs both corrected and uncorrected trials")
@@ -217,7 +219,10 @@ def worse_at_large_lr_claim(
             if not math.isnan(value):
                 ratios.append(value)
     if not ratios:
-        return unmeasured(task, text, criterion, f"no (β1, lr) at β2={high:g} with both variants stable-comparable")
+        return unmeasured(
+            task, text, criterion,
+            f"no lr at β2={high:g} where corrected Adam trained stably and uncorrected Adam ran too",
+        )
     diverged = sum(math.isinf(r) for r in ratios)
     measured = (
         f"β2={high:g}, {len(ratios)} (β1, lr): min {times(min(ratios))}, median "
