@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
+
+from adamlab.optimizers.c_kernels import KernelUnavailable, build_shared_library
 
 SOURCE = r"""
 #include <math.h>
@@ -126,7 +122,6 @@ void stacked_adam_step(int64_t members, int64_t count, scalar *const *theta,
 }
 """
 
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-fPIC", "-shared", "-std=c11")
 _SCALARS = {torch.float32: ("float", "sqrtf"), torch.float64: ("double", "sqrt")}
 
 _Pointers = ctypes.POINTER(ctypes.c_void_p)
@@ -201,54 +196,17 @@ class StackedAdamKernel:
         self.function.restype = None
 
 
-def _compiler() -> str | None:
-    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "adamlab" / "kernels"
-
-
-def _cpu_fingerprint() -> str:
-    # -march=native ties the object to this CPU's instruction set
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(line for line in lines if line.startswith(("model name", "flags")))[:4096]
-    except OSError:
-        return platform.processor() + platform.machine()
-
-
-def _build(compiler: str, scalar: str, sqrt: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256(
-        "\0".join([SOURCE, *FLAGS, scalar, compiler, version, _cpu_fingerprint()]).encode()
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"stacked_adam_step_{scalar}_{key}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        built = Path(scratch) / target.name
-        result = subprocess.run(
-            [compiler, *FLAGS, f"-DSCALAR={scalar}", f"-DSQRT={sqrt}", "-x", "c", "-",
-             "-o", str(built), "-lm"],
-            input=SOURCE, capture_output=True, text=True, timeout=300,
-        )
-        if result.returncode != 0:
-            raise OSError(f"{compiler} failed to build the stacked Adam kernel: {result.stderr.strip()[:500]}")
-        os.replace(built, target)
-    return target
-
-
 @functools.cache
 def _load(dtype: torch.dtype) -> StackedAdamKernel | None:
-    compiler = _compiler()
-    if dtype not in _SCALARS or compiler is None:
+    if dtype not in _SCALARS:
         return None
+    scalar, sqrt = _SCALARS[dtype]
     try:
-        return StackedAdamKernel(_build(compiler, *_SCALARS[dtype]))
-    except (OSError, subprocess.SubprocessError):
+        library = build_shared_library(
+            SOURCE, name=f"stacked_adam_step_{scalar}", defines={"SCALAR": scalar, "SQRT": sqrt}
+        )
+        return StackedAdamKernel(library)
+    except (KernelUnavailable, OSError):  # no compiler, a failed build, or a library that won't load
         return None
 
 
