@@ -168,6 +168,35 @@ def _train(trial: Trial, task, optimizer, log: MetricLog) -> tuple[str, int]:
     return "finished", steps
 
 
+def trial_record(
+    trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
+    wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
+) -> TrialRecord:
+    """The record of an ended trial: its configuration, outcome and metric log."""
+    final, best = log.final_and_best(goals)
+    return TrialRecord(
+        trial_id=trial.trial_id,
+        sweep=sweep_name,
+        task=trial.task,
+        task_params=dict(trial.task_params),
+        optimizer=trial.optimizer,
+        variant=trial.variant,
+        hparams=dict(trial.hparams),
+        seed=trial.seed,
+        steps=trial.steps,
+        batch_size=trial.batch_size,
+        device=device,
+        status=status,
+        steps_run=steps_run,
+        wall_time_s=wall_time_s,
+        final=final,
+        best=best,
+        error=error,
+        metrics=log.columns(),
+        adamlab_version=__version__,
+    )
+
+
 def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
     """Run `trial` to its end (finished, diverged or failed) and return its record."""
     started = time.perf_counter()
@@ -197,26 +226,8 @@ def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
         trace = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
     except Exception as exc:  # building the task or the optimizer
         status, error, trace = "failed", _one_line(exc), traceback.format_exc()
-    final, best = log.final_and_best(goals)
-    record = TrialRecord(
-        trial_id=trial.trial_id,
-        sweep=sweep_name,
-        task=trial.task,
-        task_params=dict(trial.task_params),
-        optimizer=trial.optimizer,
-        variant=trial.variant,
-        hparams=dict(trial.hparams),
-        seed=trial.seed,
-        steps=trial.steps,
-        batch_size=trial.batch_size,
-        device=device,
-        status=status,
-        steps_run=steps_run,
-        wall_time_s=time.perf_counter() - started,
-        final=final,
-        best=best,
-        error=error,
-        metrics=log.columns(),
-        adamlab_version=__version__,
+    record = trial_record(
+        trial, sweep_name, device=device, status=status, steps_run=steps_run,
+        wall_time_s=time.perf_counter() - started, log=log, goals=goals, error=error,
     )
     return TrialOutcome(record, trace)

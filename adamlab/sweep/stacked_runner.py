@@ -27,9 +27,14 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from adamlab import __version__
-from adamlab.store.records import TrialRecord
-from adamlab.sweep.runner import MetricLog, TrialOutcome, _one_line, run_trial, seed_everything
+from adamlab.sweep.runner import (
+    MetricLog,
+    TrialOutcome,
+    _one_line,
+    run_trial,
+    seed_everything,
+    trial_record,
+)
 from adamlab.sweep.trials import Trial
 
 logger = logging.getLogger("adamlab.sweep")
@@ -101,28 +106,9 @@ def _build(trials: list[Trial]):
 
 
 def _end(member: _Member, status: str, steps_run: int, device, goals, sweep_name, started) -> None:
-    trial = member.trial
-    final, best = member.log.final_and_best(goals)
-    member.outcome = TrialOutcome(TrialRecord(
-        trial_id=trial.trial_id,
-        sweep=sweep_name,
-        task=trial.task,
-        task_params=dict(trial.task_params),
-        optimizer=trial.optimizer,
-        variant=trial.variant,
-        hparams=dict(trial.hparams),
-        seed=trial.seed,
-        steps=trial.steps,
-        batch_size=trial.batch_size,
-        device=str(device),
-        status=status,
-        steps_run=steps_run,
-        wall_time_s=time.perf_counter() - started,
-        final=final,
-        best=best,
-        error=None,
-        metrics=member.log.columns(),
-        adamlab_version=__version__,
+    member.outcome = TrialOutcome(trial_record(
+        member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
+        wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
     ))
 
 
