@@ -7,9 +7,16 @@ weights come from the seed too, drawn as torch.nn.Linear draws them by default
 (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases) but from a generator of the trial's
 own, so every optimizer starts from the same weights and sees the same batches.
 
+Validation split: the last ``validation_fraction`` of the training images (by default 1/6: the
+last 10,000 of MNIST's 60,000) are held out and never trained on; batches are drawn from the
+rest. Hyperparameters are selected on the validation metrics, and the test metrics of the
+selected config are what gets reported (`adamlab summary`, `adamlab report`). 0 turns the split
+off: every training image is trained on and selection falls back to the test set (the summary
+warns).
+
 Metrics: ``train_loss`` is the cross-entropy of the step's batch (before the update);
-``test_loss`` and ``test_accuracy`` (fraction correct, 0..1) are over the 10000 test images at
-each evaluation.
+``val_loss``/``val_accuracy`` over the held-out training images and ``test_loss``/
+``test_accuracy`` (fraction correct, 0..1) over the 10000 test images, at each evaluation.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from adamlab.tasks.base import Task, TaskParams
 from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
 from adamlab.tasks.randomness import EpochBatches, cpu_generator
 
+#: the last 10,000 of MNIST's 60,000 training images are the validation set by default
+VALIDATION_FRACTION = 1.0 / 6.0
+
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 
 
@@ -41,6 +51,16 @@ class MnistMlpParams(TaskParams):
         "MNIST/raw/ subfolder; None = $ADAMLAB_DATA, else ./data",
     )
     download: bool = Field(True, description="fetch MNIST with torchvision when not found")
+    validation_fraction: float = Field(
+        VALIDATION_FRACTION, ge=0.0, lt=1.0,
+        description="share of the training images (the last ones) held out as a validation set "
+        "that is never trained on; 1/6 = the last 10,000 of 60,000; 0 = no validation split",
+    )
+
+
+def validation_size(n_train: int, fraction: float) -> int:
+    """How many of the last training images are held out (rounded; 10,000 of 60,000 at 1/6)."""
+    return int(round(n_train * fraction))
 
 
 def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]:
@@ -67,19 +87,29 @@ def mlp_forward(tensors: list[torch.Tensor], inputs: torch.Tensor, activation) -
 
 class MnistMlpTask(Task):
     name = "mnist_mlp"
-    summary = "MLP (default 784-256-10, ReLU) on MNIST; test loss and accuracy"
+    summary = "MLP (default 784-256-10, ReLU) on MNIST; validation and test loss and accuracy"
     Params = MnistMlpParams
-    metric_goals = {"train_loss": "min", "test_loss": "min", "test_accuracy": "max"}
+    metric_goals = {
+        "train_loss": "min", "val_loss": "min", "val_accuracy": "max",
+        "test_loss": "min", "test_accuracy": "max",
+    }
     primary_metric = "test_accuracy"
 
     def __init__(self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int):
         super().__init__(params, seed=seed, device=device, batch_size=batch_size)
         self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         self.data = load_mnist(self.data_dir, device, download=params.download)
-        n_train = self.data.train_images.shape[0]
+        n_total = self.data.train_images.shape[0]
+        n_train = n_total - validation_size(n_total, params.validation_fraction)
+        # views of the training tensors: the split copies nothing
+        self.train_images = self.data.train_images[:n_train]
+        self.train_labels = self.data.train_labels[:n_train]
+        self.val_images = self.data.train_images[n_train:]
+        self.val_labels = self.data.train_labels[n_train:]
         if not 1 <= batch_size <= n_train:
             raise AdamlabError(
-                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training set size), "
+                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training images left "
+                f"after the validation split), "
                 f"got {batch_size}"
             )
         self.batches = EpochBatches(n_train, batch_size, seed, "mnist_mlp.batches", device)
@@ -102,16 +132,25 @@ class MnistMlpTask(Task):
 
     def loss_and_grad(self, step: int) -> torch.Tensor:
         indices = self.batches.indices(step)
-        inputs = self.data.train_images.index_select(0, indices)
-        labels = self.data.train_labels.index_select(0, indices)
+        inputs = self.train_images.index_select(0, indices)
+        labels = self.train_labels.index_select(0, indices)
         loss = F.cross_entropy(self.logits(inputs), labels)
         loss.backward()
         return loss.detach()
 
+    def evaluation_sets(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(metric prefix, images, labels) of each evaluation set: val (when split off), test."""
+        sets = [("test", self.data.test_images, self.data.test_labels)]
+        if self.val_images.shape[0]:
+            sets.insert(0, ("val", self.val_images, self.val_labels))
+        return sets
+
     def evaluate(self) -> dict[str, float]:
+        out = {}
         with torch.no_grad():
-            logits = self.logits(self.data.test_images)
-            labels = self.data.test_labels
-            test_loss = F.cross_entropy(logits, labels)
-            accuracy = (logits.argmax(dim=1) == labels).to(torch.float32).mean()
-        return {"test_loss": float(test_loss), "test_accuracy": float(accuracy)}
+            for prefix, images, labels in self.evaluation_sets():
+                logits = self.logits(images)
+                loss = F.cross_entropy(logits, labels)
+                accuracy = (logits.argmax(dim=1) == labels).to(torch.float32).mean()
+                out[f"{prefix}_loss"], out[f"{prefix}_accuracy"] = float(loss), float(accuracy)
+        return out

@@ -33,6 +33,8 @@ class StackedMnistMlpTask(StackedTask):
         super().__init__(params, seed=seed, device=device, batch_size=batch_size, members=members)
         one = MnistMlpTask(params, seed=seed, device=device, batch_size=batch_size)
         self.data, self.batches, self.activation = one.data, one.batches, one.activation
+        self.train_images, self.train_labels = one.train_images, one.train_labels
+        self.evaluation_sets = one.evaluation_sets
         self.tensors = [self.stack(t, members) for t in one.tensors]
 
     def logits(self, inputs: Tensor) -> Tensor:
@@ -53,8 +55,8 @@ class StackedMnistMlpTask(StackedTask):
         for tensor in self.tensors:
             tensor.grad = None
         indices = self.batches.indices(step)
-        inputs = self.data.train_images.index_select(0, indices)
-        labels = self.data.train_labels.index_select(0, indices)
+        inputs = self.train_images.index_select(0, indices)
+        labels = self.train_labels.index_select(0, indices)
         logits = self.logits(inputs)
         members, batch, classes = logits.shape
         losses = F.cross_entropy(
@@ -65,7 +67,15 @@ class StackedMnistMlpTask(StackedTask):
         return losses.detach()
 
     def evaluate(self) -> list[dict[str, float]]:
-        images, labels = self.data.test_images, self.data.test_labels
+        out: list[dict[str, float]] = [{} for _ in range(self.members)]
+        for prefix, images, labels in self.evaluation_sets():
+            losses, accuracies = self._evaluate_on(images, labels)
+            for member, loss, accuracy in zip(out, losses, accuracies, strict=True):
+                member[f"{prefix}_loss"], member[f"{prefix}_accuracy"] = loss, accuracy
+        return out
+
+    def _evaluate_on(self, images: Tensor, labels: Tensor) -> tuple[list[float], list[float]]:
+        """Every member's mean cross-entropy and accuracy on (images, labels), in chunks."""
         n = images.shape[0]
         widest = max(t.shape[1] for t in self.tensors[::2])
         rows = max(1, EVAL_CHUNK_ELEMENTS // (self.members * widest))
@@ -81,8 +91,4 @@ class StackedMnistMlpTask(StackedTask):
                     reduction="none",
                 ).view(members, count).sum(dim=1)
                 correct += (logits.argmax(dim=2) == chunk_labels).to(torch.float32).sum(dim=1)
-        test_loss, accuracy = (loss_sum / n).tolist(), (correct / n).tolist()
-        return [
-            {"test_loss": loss, "test_accuracy": acc}
-            for loss, acc in zip(test_loss, accuracy, strict=True)
-        ]
+        return (loss_sum / n).tolist(), (correct / n).tolist()
