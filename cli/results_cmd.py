@@ -42,16 +42,35 @@ def summary(
         "--all", help="Show every config, not only each variant's best."
     )] = False,
     task: TaskFilter = None,
+    against: Annotated[str | None, typer.Option(
+        "--against", help="Compare against this variant's best config (default: best SGD and "
+        "best momentum).",
+    )] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the rows as a JSON list (one object per config row) instead.",
+    )] = False,
 ) -> None:
     """Rank configs per task against the best-tuned SGD and momentum baselines."""
     from adamlab.analysis.grouping import RULES
 
     if rule not in RULES:
         raise typer.BadParameter(f"got {rule!r}; allowed: {', '.join(RULES)}", param_hint="--rule")
-    from adamlab.analysis.render import print_summary
     from adamlab.analysis.summary import SummaryOptions
 
-    options = SummaryOptions(metric=metric, rule=rule, at_step=at_step, target=target, task=task)
+    options = SummaryOptions(
+        metric=metric, rule=rule, at_step=at_step, target=target, task=task, against=against,
+        all_configs=show_all,
+    )
+    if as_json:
+        from adamlab.analysis.summary import summarize
+        from adamlab.analysis.summary_json import summary_json
+        from adamlab.store.tables import load_results
+
+        text = summary_json(summarize(load_results(results_dir), options), show_all=show_all)
+        typer.echo(text)
+        return
+    from adamlab.analysis.render import print_summary
+
     print_summary(results_dir, stdout, options=options, show_all=show_all)
 
 
