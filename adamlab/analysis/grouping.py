@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from adamlab.analysis.goals import Goal
-from adamlab.analysis.stats import CONFIDENCE, t_interval
+from adamlab.analysis.stats import t_interval
 from adamlab.store.tables import HP_PREFIX, TASK_PREFIX
 
 Rule = Literal["final", "best"]

@@ -114,7 +114,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
     )
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
     header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), "mean [t 95%]"]
-    for kind, baseline in summary.baselines.items():
+    for baseline in summary.baselines.values():
         bound = "" if baseline.bracketed else " (≤ lead: not bracketed)"
         header.append(f"{sign}{baseline.title} [95%]{bound}")
     if summary.target is not None:

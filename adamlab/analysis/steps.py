@@ -45,7 +45,8 @@ def steps_to_target(
     if not reached.any():
         return NOT_REACHED
     k = int(reached.argmax())
-    training = bool(training_steps) and set(steps) <= set(training_steps)
+    # a training metric is logged at every training-log step (up to the curve's end)
+    training = set(steps) == {s for s in training_steps if s <= steps[-1]}
     if k == 0:
         where = "first log" if training else "first eval"
         return Reached(float(steps[0]), f"≤ {steps[0]:,} ({where})", False)
