@@ -56,7 +56,7 @@ def _same(a, b) -> bool:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    return f"{value:.3g}"
 
 
 def grid_edges(
