@@ -28,7 +28,12 @@ def trial(optimizer, lr, seed, end, *, wd=None, status="finished", wobble=WOBBLE
     return record(TASK, optimizer, hp, seed, log, status=status)
 
 
-def embedding_results(*, momentum_rare=4.95, adamw_norm=3.6, sgd_frequent=0.011, sparse=False,
+def embedding_results(*, sparse=False, **changes):
+    return results_of(embedding_records(sparse=sparse, **changes),
+                      sweep="sparse" if sparse else TASK)
+
+
+def embedding_records(*, momentum_rare=4.95, adamw_norm=3.6, sgd_frequent=0.011, sparse=False,
                       sgd_rare=None, seeds=SEEDS, sgd_top=20.0):
     """SGD's and momentum's best lr (10) is bracketed: 20 diverges (a 2x step, a stability
     limit); Adam's and AdamW's best (0.1) sits inside their lr grids."""
@@ -55,7 +60,7 @@ def embedding_results(*, momentum_rare=4.95, adamw_norm=3.6, sgd_frequent=0.011,
             trial("adamw", 0.1, seed, {"rare.error": 2.75, "rare.norm": adamw_norm}, wd=0.01),
             trial("adamw", 1.0, seed, {"rare.error": 3.5, "rare.norm": 3.0}, wd=0.01),
         ]
-    return results_of(records, sweep="sparse" if sparse else TASK)
+    return records
 
 
 def test_share_of_error_removed_per_config():
