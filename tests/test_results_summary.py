@@ -9,7 +9,6 @@ import pytest
 from results_fixture import MANIFEST, quadratic_records, write_results
 
 from adamlab.analysis.goals import task_metrics
-from adamlab.analysis.grouping import exact_mean
 from adamlab.analysis.stats import t_interval, t_quantile
 from adamlab.analysis.summary import SummaryOptions, summarize
 from adamlab.errors import AdamlabError

@@ -295,12 +295,6 @@ def mean_curve(
     return pd.Series([exact_mean(row) for row in curves.to_numpy()], index=curves.index)
 
 
-def first_step_reaching(curve: pd.Series, target: float, *, goal: Goal) -> float:
-    """First step at which `curve` is at least as good as `target`; nan if it never is."""
-    reached = curve <= target if goal == "min" else curve >= target
-    return float(curve.index[reached.to_numpy()][0]) if reached.any() else math.nan
-
-
 def swept_hparams(trials: pd.DataFrame) -> list[str]:
     """`hp.*` columns with two or more values within at least one variant."""
     swept = swept_by_variant(trials)

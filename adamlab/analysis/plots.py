@@ -5,7 +5,8 @@ Per task instance and metric (default: the task's primary metric and train_loss)
   as the summary ranks, by the final value of that metric): seed mean, band = min..max over the
   ok seeds; SGD/momentum/nesterov dashed. Log y when the values are positive and span a decade.
 - `<task>__lr_sensitivity__<metric>.png` (when lr is swept): final value against lr for each
-  variant, the best config at each lr (over its other hyperparameters), bars = 95% interval;
+  variant, the best config at each lr (over its other hyperparameters, by the selection rule of
+  `adamlab.analysis.selection`), bars = Student-t 95% interval of the seed mean;
   hollow marker: some seeds diverged/failed; x on the top edge: every seed did.
 - `<task>__<variant>__<a>_x_<b>__<metric>.png` for every two hyperparameters swept together in a
   variant: mean final value of the best config in each cell, shared colour scale across the
@@ -162,7 +163,7 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         notes.append("hollow: some seeds diverged/failed")
     if all_bad:
         notes.append("× on top edge: every seed diverged/failed")
-    rule = f"final {summary.metric}, best config at each lr, bars = 95% CI"
+    rule = f"final {summary.metric}, best config at each lr, bars = Student-t 95% interval"
     ax.set_title(f"{summary.label}: learning-rate sensitivity\n{rule}"
                  + (f"; {'; '.join(notes)}" if notes else ""), fontsize=10)
     ax.set_xlabel("lr")
