@@ -292,7 +292,7 @@ def worse_at_large_lr_claim(
     if corrected.empty or uncorrected.empty:
         return unmeasured(task, text, criterion, "needs both corrected and uncorrected trials")
     high = grid(corrected[HP_PREFIX + "beta2"])[-1]
-    verdicts, estimates, seeds = [], [], []
+    verdicts, estimates, seeds, noisy = [], [], [], []
     diverged = 0
     for beta1 in grid(corrected[HP_PREFIX + "beta1"]):
         bc = where(corrected, beta1=beta1, beta2=high)
@@ -313,6 +313,9 @@ def worse_at_large_lr_claim(
             if comparison is None:
                 continue
             verdicts.append(interval_verdict(comparison.low, comparison.high, 1.0, above=True))
+            if verdicts[-1] != "holds":
+                noisy.append(f"β1={beta1:g}, lr={row[LR]:.3g}: {times(comparison.estimate)} "
+                             f"[{times(comparison.low)}, {times(comparison.high)}]")
             estimates.append(comparison.estimate)
             seeds.append(comparison.n)
     if not verdicts:
@@ -326,6 +329,7 @@ def worse_at_large_lr_claim(
         f"{times(statistics.median(estimates))}; {diverged} of {len(verdicts)} diverged; "
         f"{verdicts.count('holds') - diverged} worse, {verdicts.count('fails')} better, "
         f"{verdicts.count('inconclusive')} inside seed noise (paired 95% intervals)"
+        + (f"; not worse: {'; '.join(noisy)}" if noisy else "")
     )
     why = ("some (β1, lr) intervals straddle 1" if verdict == "inconclusive" else "")
     claim = Claim(task, text, measured, criterion, verdict, min(estimates), why=why)
