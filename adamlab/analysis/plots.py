@@ -248,8 +248,10 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict, sca
     ax.set_xlabel(a.removeprefix(HP_PREFIX))
     ax.set_ylabel(b.removeprefix(HP_PREFIX))
     better = "lower" if summary.goal == "min" else "higher"
+    selected = (f" (selected on {summary.select_metric})"
+                if summary.select_metric and summary.select_metric != summary.metric else "")
     ax.set_title(f"{summary.label}, {variant}: final {summary.metric} ({better} is better)\n"
-                 "seed mean of the best config per cell; red box: best\n"
+                 f"seed mean of the best config per cell; red box: best{selected}\n"
                  "grey: some seeds diverged/failed (mean of the others shown)", fontsize=9)
     fig.colorbar(image, ax=ax, label=summary.metric)
     name = f"{summary.slug}__{_slug(variant)}__{_slug(a.removeprefix(HP_PREFIX))}_x_" \
