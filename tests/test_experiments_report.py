@@ -137,3 +137,20 @@ def test_cut_down_quickstart_end_to_end(capsys, tmp_path):
     # one seed and one lr per optimizer: no claim about the method can be decided
     assert all(c.status == "inconclusive" for c in claims[1:]), [c.why for c in claims]
     assert "quickstart: Adam/AdamW vs SGD and momentum" in out and "8 trials" in out
+
+
+def test_update_experiments_replaces_each_block_with_its_command_output(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "update_experiments", REPO_ROOT / "docs" / "update_experiments.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder(tmp_path)  # tmp_path/embedding_sparsity
+    text = ("intro\n<!-- BEGIN: adamlab report results/embedding_sparsity --markdown -->\n"
+            "stale table\n<!-- END -->\nafter\n")
+    fresh = module.refresh(text, tmp_path)
+    assert "stale table" not in fresh and fresh.startswith("intro\n<!-- BEGIN: adamlab report")
+    assert "| ✓ holds |" in fresh and "4 of 4 claims hold.\n<!-- END -->\nafter\n" in fresh
+    assert module.refresh(fresh, tmp_path) == fresh  # idempotent
