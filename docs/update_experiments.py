@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import datetime
 import shlex
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 BLOCK = re.compile(r"(<!-- BEGIN: ((?:adamlab|runs) [^>]*?) -->\n)(.*?)(<!-- END -->)", re.DOTALL)
