@@ -1,40 +1,58 @@
-"""Adam with L2 regularisation vs AdamW's decoupled weight decay (after Loshchilov & Hutter 2019).
+"""Weight decay in three parametrisations (after Loshchilov & Hutter 2019): Adam with L2
+regularisation, AdamW as torch writes it, and AdamW as the paper's Algorithm 2 writes it.
 
 Adam-L2 adds weight_decay * theta to the gradient, so the decay is divided by sqrt(v_hat) like
-the gradient: weights with large gradients are barely regularised, and how much decay a setting
-gives depends on lr and the gradient scale together. AdamW shrinks every weight by lr *
-weight_decay per step, outside the adaptive scaling. Loshchilov & Hutter found AdamW's good
-(lr, weight_decay) region lying along the axes (the best weight decay barely depends on lr)
-where Adam-L2's is a diagonal, and AdamW's best test result at least as good.
+the gradient and a step's decay is ~lr * wd / sqrt(v_hat): the lr and the gradient scale set how
+much decay a setting gives. AdamW decouples the decay from the adaptive step. torch shrinks theta
+by lr * wd per step (`weight_decay_scaling: lr`); Loshchilov & Hutter's Algorithm 2 shrinks it by
+eta_t * wd, eta_t the schedule multiplier (`weight_decay_scaling: schedule`), which does not
+depend on the base lr. Their finding: with the decay decoupled (their form), the good (lr, wd)
+region lies along the axes (the best wd barely moves with lr); with L2 it is a diagonal. In
+torch's units the same hypothesis reads: the best lr * wd stays put (a slope -1 diagonal).
 
-Claims, on the task's test_loss (where regularisation shows first; test accuracy is near-flat
-across weight decay on short MNIST runs) and, for the best result, test_accuracy too. A config's
-value is its final value, mean over seeds; the best weight decay at an lr is selected on the
-validation loss (val_loss) among that lr's configs, the test metrics are what is reported:
-1. AdamW's best weight decay moves <= 1 grid step across the lr grid;
-2. Adam-L2's best weight decay moves >= 2 grid steps across the lr grid, one way (monotone in
-   lr: a diagonal, whichever way it leans). This is the criterion as first written; a later
-   edit had dropped "one way" (net shift only) without a stated reason and is undone;
-3. AdamW's best test_loss is at most 2% above Adam-L2's (paired per-seed ratio, 95% interval
-   inside the margin: "as good as", margin fixed here in advance);
-4. AdamW's best test_accuracy is at most 0.2 percentage points below Adam-L2's (paired
-   difference; 0.2 points is ~1.4 binomial standard errors of an accuracy near 98% on 10,000
-   test images, the resolution of the test set itself).
-Claims 1 and 2 are where-is-the-best claims: they are recomputed on every resample of the seeds
-(see `adamlab.experiments.claims`), and need weight decay to matter at all: at >= 2 lrs the
-test loss must differ across the weight-decay grid beyond seed noise (repeated-measures F-test
-over the weight decays with seeds as blocks, p < 0.05 Holm-adjusted over the lrs, or some
-weight decay diverging where another does not). Without that, where the "best" weight decay
-lies is noise and the claim is inconclusive. A claim whose best weight decay at some lr (or
-best config) sits at an open edge of its grid is inconclusive too.
-Adam-L2 is every trial of optimizer adam (or torch_adam), AdamW every trial of adamw (or
-torch_adamw), whatever their labels.
+Who is who: Adam-L2 is every trial of optimizer adam (or torch_adam) with weight_decay > 0;
+lr-scaled AdamW every adamw (or torch_adamw) trial with weight_decay_scaling lr (the default)
+and weight_decay > 0; schedule-scaled AdamW every adamw trial with weight_decay_scaling schedule
+and weight_decay > 0. At weight_decay = 0 the three are one update (Adam), so the trials of
+these optimizers with weight_decay = 0 are the shared no-decay control, at every lr. The control
+is not a point of any weight-decay grid: grid steps and grid edges are judged on the positive
+weight decays only (a best at the smallest positive wd is an open edge, whatever wd = 0 did).
+
+The claims, fixed before the sweep ran, on the task's test_loss (selection on val_loss: the
+best weight decay at an lr, and each variant's best config, are chosen on the validation loss;
+test metrics are what is reported); a config's value is its final value, mean over seeds:
+1. schedule-scaled AdamW (the paper's form): its best weight decay moves <= 1 grid step across
+   the lr grid (the good region is axis-aligned);
+2. Adam-L2: its best weight decay falls as lr rises, >= 2 grid steps from the smallest lr to the
+   largest, one way (non-increasing in lr: a negative diagonal). The paper's contrast is 1 vs 2;
+3. lr-scaled AdamW (torch's form), the same hypothesis in torch's units: the best lr * wd moves
+   <= 1 grid step across lr (a slope -1 diagonal in lr x wd). It needs the lr and wd grids
+   spaced alike in log10 (the config uses half-decades for both), so that lr * wd has a grid;
+4. schedule-scaled AdamW's best test_loss is at most 2% above Adam-L2's (paired per-seed ratio,
+   95% interval inside the margin: "as good as", margin fixed here in advance);
+5. its best test_accuracy is at most 0.2 percentage points below Adam-L2's (paired difference;
+   0.2 points is ~1.4 binomial standard errors of an accuracy near 98% on 10,000 test images);
+6. weight decay helps in each parametrisation: each variant's best config (lr, wd > 0) has a
+   lower test_loss than the no-decay control's best (over lr), paired per-seed ratio < 1 over
+   its whole 95% interval (> 1 over it fails).
+Claims 1-3 are where-is-the-best claims: recomputed on every resample of the seeds (see
+`adamlab.experiments.claims`), and they need weight decay to matter at all: at >= 2 lrs the test
+loss must differ across the weight decays (the control included) beyond seed noise
+(repeated-measures F-test with seeds as blocks, p < 0.05 Holm-adjusted over the lrs, or some
+weight decay diverging where another does not). Without that, where the "best" weight decay lies
+is noise and the claim is inconclusive; so is one whose best weight decay at some lr sits at an
+open edge of its grid. Criteria changed since the first version of this experiment, for
+reasons that do not depend on any result of this sweep: claim 1 is measured on the paper's
+parametrisation (the first version's AdamW was torch's); claim 2 names the direction its
+diagonal must lean (it said "one way, whichever"), which the algebra above fixes; claims 3 and 6
+are new. The issue that rebuilt the experiment set all of this before the sweep ran.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -43,11 +61,14 @@ from adamlab.analysis.grid_edges import OPEN, grid_edges
 from adamlab.analysis.stats import holm, paired_comparison, repeated_measures_p
 from adamlab.experiments.claims import (
     Claim,
+    combine,
     guard,
     interval_text,
+    interval_verdict,
     number,
     resampled_verdict,
     share_holding,
+    times,
     unmeasured,
 )
 from adamlab.experiments.measures import (
@@ -65,11 +86,14 @@ TASK = "mnist_mlp"
 COUPLED = ("adam", "torch_adam")
 DECOUPLED = ("adamw", "torch_adamw")
 WD = HP_PREFIX + "weight_decay"
+SCALING = HP_PREFIX + "weight_decay_scaling"
 LOSS, ACCURACY = "test_loss", "test_accuracy"
-#: AdamW's best weight decay may move at most this many grid steps across lr
+#: schedule-scaled AdamW's best weight decay may move at most this many grid steps across lr
 AXIS_STEPS = 1
-#: Adam-L2's best weight decay moves at least this many, one way
+#: Adam-L2's best weight decay falls at least this many, one way
 DIAGONAL_STEPS = 2
+#: lr-scaled AdamW's best lr * wd may move at most this many grid steps across lr
+PRODUCT_STEPS = 1
 #: weight decay must matter (beyond seed noise) at this many lrs for the where-claims
 LRS_WHERE_WD_MATTERS = 2
 #: significance of "weight decay matters at this lr" (Holm over the lrs)
@@ -78,17 +102,56 @@ ALPHA = 0.05
 LOSS_MARGIN = 1.02
 #: "as good as": AdamW's best test_accuracy at most this far below Adam-L2's
 ACCURACY_MARGIN = 0.002
+#: lr and wd grids count as spaced alike when their log10 steps agree to this
+SPACING_TOLERANCE = 0.01
+
+ADAM_L2, ADAMW_LR, ADAMW_SCHEDULE = "Adam-L2", "AdamW (wd × lr)", "AdamW (wd × schedule)"
+
+
+@dataclass(frozen=True)
+class Variants:
+    """The trials of each parametrisation (weight_decay > 0) and the shared no-decay control."""
+
+    l2: pd.DataFrame
+    lr_scaled: pd.DataFrame
+    schedule_scaled: pd.DataFrame
+    control: pd.DataFrame
+
+    def named(self) -> list[tuple[str, pd.DataFrame]]:
+        return [(ADAM_L2, self.l2), (ADAMW_LR, self.lr_scaled),
+                (ADAMW_SCHEDULE, self.schedule_scaled)]
+
+
+def split_variants(trials: pd.DataFrame) -> Variants:
+    """Split `trials` (one task) by optimizer, weight_decay_scaling and weight_decay > 0."""
+    adam_family = trials[trials["optimizer"].isin(COUPLED + DECOUPLED)]
+    if WD not in adam_family:
+        empty = adam_family.iloc[:0]
+        return Variants(empty, empty, empty, empty)
+    decays = adam_family[WD].astype(float) > 0
+    if SCALING in adam_family:
+        scaling = adam_family[SCALING].where(adam_family[SCALING].notna(), "lr")
+    else:
+        scaling = pd.Series("lr", index=adam_family.index)
+    decoupled = adam_family["optimizer"].isin(DECOUPLED)
+    return Variants(
+        l2=adam_family[decays & ~decoupled],
+        lr_scaled=adam_family[decays & decoupled & (scaling == "lr")],
+        schedule_scaled=adam_family[decays & decoupled & (scaling == "schedule")],
+        control=adam_family[~decays],
+    )
 
 
 def claims(results: Results) -> list[Claim]:
     trials = results.trials[results.trials["task"] == TASK]
-    coupled = trials[trials["optimizer"].isin(COUPLED)]
-    decoupled = trials[trials["optimizer"].isin(DECOUPLED)]
+    variants = split_variants(trials)
     return [
-        best_wd_claim(results, decoupled, "AdamW", axis=True),
-        best_wd_claim(results, coupled, "Adam-L2", axis=False),
-        best_result_claim(results, decoupled, coupled, LOSS, "min"),
-        best_result_claim(results, decoupled, coupled, ACCURACY, "max"),
+        best_wd_claim(results, variants, variants.schedule_scaled, ADAMW_SCHEDULE, "axis"),
+        best_wd_claim(results, variants, variants.l2, ADAM_L2, "diagonal"),
+        best_wd_claim(results, variants, variants.lr_scaled, ADAMW_LR, "product"),
+        best_result_claim(results, variants.schedule_scaled, variants.l2, LOSS, "min"),
+        best_result_claim(results, variants.schedule_scaled, variants.l2, ACCURACY, "max"),
+        decay_helps_claim(results, variants),
     ]
 
 
@@ -109,14 +172,42 @@ def monotone(positions: Sequence[int]) -> bool:
     return all(s >= 0 for s in steps) or all(s <= 0 for s in steps)
 
 
-def _path_holds(per_lr: pd.DataFrame, wds: list[float], *, axis: bool) -> bool | None:
-    if len(per_lr) < 2:
-        return None
+def non_increasing(positions: Sequence[int]) -> bool:
+    return all(b <= a for a, b in zip(positions[:-1], positions[1:], strict=True))
+
+
+def same_log_spacing(lrs: Sequence[float], wds: Sequence[float]) -> bool:
+    """Both grids evenly spaced in log10 by the same step (so lr * wd has a grid)."""
+    steps = [math.log10(b / a) for values in (lrs, wds)
+             for a, b in zip(values[:-1], values[1:], strict=True)]
+    return bool(steps) and max(steps) - min(steps) <= SPACING_TOLERANCE * max(steps)
+
+
+def path_positions(per_lr: pd.DataFrame, lrs: list[float], wds: list[float], shape: str) -> list[int]:
+    """Per lr of `per_lr`: the best weight decay's grid position, or for "product" the grid
+    position of lr * wd (lr's position plus wd's, on grids spaced alike)."""
     positions = [grid_position(wd, wds) for wd in per_lr["weight_decay"]]
+    if shape == "product":
+        positions = [p + grid_position(lr, lrs) for p, lr in zip(positions, per_lr["lr"], strict=True)]
+    return positions
+
+
+def path_holds(positions: Sequence[int], shape: str) -> bool | None:
+    if len(positions) < 2:
+        return None
     moved = max(positions) - min(positions)
-    if axis:
+    if shape == "axis":
         return moved <= AXIS_STEPS
-    return moved >= DIAGONAL_STEPS and monotone(positions)
+    if shape == "product":
+        return moved <= PRODUCT_STEPS
+    return non_increasing(positions) and positions[0] - positions[-1] >= DIAGONAL_STEPS
+
+
+def with_control(configs: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
+    """`configs` plus the control's configs at the same lrs (for "does weight decay matter")."""
+    if control.empty:
+        return configs
+    return pd.concat([configs, control[control[LR].isin(configs[LR])]], ignore_index=True)
 
 
 def wd_matters(configs: pd.DataFrame) -> tuple[list[float], list[float]]:
@@ -140,38 +231,59 @@ def wd_matters(configs: pd.DataFrame) -> tuple[list[float], list[float]]:
     return [lr for lr, p in zip(judged, adjusted, strict=True) if p < ALPHA], judged
 
 
-def best_wd_claim(results: Results, trials: pd.DataFrame, name: str, *, axis: bool) -> Claim:
-    if axis:
-        text = f"{name}: the best weight decay varies little with lr (basin along the axes)"
-        criterion = f"best weight_decay moves ≤ {AXIS_STEPS} grid step across lr"
-    else:
-        text = f"{name}: the best weight decay shifts with lr (basin along a diagonal)"
-        criterion = f"best weight_decay moves ≥ {DIAGONAL_STEPS} grid steps across lr, one way"
+WHERE_TEXT = {
+    "axis": ("{name}: the best weight decay barely moves with lr (good region along the axes)",
+             f"best weight_decay moves ≤ {AXIS_STEPS} grid step across lr"),
+    "diagonal": ("{name}: the best weight decay falls as lr rises (a negative diagonal)",
+                 f"best weight_decay falls ≥ {DIAGONAL_STEPS} grid steps from the smallest lr to "
+                 "the largest, never rising"),
+    "product": ("{name}: the best lr·wd stays put (a slope −1 diagonal in lr × wd)",
+                f"best lr·weight_decay moves ≤ {PRODUCT_STEPS} grid step across lr (lr and wd "
+                "grids spaced alike)"),
+}
+
+
+def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, name: str,
+                  shape: str) -> Claim:
+    text, criterion = WHERE_TEXT[shape]
+    text = text.format(name=name)
     criterion += (
         f", in ≥ {100 * 0.95:g}% of seed resamples; needs weight decay to matter "
-        f"(F-test, Holm) at ≥ {LRS_WHERE_WD_MATTERS} lrs"
+        f"(F-test with the wd = 0 control, Holm) at ≥ {LRS_WHERE_WD_MATTERS} lrs"
     )
-    if trials.empty or WD not in trials:
-        return unmeasured(TASK, text, criterion, f"no {name} trial on {TASK}")
+    if trials.empty:
+        return unmeasured(TASK, text, criterion, f"no {name} trial with weight_decay > 0 on {TASK}")
     configs = config_values(results, trials, LOSS)
     per_lr = best_wd_by_lr(configs)
-    wds = grid(configs[WD])
+    lrs, wds = grid(configs[LR]), grid(configs[WD])
     if len(per_lr) < 2 or len(wds) < 2:
         return unmeasured(TASK, text, criterion, "needs >= 2 stable lrs and >= 2 weight decays")
-    positions = [grid_position(wd, wds) for wd in per_lr["weight_decay"]]
+    if shape == "product" and not same_log_spacing(lrs, wds):
+        return unmeasured(TASK, text, criterion,
+                          "the lr and weight_decay grids are not spaced alike in log10")
+    positions = path_positions(per_lr, lrs, wds, shape)
     moved = max(positions) - min(positions)
-    path = ", ".join(f"{lr:.3g}→{wd:g}" for lr, wd in zip(per_lr["lr"], per_lr["weight_decay"],
-                                                         strict=True))
+    shown = "lr·wd" if shape == "product" else "weight_decay"
+    path = ", ".join(
+        f"{lr:.3g}→{wd:.3g}" + (f" (lr·wd {lr * wd:.3g})" if shape == "product" else "")
+        for lr, wd in zip(per_lr["lr"], per_lr["weight_decay"], strict=True))
     seeds = seeds_of(configs)
-    share = share_holding(
-        seeds, lambda drawn: _path_holds(best_wd_by_lr(resample(configs, drawn)), wds, axis=axis)
-    )
-    matters, judged = wd_matters(configs)
+
+    def holds(drawn: tuple[int, ...]) -> bool | None:
+        sample = best_wd_by_lr(resample(configs, drawn))
+        return path_holds(path_positions(sample, lrs, wds, shape), shape)
+
+    share = share_holding(seeds, holds)
+    matters, judged = wd_matters(with_control(config_values(results, trials, LOSS),
+                                              config_values(results, variants.control, LOSS)))
+    trend = ""
+    if shape == "diagonal":
+        trend = f", fell {positions[0] - positions[-1]}" + (
+            "" if non_increasing(positions) else ", rising somewhere")
     measured = (
-        f"range {moved} grid step{'s' if moved != 1 else ''}"
-        f"{'' if axis or monotone(positions) else ', not monotone in lr'}; best weight_decay by "
-        f"lr (selected on val_loss): {path}; holds in {100 * share:.0f}% of seed resamples; "
-        f"weight decay matters at {len(matters)} of {len(judged)} lrs"
+        f"best {shown} ranges over {moved} grid step{'s' if moved != 1 else ''}{trend}; best "
+        f"weight_decay by lr (selected on val_loss): {path}; holds in {100 * share:.0f}% of seed "
+        f"resamples; weight decay matters at {len(matters)} of {len(judged)} lrs"
     )
     value = float(moved)
     verdict = resampled_verdict(share)
@@ -195,7 +307,7 @@ def best_wd_claim(results: Results, trials: pd.DataFrame, name: str, *, axis: bo
 def best_result_claim(
     results: Results, decoupled: pd.DataFrame, coupled: pd.DataFrame, metric: str, goal: Goal
 ) -> Claim:
-    text = f"AdamW's best {metric} is at least as good as Adam-L2's"
+    text = f"{ADAMW_SCHEDULE}'s best {metric} is at least as good as {ADAM_L2}'s"
     if goal == "min":
         criterion = (f"AdamW's best ÷ Adam-L2's best ≤ {LOSS_MARGIN:g} (paired per-seed ratio, "
                      "whole 95% interval)")
@@ -203,7 +315,8 @@ def best_result_claim(
         criterion = (f"Adam-L2's best − AdamW's best ≤ {ACCURACY_MARGIN:g} (paired per-seed "
                      "difference, whole 95% interval)")
     if decoupled.empty or coupled.empty:
-        return unmeasured(TASK, text, criterion, "needs both AdamW and Adam-L2 trials")
+        return unmeasured(TASK, text, criterion,
+                          f"needs both {ADAMW_SCHEDULE} and {ADAM_L2} trials with weight_decay > 0")
     w_configs = config_values(results, decoupled, metric, goal=goal)
     l2_configs = config_values(results, coupled, metric, goal=goal)
     best_w, best_l2 = best_row(w_configs, goal=goal), best_row(l2_configs, goal=goal)
@@ -227,9 +340,9 @@ def best_result_claim(
         effect = f"Adam-L2 − AdamW {comparison.estimate:+.4f}" + interval_text(
             comparison.low, comparison.high, lambda v: f"{v:+.4f}")
     measured = (
-        f"AdamW {number(best_w['value'], 4)} (lr={best_w[LR]:.3g}, wd={best_w[WD]:g}); Adam-L2 "
-        f"{number(best_l2['value'], 4)} (lr={best_l2[LR]:.3g}, wd={best_l2[WD]:g}); {effect} over "
-        f"{comparison.n} paired seeds"
+        f"AdamW {number(best_w['value'], 4)} (lr={best_w[LR]:.3g}, wd={best_w[WD]:.3g}); Adam-L2 "
+        f"{number(best_l2['value'], 4)} (lr={best_l2[LR]:.3g}, wd={best_l2[WD]:.3g}); {effect} "
+        f"over {comparison.n} paired seeds"
     )
     claim = Claim(TASK, text, measured, criterion, verdict, comparison.estimate,
                   why="the interval straddles the margin" if verdict == "inconclusive" else "")
@@ -239,6 +352,47 @@ def best_result_claim(
         unbracketed_for=_unbracketed("AdamW", w_configs, best_w),
         unbracketed_against=_unbracketed("Adam-L2", l2_configs, best_l2),
     )
+
+
+def decay_helps_claim(results: Results, variants: Variants) -> Claim:
+    text = "weight decay helps: each parametrisation's best beats the best without decay"
+    criterion = ("test_loss of each variant's best (lr, wd > 0) ÷ the wd = 0 control's best < 1 "
+                 "(paired per-seed ratio, whole 95% interval), for each variant")
+    named = [(name, trials) for name, trials in variants.named() if not trials.empty]
+    if variants.control.empty or not named:
+        return unmeasured(TASK, text, criterion,
+                          "needs trials with weight_decay = 0 and trials with weight_decay > 0")
+    control = config_values(results, variants.control, LOSS)
+    best_control = best_row(control)
+    if best_control is None or not math.isfinite(best_control["value"]):
+        return unmeasured(TASK, text, criterion, "no stable wd = 0 control")
+    verdicts, parts, seeds = [], [], []
+    against = _unbracketed("wd = 0", control, best_control)
+    favoured: list[str] = []
+    for name, trials in named:
+        configs = config_values(results, trials, LOSS)
+        best = best_row(configs)
+        if best is None or not math.isfinite(best["value"]):
+            verdicts.append("inconclusive")
+            parts.append(f"{name}: no stable config")
+            continue
+        comparison = paired_comparison(best["seed_values"], best_control["seed_values"], scale="ratio")
+        if comparison is None:
+            verdicts.append("inconclusive")
+            parts.append(f"{name}: shares no ok seed with the control")
+            continue
+        verdicts.append(interval_verdict(comparison.low, comparison.high, 1.0, above=False))
+        seeds.append(comparison.n)
+        favoured += _unbracketed(name, configs, best)
+        parts.append(f"{name} (lr={best[LR]:.3g}, wd={best[WD]:.3g}) {number(best['value'], 4)}: "
+                     f"{times(comparison.estimate)}{interval_text(comparison.low, comparison.high)}")
+    verdict = combine(verdicts)
+    measured = (f"wd = 0 best (lr={best_control[LR]:.3g}) {number(best_control['value'], 4)}; "
+                + "; ".join(parts))
+    claim = Claim(TASK, text, measured, criterion, verdict, math.nan,
+                  why="an interval straddles 1" if verdict == "inconclusive" else "")
+    return guard(claim, n_seeds=min(seeds) if seeds else 0, unbracketed_against=against,
+                 unbracketed_for=favoured)
 
 
 def _inside_margin(low: float, high: float, margin: float) -> str:
