@@ -24,13 +24,25 @@ def bowl(lr: float) -> float:
     return 0.1 + (math.log10(lr) - math.log10(BEST_LR)) ** 2
 
 
+#: the warmup arm's lr grid: wide enough for a best lr that falls two decades
+WARM_LRS = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+#: the last step: past the horizon 3/(1-beta2) = 30,000 of beta2 = 0.9999
+LAST = 30_000
+
+
 def bias_results(*, corrected_first_step: float = 1.0, uncorrected_like_corrected: bool = False,
                  corrected_loss_factor_at_high_beta2: float = 1.0, with_uncorrected: bool = True,
-                 seeds=SEEDS):
+                 seeds=SEEDS, last: int = LAST, late_penalty: float = 1.2,
+                 warmup: str | None = "works"):
     """Uncorrected Adam behaves like corrected Adam at lr x (1-beta1)/sqrt(1-beta2) (the theory),
-    diverging at step 50 when that exceeds 2; corrected Adam's loss ignores beta2."""
+    diverging at step 50 when that exceeds 2, and ends `late_penalty` x worse where that factor
+    exceeds 1 (the early transient's damage lasts); corrected Adam's loss ignores beta2.
+    The warmup arm (uncorrected, warmup_steps ~ 1/(1-beta2)) behaves like corrected Adam
+    (`warmup="works"`), or like uncorrected Adam at lr x factor^2 (`"fails"`: its best lr
+    falls two decades), or is absent (None)."""
     records = []
     for beta1, beta2 in BETAS:
+        factor = first_step_factor(beta1, beta2)
         for lr in LRS:
             for seed in seeds:
                 hp = {"lr": lr, "beta1": beta1, "beta2": beta2}
@@ -39,12 +51,12 @@ def bias_results(*, corrected_first_step: float = 1.0, uncorrected_like_correcte
                 records.append(record("quadratic", "adam", {**hp, "bias_correction": True}, seed, {
                     1: {"opt.effective_step": corrected_first_step},
                     100: {"loss": scale * bowl(lr)},
-                    1000: {"loss": scale * bowl(lr) / 2},
+                    last: {"loss": scale * bowl(lr) / 2},
                 }))
                 if not with_uncorrected:
                     continue
-                factor = first_step_factor(beta1, beta2)
                 effective = lr if uncorrected_like_corrected else lr * factor
+                penalty = late_penalty if factor > 1 and not uncorrected_like_corrected else 1.0
                 log = {1: {"opt.effective_step": factor}}
                 status = "finished"
                 if effective > 2.0:
@@ -52,9 +64,20 @@ def bias_results(*, corrected_first_step: float = 1.0, uncorrected_like_correcte
                     status = "diverged"
                 else:
                     log[100] = {"loss": WOBBLE[seed] * bowl(effective)}
-                    log[1000] = {"loss": WOBBLE[seed] * bowl(effective) / 2}
+                    log[last] = {"loss": penalty * WOBBLE[seed] * bowl(effective) / 2}
                 records.append(record("quadratic", "adam", {**hp, "bias_correction": False}, seed,
                                       log, variant="adam-nobc", status=status))
+        if warmup is None:
+            continue
+        for lr in WARM_LRS:
+            for seed in seeds:
+                effective = lr if warmup == "works" else lr * factor**2
+                hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "bias_correction": False,
+                      "warmup_steps": round(1 / (1 - beta2))}
+                log = {1: {"opt.effective_step": factor}, 100: {"loss": 10.0},
+                       last: {"loss": WOBBLE[seed] * bowl(effective) / 2}}
+                records.append(record("quadratic", "adam", hp, seed, log,
+                                      variant="adam-nobc-warmup"))
     return results_of(records, sweep="bias_correction")
 
 
@@ -70,11 +93,11 @@ def test_first_step_factor_is_the_uncorrected_first_update_over_lr():
 
 def test_every_claim_holds_when_the_results_follow_the_theory():
     claims = bias_correction.claims(bias_results())
-    assert len(claims) == 6
+    assert len(claims) == 8
     assert all(c.scope == "quadratic" for c in claims)
-    assert [c.status for c in claims] == ["holds"] * 6, [c.measured for c in claims]
-    assert [c.kind for c in claims] == ["implementation check"] * 2 + ["claim"] * 4
-    uncorrected, corrected, stable, shift, early, late = claims
+    assert [c.status for c in claims] == ["holds"] * 8, [c.measured for c in claims]
+    assert [c.kind for c in claims] == ["implementation check"] * 2 + ["claim"] * 6
+    uncorrected, corrected, stable, shift, early, late, best, warm = claims
     assert "holds in 100% of seed resamples" in stable.measured
     assert uncorrected.value == pytest.approx(10.0)  # the headline pair beta1=0.9, beta2=0.9999
     assert "10.0× lr at β1=0.9, β2=0.9999 (expected 10.0×)" in uncorrected.measured
@@ -85,8 +108,43 @@ def test_every_claim_holds_when_the_results_follow_the_theory():
     # beta2=0.9999, lr >= 1e-2: uncorrected runs at 10x (beta1=0.9) or 100x (beta1=0) the lr;
     # the closest call is beta1=0.9 at lr 0.1 (effective 1.0 against corrected 0.1)
     assert early.value == pytest.approx(bowl(1.0) / bowl(0.1))  # beta1=0.9 at lr 0.1
-    assert "early, step 100" in early.claim and "1 of 4 diverged" in early.measured
-    assert "late, step 1000" in late.claim
+    assert "β2=0.9999" in early.claim and "early, step 100" in early.claim
+    assert "1 of 4 diverged" in early.measured
+    assert "β2=0.9999" in late.claim and "late, step 30000 ≥ 3/(1−β2) = 30,000" in late.claim
+    # each at its best lr, uncorrected ends 1.2x worse (the lasting damage of the transient)
+    assert "1.20×" in best.measured and "β2=0.9999" in best.claim
+    assert "β2=0.99: 100, β2=0.9999: 10,000" in warm.measured
+    assert warm.value == 0 and "without warmup, final: moves 1 grid step" in warm.measured
+
+
+def test_late_is_judged_at_the_largest_beta2_past_its_horizon():
+    assert bias_correction.horizon(0.999) == pytest.approx(3000)
+    assert bias_correction.past_horizon([0.99, 0.999, 0.9999], 3000) == 0.999
+    assert bias_correction.past_horizon([0.99, 0.999, 0.9999], 2999) == 0.99
+    assert bias_correction.past_horizon([0.999, 0.9999], 1000) is None
+    claims = bias_correction.claims(bias_results(last=1000))
+    late, best = claims[5], claims[6]
+    # 1,000 steps reach only beta2=0.99's horizon (300): there beta1=0.9 has no extra step
+    # (factor 1), so "worse" cannot hold
+    assert "β2=0.99:" in late.claim and late.status != "holds"
+    claims = bias_correction.claims(bias_results(last=200))
+    assert claims[5].status == "not measurable" and claims[6].status == "not measurable"
+    assert "short of 3/(1−β2) for every β2" in claims[5].measured
+
+
+def test_best_against_best_present_absent_and_reversed():
+    assert bias_correction.claims(bias_results())[6].status == "holds"
+    # tuned, the uncorrected run is as good: the interval sits on 1, never "holds"
+    assert bias_correction.claims(bias_results(late_penalty=1.0))[6].status == "inconclusive"
+    best = bias_correction.claims(bias_results(late_penalty=0.9))[6]
+    assert best.status == "fails" and "0.900×" in best.measured
+
+
+def test_warmup_that_does_not_restore_a_fixed_best_lr_fails():
+    warm = bias_correction.claims(bias_results(warmup="fails"))[7]
+    assert warm.status == "fails" and warm.value == 2
+    warm = bias_correction.claims(bias_results(warmup=None))[7]
+    assert warm.status == "not measurable" and "warmup arm" in warm.measured
 
 
 def test_a_wrong_first_step_fails_its_claim():
@@ -104,7 +162,7 @@ def test_corrected_adam_that_depends_on_beta2_fails_the_stability_claim():
 
 def test_uncorrected_adam_that_behaves_like_corrected_does_not_hold_the_shift_and_worse_claims():
     claims = bias_correction.claims(bias_results(uncorrected_like_corrected=True))
-    shift, early, late = claims[3:]
+    shift, early, late = claims[3:6]
     assert shift.status == "fails" and shift.value == 0
     # no difference at all: neither worse nor better, so not "holds"
     assert early.status == "inconclusive" and early.value == pytest.approx(1.0)
@@ -118,21 +176,20 @@ def test_uncorrected_adam_better_than_corrected_fails_the_worse_claims():
     nobc = set(records.trials.loc[~records.trials["hp.bias_correction"].astype(bool), "trial_id"])
     better = metrics["trial_id"].isin(nobc) & (metrics["metric"] == "loss")
     metrics.loc[better, "value"] *= 0.9
-    early, late = bias_correction.claims(records)[4:]
-    assert early.status == "fails" and late.status == "fails"
+    early, late, best = bias_correction.claims(records)[4:7]
+    assert early.status == "fails" and late.status == "fails" and best.status == "fails"
 
 
 def test_two_seeds_make_the_method_claims_inconclusive_not_the_checks():
     claims = bias_correction.claims(bias_results(seeds=(0, 1)))
-    assert [c.status for c in claims] == ["holds"] * 2 + ["inconclusive"] * 4
-    assert all("2 seeds (< 3)" in c.why for c in claims[2:])
+    assert [c.status for c in claims] == ["holds"] * 2 + ["inconclusive"] * 6
+    assert all("2 seeds (< 3)" in c.why for c in claims[2:] if "interval" not in c.why), claims
 
 
 def test_without_uncorrected_trials_those_claims_are_unmeasured_not_failed():
-    claims = bias_correction.claims(bias_results(with_uncorrected=False))
+    claims = bias_correction.claims(bias_results(with_uncorrected=False, warmup=None))
     statuses = [c.status for c in claims]
-    assert statuses == ["not measurable", "holds", "holds", "not measurable", "not measurable",
-                        "not measurable"]
+    assert statuses == ["not measurable", "holds", "holds"] + ["not measurable"] * 5
     assert claims[0].measured.startswith("not measurable: ")
 
 
@@ -149,5 +206,5 @@ def test_without_an_evaluation_after_step_1_the_loss_claims_are_unmeasured():
         for lr in LRS for bc in (True, False)
     ]
     claims = bias_correction.claims(results_of(records))
-    assert [c.status for c in claims] == ["holds", "holds"] + ["not measurable"] * 4
+    assert [c.status for c in claims] == ["holds", "holds"] + ["not measurable"] * 6
     assert all("loss was not logged after step 1" in c.measured for c in claims[2:])
