@@ -34,15 +34,17 @@ def embedding_results(*, sparse=False, **changes):
 
 
 def embedding_records(*, momentum_rare=4.95, adamw_norm=3.6, sgd_frequent=0.011, sparse=False,
-                      sgd_rare=None, seeds=SEEDS, sgd_top=20.0):
+                      sgd_rare=None, seeds=SEEDS, sgd_top=20.0, adam_loss=0.5, momentum_loss=0.5):
     """SGD's and momentum's best lr (10) is bracketed: 20 diverges (a 2x step, a stability
-    limit); Adam's and AdamW's best (0.1) sits inside their lr grids."""
+    limit); Adam's and AdamW's best (0.1) sits inside their lr grids. On test_loss too: the
+    bests are momentum's and Adam's at those lrs (`momentum_loss`, `adam_loss`)."""
     records = []
     for seed in seeds:
         rare = (sgd_rare or {}).get(seed, 5.225)
         records += [
-            trial("sgd", 1.0, seed, {"rare.error": 5.445, "frequent.error": 1.0}),
-            trial("sgd", 10.0, seed, {"rare.error": rare, "frequent.error": sgd_frequent}),
+            trial("sgd", 1.0, seed, {"rare.error": 5.445, "frequent.error": 1.0, "test_loss": 2.0}),
+            trial("sgd", 10.0, seed, {"rare.error": rare, "frequent.error": sgd_frequent,
+                                      "test_loss": 1.0}),
             trial("sgd", sgd_top, seed, {}, status="diverged"),
         ]
         if sparse:
@@ -50,12 +52,12 @@ def embedding_records(*, momentum_rare=4.95, adamw_norm=3.6, sgd_frequent=0.011,
                         for lr, e in ((0.01, 4.4), (0.1, 2.2), (1.0, 3.0))]
             continue
         records += [
-            trial("momentum", 1.0, seed, {"rare.error": 5.4}),
-            trial("momentum", 10.0, seed, {"rare.error": momentum_rare}),
+            trial("momentum", 1.0, seed, {"rare.error": 5.4, "test_loss": 1.5}),
+            trial("momentum", 10.0, seed, {"rare.error": momentum_rare, "test_loss": momentum_loss}),
             trial("momentum", 20.0, seed, {}, status="diverged"),
-            trial("adam", 0.01, seed, {"rare.error": 4.4, "rare.norm": 3.9}),
-            trial("adam", 0.1, seed, {"rare.error": 2.2, "rare.norm": 4.0}),
-            trial("adam", 1.0, seed, {"rare.error": 3.0, "rare.norm": 4.2}),
+            trial("adam", 0.01, seed, {"rare.error": 4.4, "rare.norm": 3.9, "test_loss": 1.0}),
+            trial("adam", 0.1, seed, {"rare.error": 2.2, "rare.norm": 4.0, "test_loss": adam_loss}),
+            trial("adam", 1.0, seed, {"rare.error": 3.0, "rare.norm": 4.2, "test_loss": 0.8}),
             trial("adamw", 0.01, seed, {"rare.error": 4.3, "rare.norm": 3.8}, wd=0.01),
             trial("adamw", 0.1, seed, {"rare.error": 2.75, "rare.norm": adamw_norm}, wd=0.01),
             trial("adamw", 1.0, seed, {"rare.error": 3.5, "rare.norm": 3.0}, wd=0.01),
@@ -75,7 +77,7 @@ def test_share_of_error_removed_per_config():
 
 
 def test_present_adam_far_faster_on_rare_rows_and_adamw_shrinks_them():
-    vs_sgd, vs_momentum, frequent, decay = embedding_sparsity.claims(embedding_results())
+    vs_sgd, vs_momentum, frequent, decay, task_loss = embedding_sparsity.claims(embedding_results())
     assert vs_sgd.verdict == "holds"
     ratios = [(1 - (2.2 + w) / 5.5) / (1 - (5.225 + w) / 5.5) for w in WOBBLE.values()]
     assert vs_sgd.value == pytest.approx(math.prod(ratios) ** (1 / 3))
@@ -86,6 +88,17 @@ def test_present_adam_far_faster_on_rare_rows_and_adamw_shrinks_them():
     assert decay.verdict == "holds" and decay.value == pytest.approx(0.9)
     assert "AdamW 0.9 [" in decay.measured and "Adam 1;" in decay.measured
     assert "(1−lr·wd)^499 = 0.607" in decay.measured
+    assert task_loss.verdict == "holds" and task_loss.value == pytest.approx(1.0)
+    assert "sgd (lr=10) 1; momentum (lr=10) 0.5; adam (lr=0.1) 0.5" in task_loss.measured
+
+
+def test_task_loss_claim_present_and_absent():
+    # Adam's best test_loss 20% above momentum's: beyond the 2% margin on every seed
+    task_loss = embedding_sparsity.claims(embedding_results(adam_loss=0.6))[4]
+    assert task_loss.verdict == "fails" and task_loss.value == pytest.approx(1.2, rel=0.01)
+    # Adam better than momentum: as good as, with room
+    task_loss = embedding_sparsity.claims(embedding_results(adam_loss=0.4))[4]
+    assert task_loss.verdict == "holds"
 
 
 def test_absent_momentum_as_fast_as_adam_fails():
@@ -102,7 +115,7 @@ def test_within_noise_a_lead_whose_interval_straddles_5x_is_inconclusive():
 
 def test_a_lead_over_an_unbracketed_sgd_is_an_upper_bound():
     # SGD's next lr, 100, is 10x away: its best (10) may lie anywhere up to 100
-    vs_sgd, _, frequent, _ = embedding_sparsity.claims(embedding_results(sgd_top=100.0))
+    vs_sgd, _, frequent, _, _ = embedding_sparsity.claims(embedding_results(sgd_top=100.0))
     assert vs_sgd.verdict == "inconclusive" and "upper bound" in vs_sgd.why
     assert "refine between 10 and 100" in vs_sgd.why
     assert frequent.verdict == "inconclusive"
@@ -123,7 +136,7 @@ def test_absent_adamw_rows_shrunk_by_less_than_5_percent_fail_the_decay_claim():
 
 def test_two_seeds_are_inconclusive():
     claims = embedding_sparsity.claims(embedding_results(seeds=(0, 1)))
-    assert [c.verdict for c in claims] == ["inconclusive"] * 4
+    assert [c.verdict for c in claims] == ["inconclusive"] * 5
     assert "2 seeds (< 3)" in claims[0].why
 
 
@@ -147,5 +160,5 @@ def test_without_the_task_every_claim_is_not_measurable():
     ])
     claims = embedding_sparsity.claims(missing_adam)
     assert [c.verdict for c in claims] == [
-        "not measurable", "not measurable", "inconclusive", "not measurable"
+        "not measurable", "not measurable", "inconclusive", "not measurable", "not measurable"
     ]

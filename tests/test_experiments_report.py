@@ -40,33 +40,33 @@ def test_report_prints_each_claim_measured_and_its_verdict(capsys, tmp_path):
     assert "36 trials" in out and "Claims about the method" in out
     for heading in ("claim", "measured", "criterion", "verdict"):
         assert heading in out
-    assert out.count("✓ holds") == 4 and "✗" not in out
-    assert out.endswith("4 of 4 claims hold.")
+    assert out.count("✓ holds") == 5 and "✗" not in out
+    assert out.endswith("5 of 5 claims hold.")
     assert run_cli(capsys, "report", folder(tmp_path), "--check")[0] == 0
 
 
 def test_check_exits_1_when_a_claim_fails(capsys, tmp_path):
     path = folder(tmp_path, momentum_rare=1.1)
     code, out, err = run_cli(capsys, "report", path)
-    assert code == 0 and "3 of 4 claims hold (1 fail)." in out and "✗ fails" in out
+    assert code == 0 and "4 of 5 claims hold (1 fail)." in out and "✗ fails" in out
     code, out, err = run_cli(capsys, "report", path, "--check")
     assert code == 1
-    assert err.strip() == "error: --check: 1 of 4 claims and checks do not hold"
+    assert err.strip() == "error: --check: 1 of 5 claims and checks do not hold"
 
 
 def test_check_exits_1_when_a_claim_is_inconclusive(capsys, tmp_path):
     path = write_folder(tmp_path / "two", _records(seeds=(0, 1)), "embedding_sparsity")
     code, out, _ = run_cli(capsys, "report", path)
-    assert "0 of 4 claims hold (4 inconclusive)." in out and "~ inconclusive" in out
+    assert "0 of 5 claims hold (5 inconclusive)." in out and "~ inconclusive" in out
     assert run_cli(capsys, "report", path, "--check")[0] == 1
 
 
 def test_report_json_lists_every_claim_with_its_verdict_and_kind(capsys, tmp_path):
     code = main(["report", str(folder(tmp_path, momentum_rare=1.1)), "--json"])
     claims = json.loads(capsys.readouterr().out)
-    assert code == 0 and len(claims) == 4
+    assert code == 0 and len(claims) == 5
     assert set(claims[0]) >= {"task", "claim", "measured", "criterion", "verdict", "kind"}
-    assert [c["verdict"] for c in claims] == ["holds", "fails", "holds", "holds"]
+    assert [c["verdict"] for c in claims] == ["holds", "fails", "holds", "holds", "holds"]
     assert {c["kind"] for c in claims} == {"claim"} and claims[0]["task"] == "embedding_sparsity"
 
 
@@ -75,7 +75,7 @@ def test_report_markdown_tables(capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("**Claims about the method**\n\n| task | claim | measured | criterion |")
-    assert out.count("| ✓ holds |") == 4 and out.rstrip().endswith("4 of 4 claims hold.")
+    assert out.count("| ✓ holds |") == 5 and out.rstrip().endswith("5 of 5 claims hold.")
     assert "Implementation checks" not in out
 
 
@@ -86,7 +86,7 @@ def test_check_exits_1_when_a_claim_cannot_be_measured(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "report", path, "--check")
     assert code == 1
     # SGD's one lr is untuned: its fit of the frequent rows cannot be called either way
-    assert out.endswith("0 of 4 claims hold (1 inconclusive, 3 not measurable).")
+    assert out.endswith("0 of 5 claims hold (1 inconclusive, 4 not measurable).")
 
 
 def test_unknown_sweep_name_needs_experiment(capsys, tmp_path):
@@ -97,7 +97,7 @@ def test_unknown_sweep_name_needs_experiment(capsys, tmp_path):
     assert "sweep 'my-embedding-run' is not one of the experiments" in err
     assert ", ".join(experiment_names()) in err and "--experiment NAME" in err
     code, out, _ = run_cli(capsys, "report", path, "--experiment", "embedding_sparsity")
-    assert code == 0 and "4 of 4 claims hold" in out
+    assert code == 0 and "5 of 5 claims hold" in out
 
 
 def test_unknown_experiment_is_a_one_line_error(capsys, tmp_path):
@@ -152,5 +152,5 @@ def test_update_experiments_replaces_each_block_with_its_command_output(tmp_path
             "stale table\n<!-- END -->\nafter\n")
     fresh = module.refresh(text, tmp_path)
     assert "stale table" not in fresh and fresh.startswith("intro\n<!-- BEGIN: adamlab report")
-    assert "| ✓ holds |" in fresh and "4 of 4 claims hold.\n<!-- END -->\nafter\n" in fresh
+    assert "| ✓ holds |" in fresh and "5 of 5 claims hold.\n<!-- END -->\nafter\n" in fresh
     assert module.refresh(fresh, tmp_path) == fresh  # idempotent
