@@ -306,7 +306,10 @@ def _run_in_process(
                 ended(trial, outcome)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, sweep_pid: int) -> None:
+    from adamlab.sweep.parent_watch import exit_with_parent
+
+    exit_with_parent(sweep_pid)  # kill -9 of the sweep must not leave its workers behind
     # Ctrl-C reaches the whole process group; only the parent handles it (and stops the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
@@ -337,7 +340,7 @@ def _run_in_pool(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     )
     queue = iter(units)
     running: dict = {}
