@@ -30,16 +30,21 @@ SOURCE_PACKAGES = ("adamlab", "adamlab.cli", "adamlab.optimizers", "adamlab.task
 @functools.cache
 def source_hash() -> str:
     """16 hex digits of the sha256 over the relative path and bytes of every adamlab .py file."""
-    digest = hashlib.sha256()
+    roots = []
     for name in SOURCE_PACKAGES:
         spec = importlib.util.find_spec(name)
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            root = Path(location)
-            for path in sorted(root.rglob("*.py")):
-                relative = path.relative_to(root).as_posix()
-                digest.update(f"{name}/{relative}\0".encode())
-                digest.update(path.read_bytes())
-                digest.update(b"\0")
+        roots += [(name, Path(p)) for p in ((spec.submodule_search_locations or []) if spec else [])]
+    return hash_sources(roots)
+
+
+def hash_sources(roots: list[tuple[str, Path]]) -> str:
+    """16 hex digits of the sha256 over (package name, relative path, bytes) of each .py file."""
+    digest = hashlib.sha256()
+    for name, root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
     return digest.hexdigest()[:16]
 
 
