@@ -166,9 +166,14 @@ def kernel_problem(dtype: torch.dtype) -> KernelUnavailable | None:
     return kernel if isinstance(kernel, KernelUnavailable) else None
 
 
-@functools.cache
+_fallback_logged = False
+
+
 def _log_fallback_once(reason: str) -> None:
-    logger.warning("adamlab: the fused Adam kernel is unavailable (%s); using tensor ops", reason)
+    global _fallback_logged  # once per process, whichever dtype asked first
+    if not _fallback_logged:
+        _fallback_logged = True
+        logger.warning("adamlab: the fused Adam kernel is unavailable (%s); using tensor ops", reason)
 
 
 def require_kernel() -> None:
