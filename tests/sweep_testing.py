@@ -43,22 +43,6 @@ def quick_sweep(directory: Path, *, name: str = "quick", steps: int = 40, seeds:
         """)
 
 
-def sgd_sweep(directory: Path, *, steps: int) -> Path:
-    """12 cheap trials (SGD, 6 learning rates x 2 seeds): for tests that kill or interrupt a sweep."""
-    return write_yaml(directory, f"""\
-        name: cheap
-        seeds: [0, 1]
-        steps: {steps}
-        log_every: 100
-        tasks:
-          - name: quadratic
-            params: {{dim: 5, noise: 0.5}}
-        optimizers:
-          - name: sgd
-            lr: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
-        """)
-
-
 def records(results_dir: Path) -> dict[str, TrialRecord]:
     return {
         p.stem: TrialRecord.from_json(p.read_text())

@@ -17,16 +17,21 @@ from adamlab.store.records import RecordEnvironment
 UNRECORDED = "an adamlab that did not record its environment"
 
 
-def stale_records(folder: ResultsFolder, ids: set[str], current: RecordEnvironment) -> dict[str, str]:
-    """{trial id: the environment it was made in, described} for each stale record among `ids`."""
+def survey(folder: ResultsFolder, ids: set[str], current: RecordEnvironment) -> tuple[dict[str, str], set[str]]:
+    """Reading each record among `ids` once: ({trial id: the environment it was made in,
+    described} for each stale one, the ids of the failed ones)."""
     stale: dict[str, str] = {}
+    failed: set[str] = set()
     for trial_id in sorted(ids):
-        made_in = folder.read_record(trial_id).environment
+        record = folder.read_record(trial_id)
+        if record.status == "failed":
+            failed.add(trial_id)
+        made_in = record.environment
         if made_in is None:
             stale[trial_id] = UNRECORDED
         elif made_in.key() != current.key():
             stale[trial_id] = made_in.describe()
-    return stale
+    return stale, failed
 
 
 def refuse_stale(where: str, stale: dict[str, str], current: RecordEnvironment) -> AdamlabError:

@@ -121,7 +121,7 @@ def _done_ids(folder: ResultsFolder, trials: list[Trial], retry_failed: bool) ->
 def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
     """The sweep's trials, which are already done and which of those are stale (made in another
     environment), without writing anything (for --dry-run, and before a run opens the folder)."""
-    from adamlab.store.staleness import stale_records
+    from adamlab.store.staleness import survey
     from adamlab.sweep.environment import capture_environment
 
     trials = expand_trials(sweep)
@@ -129,9 +129,10 @@ def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
     if (sweep.output / layout.MANIFEST).exists():
         layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
         folder = ResultsFolder(sweep.output)
-        plan.done = _done_ids(folder, trials, retry_failed)
-        plan.stale = stale_records(folder, plan.done, capture_environment())
-        plan.failed = folder.failed_ids(plan.done)
+        recorded = folder.finished_ids() & {t.trial_id for t in trials}
+        plan.stale, plan.failed = survey(folder, recorded, capture_environment())
+        plan.done = recorded - plan.failed if retry_failed else recorded
+        plan.stale = {tid: env for tid, env in plan.stale.items() if tid in plan.done}
     return plan
 
 
