@@ -105,10 +105,18 @@ def alive(pid: int) -> bool:
 
 
 def wait_until_dead(pids: list[int], timeout: float = 60.0) -> list[int]:
-    """The pids still alive once all have died or `timeout` passed (a guard against a hang)."""
+    """The pids still alive once all have died or `timeout` passed (a guard against a hang).
+    Those are then killed, so a failing test leaves no orphan burning a core."""
+    import signal
     import time
 
     deadline = time.monotonic() + timeout
     while [p for p in pids if alive(p)] and time.monotonic() < deadline:
         time.sleep(0.05)
-    return [p for p in pids if alive(p)]
+    left = [p for p in pids if alive(p)]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
