@@ -62,7 +62,7 @@ def report(
         stdout.print(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"
             f"results {results.root} (sweep {results.sweep}, {_trial_count(results)}); "
-            f"reproduce with: adamlab sweep {chosen.config}",
+            f"{_reproduce_with(results, chosen.config)}",
             highlight=False, soft_wrap=True,
         )
         with_scope = any(claim.scope for claim in claims)
@@ -90,6 +90,24 @@ def report(
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")
         raise typer.Exit(1)
+
+
+def _reproduce_with(results, config: str) -> str:
+    """The experiment's config when the folder holds exactly its trials; else the folder's own
+    resolved sweep.yaml (the folder was made from another YAML, or the config is not here)."""
+    from adamlab.errors import AdamlabError
+    from adamlab.sweep.schema import load_sweep
+    from adamlab.sweep.trials import expand_trials
+
+    planned = results.manifest.get("trial_ids")
+    try:
+        expected = {t.trial_id for t in expand_trials(load_sweep(config))}
+    except AdamlabError:
+        expected = None
+    if planned is not None and expected is not None and set(planned) == expected:
+        return f"reproduce with: adamlab sweep {config}"
+    return (f"not made from {config} as it stands; reproduce with: adamlab sweep "
+            f"{results.root / 'sweep.yaml'}")
 
 
 def _trial_count(results) -> str:

@@ -45,6 +45,12 @@ class Task(ABC):
         """Whether the model produces sparse gradients (only sparse-capable optimizers apply)."""
         return False
 
+    @classmethod
+    def memory_bytes(cls, params: TaskParams, batch_size: int) -> int:
+        """About how many bytes one trial's model, data, gradients and optimizer state take (an
+        upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""
+        return 0
+
     @property
     def steps_per_epoch(self) -> int | None:
         """Batches per pass over the training data, for `epochs:` sweeps; None if unbounded."""

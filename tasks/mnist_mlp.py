@@ -95,6 +95,15 @@ class MnistMlpTask(Task):
     }
     primary_metric = "test_accuracy"
 
+    @classmethod
+    def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
+        # MNIST held on the device (70,000 x 785 float32, twice while loading), weights with
+        # their gradients and optimizer state, and a batch's activations forward and backward
+        sizes = [28 * 28, *params.widths, NUM_CLASSES]
+        weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
+        data = 2 * 70_000 * (28 * 28 + 1) * 4
+        return data + 8 * 4 * weights + 4 * 4 * min(batch_size, 60_000) * sum(sizes)
+
     def __init__(self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int):
         super().__init__(params, seed=seed, device=device, batch_size=batch_size)
         self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()

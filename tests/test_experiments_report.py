@@ -36,13 +36,31 @@ def test_report_prints_each_claim_measured_and_its_verdict(capsys, tmp_path):
     code, out, err = run_cli(capsys, "report", folder(tmp_path))
     assert code == 0, err
     assert "embedding_sparsity: rare rows of a Zipf embedding table" in out
-    assert "reproduce with: adamlab sweep configs/embedding_sparsity.yaml" in out
+    # the folder was written by hand, not by configs/embedding_sparsity.yaml
+    assert (f"not made from configs/embedding_sparsity.yaml as it stands; reproduce with: adamlab "
+            f"sweep {tmp_path / 'embedding_sparsity' / 'sweep.yaml'}") in out
     assert "36 trials" in out and "Claims about the method" in out
     for heading in ("claim", "measured", "criterion", "verdict"):
         assert heading in out
     assert out.count("✓ holds") == 5 and "✗" not in out
     assert out.endswith("5 of 5 claims hold.")
     assert run_cli(capsys, "report", folder(tmp_path), "--check")[0] == 0
+
+
+def test_report_names_the_config_only_when_the_folder_was_made_from_it(capsys, tmp_path, monkeypatch):
+    import json
+
+    from adamlab.sweep.schema import load_sweep
+    from adamlab.sweep.trials import expand_trials
+
+    monkeypatch.chdir(REPO_ROOT)
+    path = folder(tmp_path)
+    manifest = json.loads((path / "adamlab-results.json").read_text())
+    manifest["trial_ids"] = [t.trial_id for t in expand_trials(load_sweep("configs/embedding_sparsity.yaml"))]
+    (path / "adamlab-results.json").write_text(json.dumps(manifest))
+    code, out, err = run_cli(capsys, "report", path)
+    assert code == 0, err
+    assert "reproduce with: adamlab sweep configs/embedding_sparsity.yaml" in out
 
 
 def test_check_exits_1_when_a_claim_fails(capsys, tmp_path):

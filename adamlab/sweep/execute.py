@@ -68,6 +68,10 @@ class SweepPlan:
     trials: list[Trial]
     #: ids that already have a record (and will be skipped)
     done: set[str]
+    #: recorded trials made in another environment: {trial id: that environment, described}
+    stale: dict[str, str] = field(default_factory=dict)
+    #: of `done`, the failed ones (skipped unless --retry-failed)
+    failed: set[str] = field(default_factory=set)
 
     @property
     def pending(self) -> list[Trial]:
@@ -115,13 +119,40 @@ def _done_ids(folder: ResultsFolder, trials: list[Trial], retry_failed: bool) ->
 
 
 def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
-    """The sweep's trials and which are already done, without writing anything (for --dry-run)."""
+    """The sweep's trials, which are already done and which of those are stale (made in another
+    environment), without writing anything (for --dry-run, and before a run opens the folder)."""
+    from adamlab.store.staleness import survey
+    from adamlab.sweep.environment import capture_environment
+
     trials = expand_trials(sweep)
-    done: set[str] = set()
+    plan = SweepPlan(sweep, trials, set())
     if (sweep.output / layout.MANIFEST).exists():
         layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
-        done = _done_ids(ResultsFolder(sweep.output), trials, retry_failed)
-    return SweepPlan(sweep, trials, done)
+        folder = ResultsFolder(sweep.output)
+        recorded = folder.finished_ids() & {t.trial_id for t in trials}
+        plan.stale, plan.failed = survey(folder, recorded, capture_environment())
+        plan.done = recorded - plan.failed if retry_failed else recorded
+        plan.stale = {tid: env for tid, env in plan.stale.items() if tid in plan.done}
+    return plan
+
+
+def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dict[str, Any]:
+    """Refuse to mix stale records with this run's unless told what to do; what was done, for
+    the run's provenance entry."""
+    from adamlab.store.staleness import refuse_stale
+    from adamlab.sweep.environment import capture_environment
+
+    if not plan.stale:
+        return {}
+    if rerun_stale:
+        plan.done -= set(plan.stale)
+        return {"stale_rerun": len(plan.stale)}
+    if accept_stale:
+        return {"stale_accepted": {
+            "count": len(plan.stale), "environments": sorted(set(plan.stale.values())),
+            "trial_ids": sorted(plan.stale),
+        }}
+    raise refuse_stale(str(plan.results_dir), plan.stale, capture_environment())
 
 
 def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
@@ -145,6 +176,8 @@ def run_sweep(
     batch_trials: int | None = None,
     backend: str = "local",
     address: str | None = None,
+    rerun_stale: bool = False,
+    accept_stale: bool = False,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
@@ -154,6 +187,8 @@ def run_sweep(
     `backend`: "local" (this process, or `jobs` worker processes; `jobs` default 1) or "ray"
     (units as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
     what the cluster takes; see adamlab.sweep.ray_backend).
+    `rerun_stale` / `accept_stale`: what to do with records made in another environment
+    (adamlab.store.staleness); without either such records are an error and nothing runs.
     """
     if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
@@ -166,14 +201,18 @@ def run_sweep(
         raise AdamlabError(f"--backend: must be local or ray, got {backend!r}")
     if address is not None and backend != "ray":
         raise AdamlabError(f"--address {address}: a Ray cluster address; it needs --backend ray")
-    plan = SweepPlan(sweep, expand_trials(sweep), set())
+    if rerun_stale and accept_stale:
+        raise AdamlabError("--rerun-stale and --accept-stale: give one of them, not both")
+    # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
+    plan = plan_sweep(sweep, retry_failed=retry_failed)
+    stale_note = _settle_stale(plan, rerun_stale, accept_stale)
     result = SweepResult(plan)
     cluster = None
-    if backend == "ray":  # before the folder opens: no Ray, or a bad address, leaves no trace
+    if backend == "ray":
         from adamlab.sweep.ray_backend import RayBackend, import_ray
 
         import_ray()
-        if plan_sweep(sweep, retry_failed=retry_failed).pending:  # else no cluster to start
+        if plan.pending:  # else no cluster to start
             cluster = RayBackend.connect(address, jobs=jobs, threads=threads, device_type=sweep.device_type)
             jobs, threads = cluster.jobs, cluster.threads
     jobs = jobs or 1
@@ -187,11 +226,14 @@ def run_sweep(
             extra={"tasks": _task_metadata(plan)},
         )
         plan.done = _done_ids(folder, plan.trials, retry_failed)
+        if rerun_stale:
+            plan.done -= set(plan.stale)
         pending = plan.pending
         run_info = provenance.start_run(
             folder.read_provenance(), device=sweep.device, started=layout.now_iso(), argv=argv,
             jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
         )
+        run_info["runs"][-1].update(stale_note)
         if cluster is not None:
             run_info["runs"][-1].update(cluster.provenance())
         folder.write_provenance(run_info)
@@ -265,7 +307,10 @@ def _run_in_process(
                 ended(trial, outcome)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, sweep_pid: int) -> None:
+    from adamlab.sweep.parent_watch import exit_with_parent
+
+    exit_with_parent(sweep_pid)  # kill -9 of the sweep must not leave its workers behind
     # Ctrl-C reaches the whole process group; only the parent handles it (and stops the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
@@ -296,7 +341,7 @@ def _run_in_pool(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     )
     queue = iter(units)
     running: dict = {}

@@ -171,8 +171,12 @@ def _train(trial: Trial, task, optimizer, log: MetricLog) -> tuple[str, int]:
 def trial_record(
     trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
     wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
+    optimizer=None,
 ) -> TrialRecord:
-    """The record of an ended trial: its configuration, outcome and metric log."""
+    """The record of an ended trial: its configuration, outcome, metric log and the environment
+    it ran in (with the code path of `optimizer`, None when it was never built)."""
+    from adamlab.sweep.environment import capture_environment, implementation_of
+
     final, best = log.final_and_best(goals)
     return TrialRecord(
         trial_id=trial.trial_id,
@@ -194,6 +198,7 @@ def trial_record(
         error=error,
         metrics=log.columns(),
         adamlab_version=__version__,
+        environment=capture_environment(implementation_of(optimizer) if optimizer is not None else ""),
     )
 
 
@@ -204,6 +209,7 @@ def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
     goals: dict[str, str] = {}
     status, steps_run, error, trace = "failed", 0, None, None
     device = trial.device_spec
+    optimizer = None
     try:
         from adamlab.optimizers.registry import build_optimizer
         from adamlab.tasks.device import resolve_device
@@ -229,5 +235,6 @@ def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
     record = trial_record(
         trial, sweep_name, device=device, status=status, steps_run=steps_run,
         wall_time_s=time.perf_counter() - started, log=log, goals=goals, error=error,
+        optimizer=optimizer,
     )
     return TrialOutcome(record, trace)

@@ -105,10 +105,12 @@ def _build(trials: list[Trial]):
     return task, optimizer, device, dict(task_cls.metric_goals)
 
 
-def _end(member: _Member, status: str, steps_run: int, device, goals, sweep_name, started) -> None:
+def _end(member: _Member, status: str, steps_run: int, device, goals, sweep_name, started,
+         optimizer) -> None:
     member.outcome = TrialOutcome(trial_record(
         member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
         wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
+        optimizer=optimizer,
     ))
 
 
@@ -127,7 +129,7 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
     step = 0
 
     def end(member: _Member, status: str, steps_run: int) -> None:
-        _end(member, status, steps_run, device, goals, sweep_name, started)
+        _end(member, status, steps_run, device, goals, sweep_name, started, optimizer)
 
     try:
         for step in range(1, steps + 1):
