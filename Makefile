@@ -6,7 +6,7 @@ TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.adamlab-installed
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv demo test test-all bench lint clean experiments
 
 venv: $(STAMP)
 
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/adamlab sweep configs/quickstart.yaml --jobs 2
+
+# Every experiment of EXPERIMENTS.md, then its tables regenerated (budget: 45 min on 2 CPU cores,
+# the sum of the budgets in the configs' headers). MNIST from $ADAMLAB_DATA (else ./data).
+EXPERIMENTS = quickstart embedding_sparsity embedding_sparse bias_correction bias_correction_mnist weight_decay
+experiments: $(STAMP)
+	for name in $(EXPERIMENTS); do $(BIN)/adamlab sweep configs/$$name.yaml --jobs 2 -q || exit 1; done
+	$(BIN)/adamlab sweep configs/controls/weight_decay_null.yaml --jobs 2 -q
+	$(BIN)/python docs/update_experiments.py
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,7 +28,8 @@ def sweep_of(path: Path):
 
 def test_the_shipped_experiments_are_all_there():
     assert {p.stem for p in CONFIGS} == {
-        "quickstart", "bias_correction", "weight_decay", "embedding_sparsity", "embedding_sparse",
+        "quickstart", "bias_correction", "bias_correction_mnist", "weight_decay",
+        "embedding_sparsity", "embedding_sparse",
     }
 
 

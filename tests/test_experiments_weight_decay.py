@@ -173,7 +173,7 @@ def test_a_diagonal_must_fall_one_way():
     assert c["diagonal"].verdict == "fails"
     # the best weight decay rises with lr by 2 grid steps: a diagonal, but the wrong way
     c = claims_of(wd_results(l2_shape=rising, l2_wds=[1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]))
-    assert c["diagonal"].verdict == "fails" and "fell -2" in c["diagonal"].measured
+    assert c["diagonal"].verdict == "fails" and "rose 2" in c["diagonal"].measured
 
 
 def test_null_weight_decay_too_small_to_matter_never_holds():

@@ -42,13 +42,19 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             "bias_correction",
-            "Adam with and without bias correction (Kingma & Ba 2014, section 6.4)",
+            "Adam with and without bias correction, and warmup instead (Kingma & Ba 2014, section 6.4)",
             "configs/bias_correction.yaml",
             bias_correction.claims,
         ),
         Experiment(
+            "bias_correction_mnist",
+            "Adam with and without bias correction on MNIST, β2 0.99 and 0.999 (Kingma & Ba 2014, 6.4)",
+            "configs/bias_correction_mnist.yaml",
+            bias_correction.claims,
+        ),
+        Experiment(
             "weight_decay",
-            "Adam with L2 regularisation vs AdamW's decoupled weight decay (Loshchilov & Hutter 2019)",
+            "weight decay in three parametrisations: Adam-L2, AdamW wd×lr, AdamW wd×schedule (Loshchilov & Hutter 2019)",
             "configs/weight_decay.yaml",
             weight_decay.claims,
         ),

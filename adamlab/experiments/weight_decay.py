@@ -278,7 +278,8 @@ def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, na
                                               config_values(results, variants.control, LOSS)))
     trend = ""
     if shape == "diagonal":
-        trend = f", fell {positions[0] - positions[-1]}" + (
+        drop = positions[0] - positions[-1]
+        trend = (f", fell {drop}" if drop >= 0 else f", rose {-drop}") + (
             "" if non_increasing(positions) else ", rising somewhere")
     measured = (
         f"best {shown} ranges over {moved} grid step{'s' if moved != 1 else ''}{trend}; best "
