@@ -274,8 +274,7 @@ def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, na
         return path_holds(path_positions(sample, lrs, wds, shape), shape)
 
     share = share_holding(seeds, holds)
-    matters, judged = wd_matters(with_control(config_values(results, trials, LOSS),
-                                              config_values(results, variants.control, LOSS)))
+    matters, judged = wd_matters(with_control(configs, config_values(results, variants.control, LOSS)))
     trend = ""
     if shape == "diagonal":
         drop = positions[0] - positions[-1]
