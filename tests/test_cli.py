@@ -26,9 +26,9 @@ def test_importing_the_cli_does_not_import_torch():
 def test_help_lists_every_command_with_a_line_of_help(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    from adamlab.cli.app import app
-
     import typer.main
+
+    from adamlab.cli.app import app
 
     group = typer.main.get_command(app)
     assert group.commands, "no commands registered"

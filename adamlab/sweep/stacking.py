@@ -47,7 +47,7 @@ class _Stackability:
 
     def shared_hparams(self, trial: Trial) -> dict | None:
         """The hyperparameters a stack of `trial` must share, or None when it cannot stack."""
-        from adamlab.optimizers.stacked import STACKED_OPTIMIZERS
+        from adamlab.optimizers.registry import get_spec
 
         key = (trial.task, canonical_json(trial.task_params), trial.device_spec, trial.optimizer)
         if key not in self._reasons:
@@ -56,19 +56,20 @@ class _Stackability:
                 self.notes.setdefault(self._reasons[key], None)
         if self._reasons[key] is not None:
             return None
-        return STACKED_OPTIMIZERS[trial.optimizer].shared_hparams(trial.hparams)
+        return get_spec(trial.optimizer).shared_hparams(trial.hparams)
 
     @staticmethod
     def _reason(trial: Trial) -> str | None:
         import torch
 
-        from adamlab.optimizers.stacked import STACKED_OPTIMIZERS
+        from adamlab.optimizers.registry import OPTIMIZERS
         from adamlab.tasks.registry import load_task
         from adamlab.tasks.stacked import load_stacked_task
 
-        if trial.optimizer not in STACKED_OPTIMIZERS:
+        if OPTIMIZERS[trial.optimizer].stacked is None:
+            stackable = ", ".join(name for name, spec in OPTIMIZERS.items() if spec.stacked)
             return (f"optimizer {trial.optimizer} has no stacked form (stackable: "
-                    f"{', '.join(STACKED_OPTIMIZERS)}): its trials run one at a time")
+                    f"{stackable}): its trials run one at a time")
         stacked = load_stacked_task(trial.task)
         if stacked is None:
             return f"task {trial.task} has no stacked form: its trials run one at a time"
