@@ -42,7 +42,7 @@ BAD_FILES = {
     "unknown top-level key": (
         GOOD_HEAD + "optimizers: [sgd]\ncolour: red\n",
         "colour: unknown key; allowed: name, description, output, seeds, device, steps, epochs, "
-        "batch_size, log_every, eval_every, divergence_factor, batch_trials, tasks, optimizers (line 7)",
+        "batch_size, log_every, eval_every, divergence_factor, stack_size, batch_trials, tasks, optimizers (line 7)",
     ),
     "missing name": (
         "steps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",

@@ -1,4 +1,4 @@
-"""Stacked optimizer updates (issue 8) against the one-trial optimizers of the registry.
+"""Stacked optimizer updates against the one-trial optimizers of the registry.
 
 Every member of a stack gets the gradients its one-trial twin gets; after each step the member's
 parameters and its opt.* diagnostics must be those of the twin (diagnostics.py's definitions).

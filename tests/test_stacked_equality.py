@@ -1,4 +1,4 @@
-"""A stack's members equal their one-at-a-time runs, per task and optimizer family (issue 8).
+"""A stack's members equal their one-at-a-time runs, per task and optimizer family.
 
 Each case runs the same trials once with `run_trial` and once as one stack with `run_stack`,
 and compares every record: status, steps run, and every logged metric (train_loss, the task's
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from batched_testing import assert_same_record, trials_for
+from stacking_testing import assert_same_record, trials_for
 from task_testing import tiny_mnist_arrays, write_mnist
 
-from adamlab.sweep.runner import run_trial
-from adamlab.sweep.stacked_runner import run_stack
+from adamlab.sweep.runner import run_stack, run_trial
 
 QUADRATIC = {"dim": 20, "rotated": True, "condition": 50.0, "noise": 0.5}
 EMBEDDING = {"vocab_size": 300, "dim": 8, "target_noise": 0.1}
