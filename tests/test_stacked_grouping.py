@@ -16,8 +16,8 @@ from adamlab.sweep.trials import Trial
 QUADRATIC = {"dim": 3, "noise": 0.0}
 
 
-def _ids(units) -> list[list[str]]:
-    return [[t.trial_id for t in unit] for unit in units]
+def _ids(stacks) -> list[list[str]]:
+    return [[t.trial_id for t in stack] for stack in stacks]
 
 
 def _copy(trial: Trial, **changes) -> Trial:
@@ -49,20 +49,20 @@ def test_configs_differing_only_in_hyperparameters_stack_in_sweep_order():
 def test_trials_differing_in_anything_but_hyperparameters_never_stack(change):
     base = trials_for("quadratic", QUADRATIC, "adam", lr=[0.1, 0.2])
     other = [_copy(t, **change) for t in base]
-    units = plan_stacks([base[0], other[0], base[1], other[1]], 8).stacks
-    assert _ids(units) == [[base[0].trial_id, base[1].trial_id], [other[0].trial_id, other[1].trial_id]]
+    stacks = plan_stacks([base[0], other[0], base[1], other[1]], 8).stacks
+    assert _ids(stacks) == [[base[0].trial_id, base[1].trial_id], [other[0].trial_id, other[1].trial_id]]
 
 
 def test_discrete_flags_and_the_optimizer_split_stacks():
     adam = trials_for("quadratic", QUADRATIC, "adam", lr=[0.1, 0.2], amsgrad=[False, True],
                       bias_correction=[True, False])
     adamw = trials_for("quadratic", QUADRATIC, "adamw", lr=[0.1, 0.2])
-    units = plan_stacks(adam + adamw, 8).stacks
+    stacks = plan_stacks(adam + adamw, 8).stacks
     groups = sorted(
         tuple(sorted((t.optimizer, t.hparams.get("amsgrad"), t.hparams.get("bias_correction")) for t in u))
-        for u in units
+        for u in stacks
     )
-    assert len(units) == 5 and all(len(u) == 2 for u in units)
+    assert len(stacks) == 5 and all(len(u) == 2 for u in stacks)
     assert all(len(set(group)) == 1 for group in groups)  # each stack: one optimizer, one flag set
 
 

@@ -183,9 +183,13 @@ BAD_FILES = {
         "optimizers[0]: adam cannot take the sparse gradients of tasks[0] (embedding_sparsity with "
         "these params); allowed on sparse gradients: sgd, sparse_adam (line 7)",
     ),
-    "batched trials": (
+    "old name of stack_size": (
         "name: t\nsteps: 5\nbatch_trials: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",
         "batch_trials: must be >= 1, got 0 (line 3)",
+    ),
+    "stack size": (
+        "name: t\nsteps: 5\nstack_size: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "stack_size: must be auto or an integer >= 1, got 0 (line 3)",
     ),
 }
 

@@ -3,7 +3,7 @@
 - Trials already recorded in the folder are skipped; the rest run in sweep order.
 - Every trial runs in a stack (adamlab.sweep.stacking): pending trials that differ only in
   optimizer hyperparameters share one training of K members, K chosen automatically to fit the
-  device's memory unless `stack_size` caps it (1: every trial alone). A stack is the unit of work,
+  device's memory unless `stack_size` caps it (1: every trial alone). A stack is what is handed out,
   and still ends in one record per trial.
 - `jobs`: by default one process for sweeps whose estimated work would not repay a worker's
   start-up (`auto_jobs`), else one worker per core. `jobs > 1` runs stacks in that many worker
@@ -200,7 +200,7 @@ def run_sweep(
     sweeps of small stacks).
     `stack_size`: the most trials per stack, or "auto" (default: the sweep's stack_size).
     `backend`: "local" (this process, or `jobs` worker processes; `jobs` default `auto_jobs`) or "ray"
-    (units as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
+    (stacks as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
     what the cluster takes; see adamlab.sweep.ray_backend).
     """
     if jobs is not None and jobs < 1:

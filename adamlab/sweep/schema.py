@@ -15,7 +15,7 @@ import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,7 +64,8 @@ class SweepFile(BaseModel):
     log_every: _StepCount = 10
     eval_every: _StepCount | None = None
     divergence_factor: float = Field(1.0e3, gt=1)
-    stack_size: Literal["auto"] | _StepCount = "auto"
+    #: "auto" or an integer >= 1 (checked in validate_sweep, for a one-line message)
+    stack_size: Any = "auto"
     #: the old name of stack_size, accepted with a deprecation message
     batch_trials: _StepCount | None = None
     tasks: list[Any] = Field(min_length=1)
@@ -469,17 +470,22 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
         problems.append(Problem("steps", "give steps or epochs, not both"))
         top = None  # the step count is unknown: skip the checks that need it
     stack_size = None
-    if top is not None:
-        stack_size = None if top.stack_size == "auto" else top.stack_size
-        if top.batch_trials is not None:
-            if "stack_size" in data:
-                problems.append(Problem("batch_trials", "is the old name of stack_size; give stack_size only"))
-            else:
-                stack_size = top.batch_trials
-                logger.warning(
-                    "%s: batch_trials is deprecated; it is now stack_size (default auto: "
-                    "trials share stacks as far as memory allows)", source,
-                )
+    if top is not None and top.stack_size != "auto":
+        if type(top.stack_size) is not int or top.stack_size < 1:
+            problems.append(Problem(
+                "stack_size", f"must be auto or an integer >= 1, got {top.stack_size!r}"
+            ))
+        else:
+            stack_size = top.stack_size
+    if top is not None and top.batch_trials is not None:
+        if "stack_size" in data:
+            problems.append(Problem("batch_trials", "is the old name of stack_size; give stack_size only"))
+        else:
+            stack_size = top.batch_trials
+            logger.warning(
+                "%s: batch_trials is deprecated; it is now stack_size (default auto: "
+                "trials share stacks as far as memory allows)", source,
+            )
 
     seeds = data.get("seeds")
     for k, seed in enumerate(seeds if isinstance(seeds, list) else []):

@@ -1,4 +1,4 @@
-"""Which pending trials run together as one stack: the units of work a sweep hands out (to this
+"""Which pending trials run together as one stack: the work a sweep hands out (to this
 process, to the workers of `--jobs`, or to Ray).
 
 Every trial runs in a stack of K >= 1 members (adamlab.sweep.runner). Trials share a stack when
