@@ -15,7 +15,7 @@ Coordinates are those of the parameters that had a gradient (a complex number is
 treats it); with several groups or tensors, values are averaged over coordinates.
 
 The raw sums behind them (sum |delta theta|, the count of sqrt(v_hat) < eps) are measured by
-`movement` and `eps_dominated_counts` from tensors, or by the Adam kernel in its update pass
+`movement`, `member_movement` and `eps_dominated_counts` from tensors, or by the Adam kernel in its update pass
 (adam_kernel); `opt_metrics` turns either into the metrics. For a torch.optim optimizer:
 
     snapshot = params_snapshot(optimizer)   # after backward, before optimizer.step()
@@ -45,6 +45,14 @@ def movement(before: list[Tensor], after: list[Tensor]) -> list[float]:
         for a, b in zip(after, before, strict=True)
     ]
     return torch.stack(sums).tolist()
+
+
+def member_movement(before: list[Tensor], after: list[Tensor]) -> list[float]:
+    """Per member of a stack ([K, ...] tensors), sum |after - before| over all its coordinates."""
+    moved = torch.zeros(after[0].shape[0], dtype=torch.float64, device=after[0].device)
+    for a, b in zip(after, before, strict=True):
+        moved += (a.detach() - b).abs_().flatten(1).sum(1, dtype=torch.float64)
+    return moved.tolist()
 
 
 def eps_dominated_counts(v: list[Tensor], bc2: list[float], eps: list[float]) -> list[int]:

@@ -31,7 +31,12 @@ import torch
 from torch import Tensor
 
 from adamlab.optimizers import fast_adam
-from adamlab.optimizers.diagnostics import opt_metrics, params_snapshot, step_diagnostics
+from adamlab.optimizers.diagnostics import (
+    member_movement,
+    opt_metrics,
+    params_snapshot,
+    step_diagnostics,
+)
 from adamlab.optimizers.registry import ADAM_PER_MEMBER, build_optimizer, get_spec
 
 IMPLEMENTATIONS = ("auto", "tensor", "kernel")
@@ -92,13 +97,10 @@ class StackedOptimizer(ABC):
         """step(), returning each member's opt.* metrics of that step (log steps)."""
         before = [p.detach().clone() for p in self.params]
         self.step()
-        moved = torch.zeros(self.members, dtype=torch.float64, device=before[0].device)
-        for p, b in zip(self.params, before, strict=True):
-            moved += (p.detach() - b).abs_().flatten(1).sum(1, dtype=torch.float64)
         coordinates = sum(p[0].numel() for p in self.params)
         return [
             opt_metrics(total / lr if lr > 0 else None, coordinates)
-            for total, lr in zip(moved.tolist(), self.hp["lr"], strict=True)
+            for total, lr in zip(member_movement(before, self.params), self.hp["lr"], strict=True)
         ]
 
 
@@ -291,8 +293,6 @@ def build_stacked_optimizer(
     `sparse`: the task's gradients are sparse, which only torch's sparse-capable optimizers
     take (on one member)."""
     spec = get_spec(name)
-    if any(p.shape[0] != len(members) for p in params):
-        raise ValueError(f"every stacked tensor needs {len(members)} members along dim 0")
     if spec.stacked is None or sparse:
         if len(members) != 1:
             raise ValueError(
@@ -300,6 +300,8 @@ def build_stacked_optimizer(
                 f"it runs on one member at a time"
             )
         return TorchStack(build_optimizer(name, params, **members[0]), params)
+    if any(p.shape[0] != len(members) for p in params):
+        raise ValueError(f"every stacked tensor needs {len(members)} members along dim 0")
     shared = [spec.shared_hparams(m) for m in members]
     if any(s != shared[0] for s in shared):
         raise ValueError(f"members of one {name} stack must share {', '.join(shared[0]) or 'nothing'}")
