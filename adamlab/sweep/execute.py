@@ -45,8 +45,9 @@ from adamlab.sweep.stacking import WorkPlan, plan_stacks
 from adamlab.sweep.trials import Trial, expand_trials
 
 #: the estimated work (seconds in one process) from which a sweep gets one worker per core: each
-#: worker pays ~3 s to start (import torch, build its first optimizer), repaid many times over
-AUTO_JOBS_MIN_WORK_S = 30.0
+#: worker pays ~3-4 s to start (import torch, build its first optimizer); measured on 2 shared
+#: cores, 2 workers already won ~7 s on an embedding sweep estimated at 11 s
+AUTO_JOBS_MIN_WORK_S = 10.0
 #: the work model of `estimated_work_s`: a step's fixed cost, and seconds per byte of a member
 STEP_OVERHEAD_S = 2e-4
 SECONDS_PER_MEMBER_BYTE = 5e-10
