@@ -173,6 +173,12 @@ def load_kernel(dtype: torch.dtype) -> AdamKernel | None:
     return None if isinstance(kernel, KernelUnavailable) else kernel
 
 
+def kernel_problem(dtype: torch.dtype) -> KernelUnavailable | None:
+    """Why the kernel for `dtype` is not available here, or None when it is."""
+    kernel = _load(dtype)
+    return kernel if isinstance(kernel, KernelUnavailable) else None
+
+
 def require_kernel() -> None:
     """Raise KernelUnavailable, saying why, unless the kernel builds for float32 and float64."""
     for dtype in _SCALARS:

@@ -87,6 +87,10 @@ class StackedOptimizer(ABC):
     def step(self) -> None:
         """One update of every member, from each parameter's .grad."""
 
+    def code_path(self) -> str:
+        """The code that runs the update, in words (recorded with each trial)."""
+        return "stacked tensor ops"
+
     def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
         """Drop every member not in `members` (ascending); `params` are the task's new tensors."""
         self.params = list(params)
@@ -146,6 +150,14 @@ class StackedAdam(StackedOptimizer):
             and all(t.is_cpu and t.dtype == dtype and t.is_contiguous() for t in tensors)
             and load_kernel(dtype) is not None
         )
+
+    def code_path(self) -> str:
+        if self.uses_kernel():
+            return "fast_adam: fused kernel"
+        from adamlab.optimizers.adam_kernel import kernel_problem
+
+        problem = kernel_problem(self.params[0].dtype) if self.params[0].is_cpu else None
+        return "fast_adam: foreach" + (f" (kernel unavailable: {problem})" if problem else "")
 
     def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
         super().keep(members, params)
@@ -243,6 +255,9 @@ class TorchStack:
     @property
     def members(self) -> int:
         return 1
+
+    def code_path(self) -> str:
+        return f"torch.optim.{type(self.optimizer).__name__}"
 
     def step(self) -> None:
         self.optimizer.step()
