@@ -129,4 +129,6 @@ def test_default_jobs_and_threads_follow_the_sweeps_size(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "SMALL_STACK_BYTES", 0)
     assert execute.auto_threads(plan, jobs=1) == execute.available_cores()
     one_stack = plan_stacks(expand_trials(load_sweep(quick_sweep(tmp_path, seeds="[0]")))[:4])
-    assert len(one_stack.stacks) == 1 and execute.auto_jobs(one_stack, cores=2) == 1
+    assert len(one_stack.stacks) == 1 and execute.auto_jobs(one_stack, cores=4) == 4  # split
+    one_trial = plan_stacks(expand_trials(load_sweep(quick_sweep(tmp_path, seeds="[0]")))[:1])
+    assert execute.auto_jobs(one_trial, cores=2) == 1

@@ -45,9 +45,10 @@ from adamlab.sweep.stacking import WorkPlan, plan_stacks
 from adamlab.sweep.trials import Trial, expand_trials
 
 #: the estimated work (seconds in one process) from which a sweep gets one worker per core: each
-#: worker pays ~3-4 s to start (import torch, build its first optimizer); measured on 2 shared
-#: cores, 2 workers already won ~7 s on an embedding sweep estimated at 11 s
-AUTO_JOBS_MIN_WORK_S = 10.0
+#: worker pays ~3-4 s to start (import torch, build its first optimizer). The work model is
+#: rough and low for compute-bound tasks: on 2 shared cores, 2 workers won 12 s on an MNIST sweep
+#: estimated at 6 s and 7 s on an embedding sweep estimated at 11 s
+AUTO_JOBS_MIN_WORK_S = 5.0
 #: the work model of `estimated_work_s`: a step's fixed cost, and seconds per byte of a member
 STEP_OVERHEAD_S = 2e-4
 SECONDS_PER_MEMBER_BYTE = 5e-10
@@ -94,10 +95,12 @@ def auto_threads(plan: WorkPlan, jobs: int) -> int:
 
 
 def auto_jobs(plan: WorkPlan, cores: int) -> int:
-    """The default --jobs: 1 unless the plan's estimated work repays starting a worker per core."""
-    if len(plan.stacks) < 2 or cores < 2 or estimated_work_s(plan) < AUTO_JOBS_MIN_WORK_S:
+    """The default --jobs: 1 unless the plan's estimated work repays starting a worker per core
+    (stacks are then split so that every worker gets one, see stacking.plan_stacks)."""
+    members = sum(len(stack) for stack in plan.stacks)
+    if members < 2 or cores < 2 or estimated_work_s(plan) < AUTO_JOBS_MIN_WORK_S:
         return 1
-    return cores
+    return min(cores, members)
 
 
 class SweepListener(Protocol):
