@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/adamlab sweep configs/quickstart.yaml --jobs 2
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)

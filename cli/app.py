@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     except AdamlabError as exc:
         print_error(str(exc))
         return 1
+    except OSError as exc:  # a write the library did not expect to fail: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(f"{where}{exc.strerror or exc}")
+        return 1
     except Exception as exc:
         if not _is_usage_error(exc):
             raise

@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from adamlab.cli.console import stdout
+from adamlab.errors import AdamlabError
+from adamlab.store.atomic import cannot
 
 ResultsDir = Annotated[
     Path,
@@ -42,17 +44,43 @@ def summary(
         "--all", help="Show every config, not only each variant's best."
     )] = False,
     task: TaskFilter = None,
+    against: Annotated[str | None, typer.Option(
+        "--against", help="Compare against this variant's best config (default: best SGD and "
+        "best momentum).",
+    )] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the rows as a JSON list (one object per config row) instead.",
+    )] = False,
 ) -> None:
     """Rank configs per task against the best-tuned SGD and momentum baselines."""
     from adamlab.analysis.grouping import RULES
 
     if rule not in RULES:
         raise typer.BadParameter(f"got {rule!r}; allowed: {', '.join(RULES)}", param_hint="--rule")
-    from adamlab.analysis.render import print_summary
     from adamlab.analysis.summary import SummaryOptions
+    from adamlab.store.tables import load_results
 
-    options = SummaryOptions(metric=metric, rule=rule, at_step=at_step, target=target, task=task)
-    print_summary(results_dir, stdout, options=options, show_all=show_all)
+    results = load_results(results_dir)
+    if at_step is not None and not results.metrics.empty:
+        last = int(results.metrics["step"].max())
+        if at_step > last:  # every trial would be judged by its final value, silently
+            raise AdamlabError(
+                f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
+                f"(the latest is {last}); give a step <= {last}, or leave --at-step out for final values"
+            )
+    options = SummaryOptions(
+        metric=metric, rule=rule, at_step=at_step, target=target, task=task, against=against,
+        all_configs=show_all,
+    )
+    if as_json:
+        from adamlab.analysis.summary import summarize
+        from adamlab.analysis.summary_json import summary_json
+
+        typer.echo(summary_json(summarize(results, options), show_all=show_all))
+        return
+    from adamlab.analysis.render import print_summary
+
+    print_summary(results_dir, stdout, options=options, show_all=show_all, results=results)
 
 
 def export(
@@ -96,7 +124,10 @@ def plot(
     from adamlab.store.tables import load_results
 
     results = load_results(results_dir)
-    paths = write_plots(results, out, metric=metric)
+    try:
+        paths = write_plots(results, out, metric=metric)
+    except OSError as exc:  # a read-only folder, a file where the plots folder should be
+        raise cannot("write", exc.filename or out or results.root / "plots", exc) from None
     if results.trials.empty:
         stdout.print("No trial has ended yet: nothing to plot.")
     elif not paths:

@@ -19,8 +19,11 @@ import typer
 from rich.table import Table
 
 from adamlab.cli.console import print_error, stderr, stdout
+from adamlab.sweep.values import DEFAULT_MAX_TRIALS
 
 INTERRUPTED_EXIT = 130
+#: trials listed by --dry-run (a table of 10^5 rows takes minutes to draw); the count is exact
+DRY_RUN_ROWS = 500
 
 
 class Backend(str, Enum):
@@ -71,6 +74,17 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Run failed trials again (finished and diverged ones stay done)."
     )] = False,
+    rerun_stale: Annotated[bool, typer.Option(
+        "--rerun-stale", help="Run again the recorded trials made with another adamlab source, "
+        "adamlab version or torch version (without this or --accept-stale such records are an error).",
+    )] = False,
+    accept_stale: Annotated[bool, typer.Option(
+        "--accept-stale", help="Keep recorded trials made with another adamlab source, adamlab "
+        "version or torch version beside this run's (noted in provenance.json).",
+    )] = False,
+    max_trials: Annotated[int, typer.Option(
+        "--max-trials", min=1, help="Refuse a sweep that expands to more trials than this.",
+    )] = DEFAULT_MAX_TRIALS,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
@@ -78,7 +92,7 @@ def sweep(
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device)
+        sweep = load_sweep(config, device=device, max_trials=max_trials)
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -89,8 +103,11 @@ def sweep(
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
+    if backend == Backend.local and jobs is not None:
+        _warn_if_more_jobs_than_cores(jobs)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
-         stack_size=stack_size, backend=backend.value, address=address)
+         stack_size=stack_size, backend=backend.value, address=address,
+         rerun_stale=rerun_stale, accept_stale=accept_stale)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -108,6 +125,18 @@ def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int 
         print_error(f"--stack-size: must be auto or an integer >= 1, got {stack_size!r}")
         raise typer.Exit(2)
     return int(stack_size)
+
+
+def _warn_if_more_jobs_than_cores(jobs: int) -> None:
+    from adamlab.sweep.execute import available_cores
+
+    cores = available_cores()
+    if jobs > cores:
+        stderr.print(
+            f"warning: --jobs {jobs} is more than the {cores} core(s) here: the workers will take "
+            f"turns on them (each with 1 torch thread), which is slower than --jobs {cores}",
+            style="yellow", markup=False, highlight=False, soft_wrap=True,
+        )
 
 
 # ---------------------------------------------------------------- dry run
@@ -134,7 +163,7 @@ def _dry_run(sweep, retry_failed: bool) -> None:
         table.add_column("steps", justify="right")
     table.add_column("trial id", style="dim", no_wrap=True, min_width=16)
     table.add_column("done")
-    for n, trial in enumerate(plan.trials, 1):
+    for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
         task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
         hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
         row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
@@ -142,9 +171,13 @@ def _dry_run(sweep, retry_failed: bool) -> None:
             row.append(str(trial.steps))
         row += [trial.trial_id, "[green]yes[/]" if trial.trial_id in plan.done else ""]
         table.add_row(*row)
+    if len(plan.trials) > DRY_RUN_ROWS:
+        table.add_row("...", f"and {len(plan.trials) - DRY_RUN_ROWS:,} more trials", *[""] * (len(table.columns) - 2))
     stdout.print(table)
     done, todo = len(plan.done), len(plan.trials) - len(plan.done)
-    stdout.print(f"{len(plan.trials)} trials: {done} done, {todo} to run -> {plan.results_dir}  (dry run: nothing was run)",
+    stale = (f", {len(plan.stale)} of the done made in another environment (a run needs "
+             f"--rerun-stale or --accept-stale)") if plan.stale else ""
+    stdout.print(f"{len(plan.trials)} trials: {done} done{stale}, {todo} to run -> {plan.results_dir}  (dry run: nothing was run)",
                  markup=False, highlight=False, soft_wrap=True)
 
 
@@ -236,7 +269,8 @@ class _Progress:
 
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
-         stack_size: int | str | None = None, backend: str = "local", address: str | None = None) -> None:
+         stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
+         rerun_stale: bool = False, accept_stale: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
@@ -244,7 +278,8 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
                                listener=progress, argv=sys.argv, stack_size=stack_size,
-                               backend=backend, address=address)
+                               backend=backend, address=address, rerun_stale=rerun_stale,
+                               accept_stale=accept_stale)
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(
@@ -256,6 +291,8 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
     if not quiet:
         _print_summary(result)
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, highlight=False, soft_wrap=True)
+    if result.counts()["failed"]:  # a failed trial is a failed sweep, for scripts and CI
+        raise typer.Exit(1)
 
 
 @contextmanager
@@ -290,7 +327,11 @@ def _final_line(result, seconds: float) -> str:
     parts = [f"{ran} run" + (f" ({detail})" if detail else "")]
     if result.plan.done:
         parts.append(f"{len(result.plan.done)} already done")
-    return (
+    line = (
         f"sweep {result.plan.sweep.name}: {len(result.plan.trials)} trials, {', '.join(parts)} "
         f"in {seconds:.1f} s -> {result.results_dir}"
     )
+    failed = counts["failed"] + len(result.plan.failed & result.plan.done)
+    if failed:
+        line += f"; {failed} failed: see errors/, fix, then run again with --retry-failed"
+    return line

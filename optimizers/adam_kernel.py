@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 from pathlib import Path
 
 import torch
@@ -132,6 +133,8 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
 }
 """
 
+logger = logging.getLogger("adamlab.optimizers")
+
 _SCALARS = {torch.float32: ("float", "sqrtf"), torch.float64: ("double", "sqrt")}
 _Pointers = ctypes.POINTER(ctypes.c_void_p)
 _Doubles = ctypes.POINTER(ctypes.c_double)
@@ -168,15 +171,32 @@ def _load(dtype: torch.dtype) -> AdamKernel | KernelUnavailable:
 
 
 def load_kernel(dtype: torch.dtype) -> AdamKernel | None:
-    """The kernel for `dtype` (built once per machine, then loaded once per process), or None."""
+    """The kernel for `dtype` (built once per machine, then loaded once per process), or None.
+
+    None means Adam's `auto` path falls back to tensor ops: said once per process in the log
+    (logger "adamlab.optimizers"), and recorded in each trial's environment.implementation.
+    """
     kernel = _load(dtype)
-    return None if isinstance(kernel, KernelUnavailable) else kernel
+    if isinstance(kernel, KernelUnavailable):
+        _log_fallback_once(str(kernel))
+        return None
+    return kernel
 
 
 def kernel_problem(dtype: torch.dtype) -> KernelUnavailable | None:
     """Why the kernel for `dtype` is not available here, or None when it is."""
     kernel = _load(dtype)
     return kernel if isinstance(kernel, KernelUnavailable) else None
+
+
+_fallback_logged = False
+
+
+def _log_fallback_once(reason: str) -> None:
+    global _fallback_logged  # once per process, whichever dtype asked first
+    if not _fallback_logged:
+        _fallback_logged = True
+        logger.warning("adamlab: the fused Adam kernel is unavailable (%s); using tensor ops", reason)
 
 
 def require_kernel() -> None:

@@ -153,11 +153,11 @@ class StackedAdam(StackedOptimizer):
 
     def code_path(self) -> str:
         if self.uses_kernel():
-            return "fast_adam: fused kernel"
+            return "fused kernel"
         from adamlab.optimizers.adam_kernel import kernel_problem
 
         problem = kernel_problem(self.params[0].dtype) if self.params[0].is_cpu else None
-        return "fast_adam: foreach" + (f" (kernel unavailable: {problem})" if problem else "")
+        return "foreach" + (f" (kernel unavailable: {problem})" if problem else "")
 
     def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
         super().keep(members, params)

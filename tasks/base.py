@@ -63,6 +63,12 @@ class Task(ABC):
         return False
 
     @classmethod
+    def memory_bytes(cls, params: TaskParams, batch_size: int) -> int:
+        """About how many bytes one trial's model, data, gradients and optimizer state take (an
+        upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""
+        return 0
+
+    @classmethod
     def member_bytes(cls, params: TaskParams, batch_size: int) -> int:
         """An estimate of the memory one member adds to a stack (parameters, gradients, optimizer
         state, activations), by which automatic stacks are sized to the device's memory."""

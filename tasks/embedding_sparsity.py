@@ -113,6 +113,16 @@ class EmbeddingSparsityTask(Task):
     #: token ids drawn per block (steps_per_block * batch_size)
     TOKEN_BLOCK_VALUES = 1 << 16
 
+    @classmethod
+    def memory_bytes(cls, params: EmbeddingSparsityParams, batch_size: int) -> int:
+        # ~10 vocab x dim float32 tables (initial, teacher, weight, gradient, m, v, last-log copy,
+        # diagnostics), the float64 Zipf law and cdf; per step: a block of token ids (float64
+        # uniforms + int64 ids), the looked-up rows, targets and target noise
+        tables = 10 * 4 * params.vocab_size * params.dim + 4 * 8 * params.vocab_size
+        tokens = 2 * 8 * max(batch_size, cls.TOKEN_BLOCK_VALUES)
+        rows = 6 * 4 * max(batch_size, cls.TOKEN_BLOCK_VALUES) * params.dim
+        return tables + tokens + rows
+
     def __init__(
         self, params: EmbeddingSparsityParams, *, seed: int, device: torch.device, batch_size: int,
         members: int = 1,

@@ -15,9 +15,16 @@ weights come from the seed too, drawn as torch.nn.Linear draws them by default
 (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases) but from a generator of the trial's
 own, so every optimizer starts from the same weights and sees the same batches.
 
+Validation split: the last ``validation_fraction`` of the training images (by default 1/6: the
+last 10,000 of MNIST's 60,000) are held out and never trained on; batches are drawn from the
+rest. Hyperparameters are selected on the validation metrics, and the test metrics of the
+selected config are what gets reported (`adamlab summary`, `adamlab report`). 0 turns the split
+off: every training image is trained on and selection falls back to the test set (the summary
+warns).
+
 Metrics: ``train_loss`` is the cross-entropy of the step's batch (before the update);
-``test_loss`` and ``test_accuracy`` (fraction correct, 0..1) are over the 10000 test images at
-each evaluation.
+``val_loss``/``val_accuracy`` over the held-out training images and ``test_loss``/
+``test_accuracy`` (fraction correct, 0..1) over the 10000 test images, at each evaluation.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ from adamlab.errors import AdamlabError
 from adamlab.tasks.base import Task, TaskParams
 from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
 from adamlab.tasks.randomness import EpochBatches, cpu_generator
+
+#: the last 10,000 of MNIST's 60,000 training images are the validation set by default
+VALIDATION_FRACTION = 1.0 / 6.0
 
 #: hidden activations held at once while evaluating (elements): bounds memory for large stacks
 EVAL_CHUNK_ELEMENTS = 1 << 24
@@ -52,6 +62,16 @@ class MnistMlpParams(TaskParams):
         "MNIST/raw/ subfolder; None = $ADAMLAB_DATA, else ./data",
     )
     download: bool = Field(True, description="fetch MNIST with torchvision when not found")
+    validation_fraction: float = Field(
+        VALIDATION_FRACTION, ge=0.0, lt=1.0,
+        description="share of the training images (the last ones) held out as a validation set "
+        "that is never trained on; 1/6 = the last 10,000 of 60,000; 0 = no validation split",
+    )
+
+
+def validation_size(n_train: int, fraction: float) -> int:
+    """How many of the last training images are held out (rounded; 10,000 of 60,000 at 1/6)."""
+    return int(round(n_train * fraction))
 
 
 def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]:
@@ -67,10 +87,22 @@ def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]
 
 class MnistMlpTask(Task):
     name = "mnist_mlp"
-    summary = "MLP (default 784-256-10, ReLU) on MNIST; test loss and accuracy"
+    summary = "MLP (default 784-256-10, ReLU) on MNIST; validation and test loss and accuracy"
     Params = MnistMlpParams
-    metric_goals = {"train_loss": "min", "test_loss": "min", "test_accuracy": "max"}
+    metric_goals = {
+        "train_loss": "min", "val_loss": "min", "val_accuracy": "max",
+        "test_loss": "min", "test_accuracy": "max",
+    }
     primary_metric = "test_accuracy"
+
+    @classmethod
+    def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
+        # MNIST held on the device (70,000 x 785 float32, twice while loading), weights with
+        # their gradients and optimizer state, and a batch's activations forward and backward
+        sizes = [28 * 28, *params.widths, NUM_CLASSES]
+        weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
+        data = 2 * 70_000 * (28 * 28 + 1) * 4
+        return data + 8 * 4 * weights + 4 * 4 * min(batch_size, 60_000) * sum(sizes)
 
     def __init__(
         self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int,
@@ -79,11 +111,17 @@ class MnistMlpTask(Task):
         super().__init__(params, seed=seed, device=device, batch_size=batch_size, members=members)
         self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         self.data = load_mnist(self.data_dir, device, download=params.download)
-        n_train = self.data.train_images.shape[0]
+        n_total = self.data.train_images.shape[0]
+        n_train = n_total - validation_size(n_total, params.validation_fraction)
+        # views of the training tensors: the split copies nothing
+        self.train_images = self.data.train_images[:n_train]
+        self.train_labels = self.data.train_labels[:n_train]
+        self.val_images = self.data.train_images[n_train:]
+        self.val_labels = self.data.train_labels[n_train:]
         if not 1 <= batch_size <= n_train:
             raise AdamlabError(
-                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training set size), "
-                f"got {batch_size}"
+                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training images left "
+                f"after the validation split), got {batch_size}"
             )
         self.batches = EpochBatches(n_train, batch_size, seed, "mnist_mlp.batches", device)
         self.activation = ACTIVATIONS[params.activation]
@@ -131,15 +169,30 @@ class MnistMlpTask(Task):
         for tensor in self.tensors:
             tensor.grad = None
         indices = self.batches.indices(step)
-        inputs = self.data.train_images.index_select(0, indices)
-        labels = self.data.train_labels.index_select(0, indices)
+        inputs = self.train_images.index_select(0, indices)
+        labels = self.train_labels.index_select(0, indices)
         losses = self._losses(self.logits(inputs), labels).mean(dim=1)
         # each member's loss depends on its own weights only: the sum's gradient is each one's
         losses.sum().backward()
         return losses.detach()
 
+    def evaluation_sets(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(metric prefix, images, labels) of each evaluation set: val (when split off), test."""
+        sets = [("test", self.data.test_images, self.data.test_labels)]
+        if self.val_images.shape[0]:
+            sets.insert(0, ("val", self.val_images, self.val_labels))
+        return sets
+
     def evaluate(self) -> list[dict[str, float]]:
-        images, labels = self.data.test_images, self.data.test_labels
+        out: list[dict[str, float]] = [{} for _ in range(self.members)]
+        for prefix, images, labels in self.evaluation_sets():
+            losses, accuracies = self._evaluate_on(images, labels)
+            for member, loss, accuracy in zip(out, losses, accuracies, strict=True):
+                member[f"{prefix}_loss"], member[f"{prefix}_accuracy"] = loss, accuracy
+        return out
+
+    def _evaluate_on(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[list[float], list[float]]:
+        """Every member's mean cross-entropy and accuracy on (images, labels), in chunks."""
         n = images.shape[0]
         widest = max(t.shape[1] for t in self.tensors[::2])
         rows = max(1, EVAL_CHUNK_ELEMENTS // (self.members * widest))
@@ -151,8 +204,4 @@ class MnistMlpTask(Task):
                 chunk_labels = labels[start : start + rows]
                 loss_sum += self._losses(logits, chunk_labels).sum(dim=1)
                 correct += (logits.argmax(dim=2) == chunk_labels).to(torch.float32).sum(dim=1)
-        test_loss, accuracy = (loss_sum / n).tolist(), (correct / n).tolist()
-        return [
-            {"test_loss": loss, "test_accuracy": acc}
-            for loss, acc in zip(test_loss, accuracy, strict=True)
-        ]
+        return (loss_sum / n).tolist(), (correct / n).tolist()

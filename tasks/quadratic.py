@@ -165,6 +165,13 @@ class QuadraticTask(Task):
     #: noise values drawn per block (steps_per_block * dim), small enough to stay in cache
     NOISE_BLOCK_VALUES = 1 << 16
 
+    @classmethod
+    def memory_bytes(cls, params: QuadraticParams, batch_size: int) -> int:
+        # theta, its gradient, the optimizer's state and the spectrum (float64 copies included);
+        # rotated: Q, H in float64 and three float32 copies; the noise block
+        dense = params.dim * params.dim * (8 + 8 + 3 * 4) if params.rotated else 0
+        return 16 * 8 * params.dim + dense + 2 * 4 * cls.NOISE_BLOCK_VALUES
+
     def __init__(
         self, params: QuadraticParams, *, seed: int, device: torch.device, batch_size: int,
         members: int = 1,

@@ -43,22 +43,6 @@ def quick_sweep(directory: Path, *, name: str = "quick", steps: int = 40, seeds:
         """)
 
 
-def sgd_sweep(directory: Path, *, steps: int) -> Path:
-    """12 cheap trials (SGD, 6 learning rates x 2 seeds): for tests that kill or interrupt a sweep."""
-    return write_yaml(directory, f"""\
-        name: cheap
-        seeds: [0, 1]
-        steps: {steps}
-        log_every: 100
-        tasks:
-          - name: quadratic
-            params: {{dim: 5, noise: 0.5}}
-        optimizers:
-          - name: sgd
-            lr: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
-        """)
-
-
 def records(results_dir: Path) -> dict[str, TrialRecord]:
     return {
         p.stem: TrialRecord.from_json(p.read_text())
@@ -79,3 +63,60 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         cli_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
+
+
+def fast_then_slow_sweep(directory: Path, *, fast_seeds: int = 3) -> Path:
+    """`fast_seeds` trials of 100 steps, then 2 that take many minutes: a kill or Ctrl-C sent once
+    the fast ones have records always lands mid-sweep, with exactly those done."""
+    return write_yaml(directory, f"""\
+        name: interrupted
+        log_every: 10000
+        tasks:
+          - name: quadratic
+            params: {{dim: 5, noise: 0.5}}
+            steps: 100
+          - name: quadratic
+            params: {{dim: 6, noise: 0.5}}
+            steps: 100000000
+        optimizers:
+          - name: sgd
+            lr: [{', '.join(str(0.01 * (k + 1)) for k in range(fast_seeds))}]
+        """)
+
+
+def wait_for_records(out: Path, n: int, process: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    """Until `out` holds n trial records (the deadline only turns a hang into a failure)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(list((Path(out) / "trials").glob("*.json"))) < n:
+        assert time.monotonic() < deadline, "no trial ended in time"
+        if process is not None:
+            assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_dead(pids: list[int], timeout: float = 60.0) -> list[int]:
+    """The pids still alive once all have died or `timeout` passed (a guard against a hang).
+    Those are then killed, so a failing test leaves no orphan burning a core."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in pids if alive(p)]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left

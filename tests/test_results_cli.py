@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pandas as pd
 import pytest
@@ -28,10 +29,13 @@ def test_summary_prints_tables_counts_and_the_rules(capsys, folder):
     assert "36 trials ended: 33 finished, 2 diverged, 1 failed" in " ".join(out.split())
     flat = " ".join(out.split())
     assert "Ranked by rule final (last logged) train_loss, lower is better" in flat
-    assert "best SGD = sgd (lr=0.1); best momentum = momentum (lr=0.01)" in flat
+    assert "best-tuned SGD = sgd (lr=0.1) (not bracketed: lr=0.1 is the bottom of the grid" in flat
+    assert "best-tuned momentum = momentum (lr=0.01)" in flat
     assert "a config with any diverged or failed seed ranks after every config with none" in flat
-    assert "95% percentile-bootstrap interval" in flat
-    assert "0.1 [0.05, 0.15]" in out and "0.2×" in out and "20 (0.5×)" in out
+    assert "Student-t 95% interval" in flat
+    # adam [.05 .1 .15]: t interval; paired ratio to SGD, marked; interpolated steps
+    assert "0.1 [-0.02421, 0.2242]" in out and "0.184× [0.0765, 0.444] ★" in out
+    assert "19 (0.477×)" in out and "lr: open, beta2: open" in out and "lr: untuned" in out
     assert "2/0/1" in out  # adam-nobc: one failed seed, visible
     assert "mnist_mlp" not in out
 
@@ -44,6 +48,35 @@ def test_summary_all_and_at_step(capsys, folder):
     flat = " ".join(out.split())
     assert "best train_loss at step 20" in flat
     assert "best (best-ever) train_loss at the logged step nearest <= 20" in flat
+
+
+def test_summary_json_has_one_object_per_row(capsys, folder):
+    code, out, err = run_cli(capsys, "summary", folder, "--task", "quadratic", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["variant"] for r in rows] == ["adam", "momentum", "sgd", "adam-nobc"]
+    adam = rows[0]
+    assert adam["hparams"]["lr"] == 0.1 and adam["metric"] == "train_loss"
+    assert adam["rule"] == "final" and adam["seeds"] == 3 and adam["interval"] == "t"
+    assert adam["mean"] == pytest.approx(0.1) and adam["best"] is True
+    assert adam["grid_edge"] == {"lr": "open", "beta2": "open"}
+    sgd = adam["comparisons"]["sgd"]
+    assert sgd["method"] == "paired" and sgd["pairs"] == 3 and sgd["significant"] is True
+    assert sgd["estimate"] == pytest.approx(0.00625 ** (1 / 3))
+    assert rows[2]["reference"] == "sgd" and "sgd" not in rows[2]["comparisons"]
+    code, out, _ = run_cli(capsys, "summary", folder, "--task", "quadratic", "--json", "--all")
+    assert len(json.loads(out)) == 9
+    code, out, _ = run_cli(capsys, "summary", folder, "--json", "--task", "mnist_mlp")
+    one = json.loads(out)[0]
+    assert one["select_metric"] == "test_accuracy"
+
+
+def test_summary_against_a_variant(capsys, folder):
+    code, out, err = run_cli(capsys, "summary", folder, "--task", "quadratic", "--against", "adam")
+    assert code == 0, err
+    assert "÷adam [95%]" in out
+    code, out, err = run_cli(capsys, "summary", folder, "--against", "lion")
+    assert code == 1 and err.startswith("error: --against: no variant 'lion'")
 
 
 def test_summary_bad_rule_is_a_usage_error(capsys, folder):
@@ -87,7 +120,7 @@ def test_a_task_without_the_chosen_metric_says_what_it_has(capsys, folder):
     code, out, _ = run_cli(capsys, "summary", folder, "--metric", "test_accuracy")
     assert code == 0
     assert "quadratic: no test_accuracy recorded; recorded: train_loss" in " ".join(out.split())
-    assert "0.965 [0.96, 0.97]" in out  # mnist_mlp's table is there
+    assert "0.965 [0.9015, 1.029]" in out  # mnist_mlp's table is there (t interval, 2 seeds)
 
 
 def test_a_folder_with_no_ended_trial(capsys, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from results_fixture import MANIFEST, quadratic_records, write_results
 
 from adamlab.analysis.goals import task_metrics
-from adamlab.analysis.grouping import bootstrap_ci, exact_mean
+from adamlab.analysis.stats import t_interval, t_quantile
 from adamlab.analysis.summary import SummaryOptions, summarize
 from adamlab.errors import AdamlabError
 from adamlab.store.tables import load_results
@@ -30,52 +30,55 @@ def rows(configs, *columns):
     return [tuple(row) for row in configs[list(columns)].itertuples(index=False)]
 
 
-# ------------------------------------------------------------------------------ bootstrap
+# ------------------------------------------------------------------------------ intervals
+
+#: two-sided 95% Student-t quantiles from the tables: t(0.975, df)
+T975 = {1: 12.7062047361747, 2: 4.30265272974946, 4: 2.77644510519779, 30: 2.04227245630124}
 
 
-def test_bootstrap_interval_matches_the_exact_bootstrap_distribution():
-    # Means of 4 draws from {1, 2, 3, 10}: P(mean <= 1.25) = 5/256 < 2.5% <= P(mean <= 1.5) =
-    # 15/256, and P(mean >= 8.25) = 5/256 < 2.5% <= P(mean >= 8) = 9/256: the 95% interval is
-    # [1.5, 8.0] (10,000 resamples leave a margin of 4 standard errors on either side).
-    assert bootstrap_ci([1, 2, 3, 10]) == (1.5, 8.0)
+def t_bounds(mean: float, sd: float, n: int) -> tuple[float, float]:
+    half = T975[n - 1] * sd / math.sqrt(n)
+    return mean - half, mean + half
 
 
-def test_bootstrap_interval_of_two_or_three_values_is_their_range():
-    # all resamples equal to the smallest value have probability 1/4 (1/27) > 2.5%
-    assert bootstrap_ci([0.3, 0.1]) == (0.1, 0.3)
-    low, high = bootstrap_ci([0.6, 0.4, 0.5])
-    assert (low, high) == (approx(0.4, rel=1e-12), approx(0.6, rel=1e-12))
+@pytest.mark.parametrize("df", sorted(T975))
+def test_t_quantiles_match_the_tables(df):
+    assert t_quantile(0.975, df) == approx(T975[df], rel=1e-9)
 
 
-def test_bootstrap_is_reproducible_and_ignores_value_order():
-    values = [0.31, 0.12, 0.57, 0.44, 0.29, 0.38, 0.9]
-    shuffled = values[:]
-    random.Random(1).shuffle(shuffled)
-    assert bootstrap_ci(values) == bootstrap_ci(shuffled) == bootstrap_ci(values)
-    assert bootstrap_ci(values, seed=1) != bootstrap_ci(values)
-    assert math.isnan(bootstrap_ci([0.5])[0])
+def test_t_interval_by_hand():
+    # mean 2, sd 1, n 3: 2 ± 4.3027 / sqrt(3)
+    assert t_interval([1, 2, 3]) == approx(t_bounds(2.0, 1.0, 3), rel=1e-12)
+    # two seeds: t = 12.7, the interval is 9x the range of the two values
+    low, high = t_interval([0.3, 0.1])
+    assert (low, high) == approx((0.2 - 12.7062047361747 * 0.1, 0.2 + 12.7062047361747 * 0.1))
+    assert all(math.isnan(v) for v in t_interval([0.5]))
 
 
-def test_exact_mean_does_not_depend_on_order():
-    values = [1e16, 1.0, -1e16, 3.0]
-    assert exact_mean(values) == exact_mean(values[::-1]) == 1.0
+def test_t_interval_covers_the_mean_95_percent_of_the_time_at_three_seeds():
+    rng = random.Random(0)
+    trials, covered = 4000, 0
+    for _ in range(trials):
+        low, high = t_interval([rng.gauss(1.0, 0.3) for _ in range(3)])
+        covered += low <= 1.0 <= high
+    assert covered / trials == approx(0.95, abs=0.012)  # 3.5 binomial standard errors
 
 
 # ------------------------------------------------------------------ default: final train_loss
 
 
 QUADRATIC_RANKED = [
-    # rank, variant, lr, beta2, mean, ci_low, ci_high, ok, diverged, failed
-    (1, "adam", 0.1, 0.999, 0.1, 0.05, 0.15, 3, 0, 0),
-    (2, "adam", 0.01, 0.999, 0.15, 0.1, 0.2, 3, 0, 0),
-    (3, "adam", 0.01, 0.99, 0.2, 0.1, 0.3, 2, 0, 0),
-    (4, "momentum", 0.01, None, 0.25, 0.2, 0.3, 3, 0, 0),
-    (5, "momentum", 0.1, None, 0.35, 0.3, 0.4, 3, 0, 0),
-    (6, "sgd", 0.1, None, 0.5, 0.4, 0.6, 3, 0, 0),
+    # rank, variant, lr, beta2, mean, (ci_low, ci_high) = mean ± t·sd/√n, ok, diverged, failed
+    (1, "adam", 0.1, 0.999, 0.1, t_bounds(0.1, 0.05, 3), 3, 0, 0),  # .05 .1 .15
+    (2, "adam", 0.01, 0.999, 0.15, t_bounds(0.15, 0.05, 3), 3, 0, 0),  # .1 .2 .15
+    (3, "adam", 0.01, 0.99, 0.2, t_bounds(0.2, math.sqrt(0.02), 2), 2, 0, 0),  # .1 .3
+    (4, "momentum", 0.01, None, 0.25, t_bounds(0.25, 0.05, 3), 3, 0, 0),
+    (5, "momentum", 0.1, None, 0.35, t_bounds(0.35, 0.05, 3), 3, 0, 0),
+    (6, "sgd", 0.1, None, 0.5, t_bounds(0.5, 0.1, 3), 3, 0, 0),  # .4 .5 .6
     # any diverged or failed seed ranks after every clean config, whatever its mean
-    (7, "adam", 0.1, 0.99, 0.01, 0.01, 0.01, 2, 1, 0),
-    (8, "sgd", 1.0, None, 0.2, 0.2, 0.2, 2, 1, 0),
-    (9, "adam-nobc", 0.1, 0.999, 0.3, 0.3, 0.3, 2, 0, 1),
+    (7, "adam", 0.1, 0.99, 0.01, (0.01, 0.01), 2, 1, 0),
+    (8, "sgd", 1.0, None, 0.2, (0.2, 0.2), 2, 1, 0),
+    (9, "adam-nobc", 0.1, 0.999, 0.3, (0.3, 0.3), 2, 0, 1),
 ]
 
 
@@ -88,11 +91,11 @@ def test_configs_grouped_over_seeds_and_ranked(results):
     )
     assert len(got) == len(QUADRATIC_RANKED)
     for row, expected in zip(got, QUADRATIC_RANKED, strict=True):
-        rank, variant, lr, beta2, mean, low, high, ok, div, fail = expected
+        rank, variant, lr, beta2, mean, (low, high), ok, div, fail = expected
         assert row[:3] == (rank, variant, lr)
         assert (math.isnan(row[3]) if beta2 is None else row[3] == beta2), row
-        assert row[4:7] == (approx(mean, rel=1e-12), approx(low, rel=1e-12),
-                            approx(high, rel=1e-12)), row
+        assert row[4:7] == (approx(mean, rel=1e-12), approx(low, rel=1e-9, abs=1e-12),
+                            approx(high, rel=1e-9)), row
         assert row[7:] == (ok, div, fail)
     assert summary.varying == ["hp.lr", "hp.beta2"]
 
@@ -111,21 +114,95 @@ def test_best_config_per_variant_and_baselines(results):
     assert summary.baselines["momentum"].mean == approx(0.25)
 
 
-def test_ratios_to_the_baselines_and_steps_to_target(results):
+def test_paired_comparisons_against_the_baselines(results):
+    summary = by_task(summarize(results))["quadratic"]
+    assert summary.comparison_scale == "ratio"
+    configs = summary.configs.set_index(["variant", "hp.lr", "hp.beta2"], drop=False)
+    best = summary.variant_best.set_index("variant")
+    # adam lr=.1 b2=.999 [.05 .1 .15] vs sgd lr=.1 [.4 .5 .6], seed by seed: .125, .2, .25
+    logs = [math.log(0.125), math.log(0.2), math.log(0.25)]
+    mean = sum(logs) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / 2)
+    low, high = t_bounds(mean, sd, 3)
+    adam = best.loc["adam"]
+    assert adam["method_vs_sgd"] == "paired" and adam["pairs_vs_sgd"] == 3
+    assert adam["ratio_vs_sgd"] == approx(math.exp(mean))
+    assert (adam["low_vs_sgd"], adam["high_vs_sgd"]) == approx((math.exp(low), math.exp(high)))
+    # momentum lr=.01 [.2 .3 .25] vs sgd: .5, .6, .41667
+    ratios = [0.5, 0.6, 0.25 / 0.6]
+    assert best.loc["momentum", "ratio_vs_sgd"] == approx(math.prod(ratios) ** (1 / 3))
+    # the failed seed of adam-nobc is left out of the pair and counted
+    nobc = best.loc["adam-nobc"]
+    assert (nobc["pairs_vs_sgd"], nobc["left_out_vs_sgd"]) == (2, 1)
+    assert nobc["ratio_vs_sgd"] == approx(math.sqrt(0.3 / 0.4 * 0.3 / 0.5))
+    # adam lr=.01 b2=.99 ran seeds 0, 1 only: Welch on the logs, said so
+    two = configs.loc[("adam", 0.01, 0.99)]
+    assert two["method_vs_sgd"] == "welch"
+    assert two["ratio_vs_sgd"] == approx(
+        math.exp((math.log(0.1) + math.log(0.3)) / 2 - sum(map(math.log, (0.4, 0.5, 0.6))) / 3)
+    )
+    # Holm within the table (the variant bests): adam's p is adjusted by the family size
+    family = summary.variant_best.dropna(subset=["p_vs_sgd"])
+    ranked = sorted(family["p_vs_sgd"])
+    assert sorted(family["p_holm_vs_sgd"]) == approx(
+        [min(1.0, max((len(ranked) - i) * p for i, p in enumerate(ranked[: k + 1])))
+         for k in range(len(ranked))]
+    )
+    assert math.isnan(best.loc["sgd", "ratio_vs_sgd"])  # the reference itself
+
+
+def test_steps_to_target_interpolates_the_training_curve(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.target == approx(0.5)
     assert summary.target_source == "best SGD config's final train_loss (seed mean)"
-    got = rows(
-        summary.configs, "ratio_vs_sgd", "ratio_vs_momentum", "steps_to_target",
-        "steps_ratio_vs_sgd",
-    )
-    # mean / 0.5, mean / 0.25; the seed-mean curve's first step <= 0.5, over SGD's (40)
-    expected = [
-        (0.2, 0.4, 20, 0.5), (0.3, 0.6, 20, 0.5), (0.4, 0.8, 20, 0.5), (0.5, 1.0, 30, 0.75),
-        (0.7, 1.4, 20, 0.5), (1.0, 2.0, 40, 1.0), (0.02, 0.04, 20, 0.5), (0.4, 0.8, 20, 0.5),
-        (0.6, 1.2, 30, 0.75),
-    ]
-    assert got == [tuple(approx(v, rel=1e-12) for v in row) for row in expected]
+    best = summary.variant_best.set_index("variant")
+    # adam's seed-mean curve [1, .45, .2, .1]: 0.5 is crossed between steps 10 and 20
+    assert best.loc["adam", "steps_to_target"] == approx(10 + 10 * 0.5 / 0.55)
+    assert best.loc["adam", "steps_text"] == "19"
+    # momentum [1, .6, .4, .25]: between 20 and 30, halfway
+    assert best.loc["momentum", "steps_to_target"] == approx(25)
+    assert best.loc["sgd", "steps_to_target"] == approx(40)  # [1, .8, .6, .5]
+    assert best.loc["adam", "steps_ratio_vs_sgd"] == approx((10 + 10 * 0.5 / 0.55) / 40)
+
+
+def test_steps_to_an_eval_metric_show_the_eval_cadence(results):
+    summary = by_task(summarize(results))["mnist_mlp"]
+    best = summary.variant_best.set_index("variant")
+    # test_accuracy is evaluated at steps 20 and 40 only: no interpolation, no ratio
+    assert best.loc["adamw", "steps_text"] == "≤ 20 (first eval)"
+    assert best.loc["sgd", "steps_text"] == "≤ 40 (eval every 20)"
+    assert summary.configs["steps_ratio_vs_sgd"].isna().all()
+
+
+def test_grid_edges_of_the_variant_bests(results):
+    summary = by_task(summarize(results))["quadratic"]
+    edges = dict(zip(summary.variant_best["variant"], summary.variant_best["grid_edge"],
+                     strict=True))
+    # adam's best lr=0.1 is the top of its grid {0.01, 0.1}; beta2=0.999 the top of {0.99, 0.999}
+    assert edges["adam"] == {"lr": "open", "beta2": "open"}
+    assert edges["sgd"] == {"lr": "open"}  # 0.1 is the bottom of {0.1, 1}
+    assert edges["adam-nobc"] == {"lr": "untuned"}
+    assert not summary.baselines["sgd"].bracketed and summary.baselines["sgd"].tuned
+
+
+def test_did_not_learn_is_flagged(tmp_path):
+    records = quadratic_records()
+    flat = records[0]  # sgd lr=0.1 seed 0: make its final train_loss exceed the first
+    flat.metrics["value"][-1] = 1.5
+    summary = by_task(summarize(load_results(write_results(tmp_path / "f", records))))["quadratic"]
+    sgd = summary.configs.set_index(["variant", "hp.lr"]).loc[("sgd", 0.1)]
+    assert sgd["n_no_learn"] == 1
+    assert summary.configs["n_no_learn"].sum() == 1
+
+
+def test_against_compares_with_the_named_variant(results):
+    summary = by_task(summarize(results, SummaryOptions(against="momentum")))["quadratic"]
+    assert list(summary.baselines) == ["momentum"]
+    adam = summary.variant_best.set_index("variant").loc["adam"]
+    # [.05 .1 .15] / [.2 .3 .25]
+    assert adam["ratio_vs_momentum"] == approx((0.25 * (0.1 / 0.3) * 0.6) ** (1 / 3))
+    with pytest.raises(AdamlabError, match="--against: no variant 'lion'.*adam, adam-nobc"):
+        summarize(results, SummaryOptions(against="lion"))
 
 
 def test_explicit_target_that_sgd_never_reaches(results):
@@ -135,8 +212,8 @@ def test_explicit_target_that_sgd_never_reaches(results):
     sgd = summary.baselines["sgd"].config_id
     assert math.isnan(steps[sgd])  # [1, .8, .6, .5] never reaches 0.3
     best = summary.variant_best.set_index("variant")
-    assert best.loc["adam", "steps_to_target"] == 30  # [1, .45, .2, .1]
-    assert best.loc["momentum", "steps_to_target"] == 40  # [1, .6, .4, .25]
+    assert best.loc["adam", "steps_to_target"] == approx(20 + 10 * 0.15 / 0.25)  # [1, .45, .2, .1]
+    assert best.loc["momentum", "steps_to_target"] == approx(30 + 10 * 0.1 / 0.15)  # [.., .4, .25]
     assert summary.configs["steps_ratio_vs_sgd"].isna().all()
 
 
@@ -147,10 +224,11 @@ def test_rule_best_ranks_by_best_ever_value(results):
     assert rows(momentum, "hp.lr", "mean") == [(0.1, approx(0.2)), (0.01, approx(0.25))]
     assert summary.baselines["momentum"].label == "momentum (lr=0.1)"
     adam = summary.variant_best.set_index("variant").loc["adam"]
-    assert adam["ratio_vs_momentum"] == approx(0.5)
-    # running-best curve [1, .2, .2, .2] reaches SGD's best (0.5) at step 20
+    # best-ever [.05 .1 .15] against momentum's best-ever [.2 .2 .2], seed by seed
+    assert adam["ratio_vs_momentum"] == approx((0.25 * 0.5 * 0.75) ** (1 / 3))
+    # running-best curve [1, .2, .2, .2] crosses SGD's best (0.5) between 10 and 20
     assert summary.configs.set_index("config_id").loc[
-        summary.baselines["momentum"].config_id, "steps_to_target"] == 20
+        summary.baselines["momentum"].config_id, "steps_to_target"] == approx(10 + 10 * 0.5 / 0.8)
 
 
 def test_at_step_uses_the_logged_value_at_that_step(results):
@@ -169,7 +247,10 @@ def test_at_step_uses_the_logged_value_at_that_step(results):
         ("sgd", 1.0, approx(0.5), 2, 1),
         ("adam-nobc", 0.1, approx(0.6), 2, 0),
     ]
-    assert configs.iloc[0]["ci_low"] == approx(0.1) and configs.iloc[0]["ci_high"] == approx(0.3)
+    # adam lr=.1 b2=.99 at step 20: [.1 .1 .3] -> mean 1/6, sd .11547
+    assert (configs.iloc[0]["ci_low"], configs.iloc[0]["ci_high"]) == approx(
+        t_bounds(0.5 / 3, math.sqrt(0.04 / 3), 3)
+    )
     assert summary.target == approx(0.8)
 
 
@@ -193,11 +274,13 @@ def test_max_goal_metric_from_the_manifest(results):
         ("sgd", 0.1, 0.0, approx(0.87)),
     ]
     best = summary.configs.iloc[0]
-    assert (best["ci_low"], best["ci_high"]) == (approx(0.96), approx(0.97))
-    assert best["ratio_vs_sgd"] == approx(0.965 / 0.87)
-    assert math.isnan(best["ratio_vs_momentum"]) and "momentum" not in summary.baselines
-    # seed-mean accuracy reaches SGD's 0.87 at step 20 (0.93); SGD itself at step 40
-    assert (best["steps_to_target"], best["steps_ratio_vs_sgd"]) == (20, approx(0.5))
+    assert (best["ci_low"], best["ci_high"]) == approx(t_bounds(0.965, math.sqrt(0.00005), 2))
+    # paired seed by seed: .96/.88, .97/.86
+    assert best["ratio_vs_sgd"] == approx(math.sqrt(0.96 / 0.88 * 0.97 / 0.86))
+    assert "momentum" not in summary.baselines
+    # no val_accuracy in these results: selected on the test metric, and the summary says so
+    assert summary.select_metric == "test_accuracy"
+    assert summary.warnings and "no val_accuracy recorded" in summary.warnings[0]
 
 
 def test_metric_option_and_unknown_metric(results):

@@ -132,13 +132,39 @@ def test_record_with_missing_field_or_bad_log_is_named(folder):
     data = json.loads(path.read_text())
     del data["hparams"]
     path.write_text(json.dumps(data))
-    with pytest.raises(AdamlabError, match=f"^{path}: not a trial record: missing field.* hparams"):
+    with pytest.raises(AdamlabError, match=f"^{path}: not a valid trial record: hparams: required field is missing$"):
         load_results(folder)
     data["hparams"] = {}
     data["metrics"]["value"].pop()
     path.write_text(json.dumps(data))
-    with pytest.raises(AdamlabError, match=f"^{path}: metrics: columns of unequal length"):
+    with pytest.raises(AdamlabError, match=f"^{path}: not a valid trial record: metrics: .*columns of unequal length"):
         load_results(folder)
+
+
+@pytest.mark.parametrize(("field", "bad", "message"), [
+    (("final", "loss"), "low", r"final\.loss: input should be a valid number, got 'low'"),
+    (("seed",), "x", r"seed: input should be a valid integer, got 'x'"),
+    (("metrics", "value", 0), None, r"metrics: .*value\.0: input should be a valid number"),
+    (("status",), "done", r"status: input should be 'finished', 'diverged' or 'failed', got 'done'"),
+])
+def test_records_with_wrong_types_are_one_line_errors_in_every_reader(folder, field, bad, message, capsys):
+    """Item 5 of issue 13: the writer's model validates what the readers load."""
+    from adamlab.cli.app import main
+
+    path = sorted((folder / "trials").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    target = data
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = bad
+    path.write_text(json.dumps(data))
+    with pytest.raises(AdamlabError, match=f"^{path}: not a valid trial record: {message}"):
+        load_results(folder)
+    for command in (["summary", str(folder)], ["export", str(folder)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert err.startswith(f"error: {path}: not a valid trial record: {field[0]}")
 
 
 @pytest.mark.parametrize(

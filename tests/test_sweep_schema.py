@@ -50,7 +50,7 @@ BAD_FILES = {
     ),
     "name with a space": (
         "name: my sweep\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
-        "name: must match ^[A-Za-z0-9_.-]+$ (letters, digits, '_', '.', '-'), got 'my sweep' (line 1)",
+        "name: must be a folder name of letters, digits, '_', '.', '-' (not . or ..), got 'my sweep' (line 1)",
     ),
     "steps below 1": (
         "name: t\nsteps: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",

@@ -46,7 +46,7 @@ def test_adam_lowers_the_loss_and_learns(data_dir):
 
 
 def test_epochs_are_permutations_cut_into_full_batches(data_dir):
-    task = make(data_dir, batch_size=32)
+    task = make(data_dir, batch_size=32, validation_fraction=0)
     assert task.steps_per_epoch == 6  # floor(200 / 32): the last 8 of each epoch are dropped
     epochs = [
         torch.cat([task.batches.indices(step) for step in range(1 + e * 6, 7 + e * 6)])
@@ -112,8 +112,45 @@ def test_every_optimizer_sees_the_same_batches(data_dir):
 
 
 def test_batch_size_larger_than_the_training_set(data_dir):
+    with pytest.raises(AdamlabError, match=r"batch_size must be in \[1, 167\].*got 200"):
+        make(data_dir, batch_size=200)  # 200 images, the last 33 held out for validation
     with pytest.raises(AdamlabError, match=r"batch_size must be in \[1, 200\].*got 500"):
-        make(data_dir, batch_size=500)
+        make(data_dir, batch_size=500, validation_fraction=0)
+
+
+def test_the_last_sixth_is_held_out_and_never_trained_on(data_dir):
+    task = make(data_dir, batch_size=32, widths=[16])
+    assert task.train_images.shape[0] == 167 and task.val_images.shape[0] == 33
+    assert torch.equal(task.val_images, task.data.train_images[167:])
+    assert torch.equal(task.val_labels, task.data.train_labels[167:])
+    assert task.steps_per_epoch == 5  # floor(167 / 32)
+    seen = torch.cat([task.batches.indices(step) for step in range(1, 3 * 5 + 1)])
+    assert int(seen.max()) < 167  # no batch ever reaches a validation image
+
+
+def test_validation_metrics_are_the_held_out_images(data_dir):
+    task = make(data_dir, widths=[16])
+    [evaluation] = task.evaluate()
+    assert list(evaluation) == ["val_loss", "val_accuracy", "test_loss", "test_accuracy"]
+    with torch.no_grad():
+        [logits] = task.logits(task.data.train_images[167:])
+    labels = task.data.train_labels[167:]
+    assert evaluation["val_loss"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert evaluation["val_accuracy"] == pytest.approx(
+        (logits.argmax(1) == labels).float().mean().item()
+    )
+
+
+def test_validation_fraction_zero_turns_the_split_off(data_dir):
+    task = make(data_dir, validation_fraction=0)
+    assert task.train_images.shape[0] == 200 and task.val_images.shape[0] == 0
+    assert set(task.evaluate()[0]) == {"test_loss", "test_accuracy"}
+
+
+def test_the_default_split_of_real_mnist_is_the_last_10000():
+    from adamlab.tasks.mnist_mlp import VALIDATION_FRACTION, validation_size
+
+    assert validation_size(60_000, VALIDATION_FRACTION) == 10_000
 
 
 def test_data_dir_defaults_to_the_environment(data_dir, monkeypatch):
@@ -134,6 +171,8 @@ def test_missing_data_is_an_adamlab_error(tmp_path):
         ({"widths": [0]}, "greater than or equal to 1"),
         ({"activation": "swish"}, "'relu', 'tanh', 'gelu' or 'sigmoid'"),
         ({"depth": 3}, "Extra inputs are not permitted"),
+        ({"validation_fraction": 1.0}, "less than 1"),
+        ({"validation_fraction": -0.1}, "greater than or equal to 0"),
     ],
 )
 def test_bad_params_are_rejected(params, message):
@@ -144,6 +183,7 @@ def test_bad_params_are_rejected(params, message):
 def test_params_dump_is_plain(data_dir):
     assert MnistMlpParams(widths=[128, 64]).model_dump(mode="json") == {
         "widths": [128, 64], "activation": "relu", "data_dir": None, "download": True,
+        "validation_fraction": 1 / 6,
     }
 
 
@@ -165,7 +205,7 @@ def test_one_epoch_on_real_mnist():
     task = MnistMlpTask(
         MnistMlpParams(data_dir=str(SHARED_MNIST), download=False), seed=0, device=CPU, batch_size=128
     )
-    assert task.steps_per_epoch == 468
+    assert task.steps_per_epoch == 390  # floor(50,000 / 128): the last 10,000 are validation
     started = time.perf_counter()
     losses = train(task, adam(1e-3), task.steps_per_epoch)
     seconds = time.perf_counter() - started
@@ -173,3 +213,4 @@ def test_one_epoch_on_real_mnist():
     print(f"one epoch of mnist_mlp with Adam: {seconds:.2f} s, {evaluation}")
     assert losses[-1] < 0.5 < losses[0]
     assert evaluation["test_accuracy"] > 0.93
+    assert evaluation["val_accuracy"] > 0.93

@@ -11,11 +11,15 @@ Definitions (the summary prints them):
 - A trial is ok when it finished with a value for the metric. A diverged trial is bad, except that
   with `at_step=N` one that ran past step N before diverging is judged by its value at N. A failed
   trial is always bad. A finished trial without the metric is "missing" (neither ok nor bad).
-- A config's value is the mean over its ok seeds, with a 95% percentile-bootstrap interval of that
-  mean when 2+ seeds are ok (fixed RNG seed: the same numbers every time).
+- Selection on validation data: a config is ranked by a selection metric, which for a `test_X`
+  metric is `val_X` when the task logged one (the MNIST validation split), and the metric itself
+  otherwise. Under rule `best` each trial's step is the one with the best selection value, and
+  the reported value is the metric at that step. The test metric is reported, never selected on.
+- A config's value is the mean over its ok seeds, with a Student-t 95% interval of that mean when
+  2+ seeds are ok (none with one seed).
 - Ranking: first by the share of bad seeds (so a config with any diverged or failed seed ranks
-  after every config with none), then by the mean (lower first, or higher for "max" metrics);
-  configs with no ok seed come last within their share.
+  after every config with none), then by the mean of the selection metric (lower first, or
+  higher for "max" metrics); configs with no ok seed come last within their share.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ import numpy as np
 import pandas as pd
 
 from adamlab.analysis.goals import Goal
+from adamlab.analysis.stats import t_interval
 from adamlab.store.tables import HP_PREFIX, TASK_PREFIX
 
 Rule = Literal["final", "best"]
 RULES: tuple[Rule, ...] = ("final", "best")
 
-CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0
+#: the prefixes of a held-out evaluation metric and of the validation metric it is selected on
+TEST_PREFIX, VALIDATION_PREFIX = "test_", "val_"
 
 #: columns that, with the task parameters, make a task instance
 INSTANCE_COLUMNS = ("task", "steps", "batch_size", "device")
@@ -51,28 +55,6 @@ def exact_mean(values: Sequence[float]) -> float:
     """Mean with a correctly rounded sum: the same bits whatever the order of the values."""
     values = list(values)
     return math.fsum(values) / len(values) if values else math.nan
-
-
-def bootstrap_ci(
-    values: Sequence[float],
-    *,
-    confidence: float = CONFIDENCE,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean; (nan, nan) for fewer than 2 values.
-
-    The values are sorted first and the generator seeded per call, so the interval depends only
-    on the multiset of values, not on seed order or on what else was summarised.
-    """
-    data = np.sort(np.asarray(values, dtype=np.float64))
-    if data.size < 2:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -113,6 +95,27 @@ def task_instances(trials: pd.DataFrame) -> list[TaskInstance]:
     return out
 
 
+def selection_metric(metric: str, recorded: Sequence[str]) -> str:
+    """What configs are ranked by when `metric` is reported: `val_X` for `test_X` when recorded."""
+    if metric.startswith(TEST_PREFIX):
+        validation = VALIDATION_PREFIX + metric.removeprefix(TEST_PREFIX)
+        if validation in recorded:
+            return validation
+    return metric
+
+
+def _per_trial(log: pd.DataFrame, rule: Rule, goal: Goal) -> pd.DataFrame:
+    """Each trial's (value, step) of a sorted metric log under `rule`."""
+    if log.empty:
+        return pd.DataFrame(columns=["value", "step"], index=pd.Index([], name="trial_id"))
+    if rule == "final":
+        chosen = log.drop_duplicates("trial_id", keep="last")
+    else:
+        oriented = log["value"] if goal == "min" else -log["value"]
+        chosen = log.loc[oriented.groupby(log["trial_id"], sort=False).idxmin().dropna()]
+    return chosen.set_index("trial_id")[["value", "step"]]
+
+
 def trial_values(
     trials: pd.DataFrame,
     metrics: pd.DataFrame,
@@ -121,38 +124,58 @@ def trial_values(
     goal: Goal,
     rule: Rule = "final",
     at_step: int | None = None,
+    select_metric: str | None = None,
+    select_goal: Goal | None = None,
 ) -> pd.DataFrame:
     """Each trial's value for `metric` under `rule` (and `at_step`), and its state.
 
-    Returns a frame aligned with `trials` (same index): columns `value` and `state`
-    (ok | diverged | failed | missing), as defined in the module docstring.
+    Returns a frame aligned with `trials` (same index): columns `value`, `select_value` (the
+    trial's value of `select_metric`, by which configs are ranked; the same as `value` when no
+    other selection metric is given) and `state` (ok | diverged | failed | missing), as defined
+    in the module docstring. Under rule `best` with a selection metric, `value` is `metric` at
+    the step where `select_metric` was best.
     """
-    log = metrics[
-        (metrics["metric"] == metric) & metrics["trial_id"].isin(trials["trial_id"])
-    ]
+    select_metric = select_metric or metric
+    names = {metric, select_metric}
+    log = metrics[metrics["metric"].isin(names) & metrics["trial_id"].isin(trials["trial_id"])]
     if at_step is not None:
         log = log[log["step"] <= at_step]
     log = log.sort_values(["trial_id", "step"], kind="stable")
-    if rule == "final":
-        per_trial = log.drop_duplicates("trial_id", keep="last").set_index("trial_id")["value"]
+    own = _per_trial(log[log["metric"] == metric], rule, goal)
+    if select_metric == metric:
+        values = trials["trial_id"].map(own["value"]).astype("float64")
+        selected = values
     else:
-        grouped = log.groupby("trial_id", sort=False)["value"]
-        per_trial = grouped.min() if goal == "min" else grouped.max()
-    values = trials["trial_id"].map(per_trial).astype("float64")
-    if at_step is None:
+        chosen = _per_trial(log[log["metric"] == select_metric], rule, select_goal or goal)
+        selected = trials["trial_id"].map(chosen["value"]).astype("float64")
+        at = log[log["metric"] == metric].drop_duplicates(["trial_id", "step"], keep="last")
+        at = at.set_index(["trial_id", "step"])["value"]
+        keys = [
+            (t, chosen["step"].get(t)) for t in trials["trial_id"]
+        ]
+        values = pd.Series(
+            [at.get(k, math.nan) if k[1] is not None and not pd.isna(k[1]) else math.nan
+             for k in keys],
+            index=trials.index, dtype="float64",
+        )
+    if at_step is None and select_metric == metric:
         # a trial without a log of this metric may still carry its final/best value
         column = f"{rule}.{metric}"
         if column in trials.columns:
             values = values.fillna(trials[column].astype("float64"))
+            selected = values
     status = trials["status"]
     diverged = status == "diverged"
     if at_step is not None:
         diverged &= trials["steps_run"] <= at_step
+    missing = values.isna() | selected.isna()
     state = np.where(
         status == "failed", FAILED,
-        np.where(diverged, DIVERGED, np.where(values.isna(), MISSING, OK)),
+        np.where(diverged, DIVERGED, np.where(missing, MISSING, OK)),
     )
-    return pd.DataFrame({"value": values, "state": state}, index=trials.index)
+    return pd.DataFrame(
+        {"value": values, "select_value": selected, "state": state}, index=trials.index
+    )
 
 
 def group_configs(
@@ -161,12 +184,18 @@ def group_configs(
     """One row per config, ranked (see the module docstring).
 
     Columns: config_id, rank, variant, optimizer, every `hp.*` column, n_seeds, n_ok,
-    n_diverged, n_failed, n_missing, mean, ci_low, ci_high, ok_trial_ids (tuple), seeds (tuple).
+    n_diverged, n_failed, n_missing, mean, ci_low, ci_high (Student-t, NaN below 2 ok seeds),
+    select_mean (mean of the selection metric: what the ranking uses), ok_trial_ids (tuple),
+    seeds (tuple), seed_values and seed_select (dict seed -> value over the ok seeds), bad_seeds
+    (tuple: the seeds that diverged or failed).
     """
     hp_columns = [c for c in trials.columns if c.startswith(HP_PREFIX)]
     keys = _row_keys(trials, [*CONFIG_COLUMNS, *hp_columns])
     state = values["state"].to_numpy()
     value = values["value"].to_numpy(dtype=np.float64)
+    select = (values["select_value"] if "select_value" in values else values["value"]).to_numpy(
+        dtype=np.float64
+    )
     trial_ids = trials["trial_id"].to_numpy()
     seeds = trials["seed"].to_numpy()
     rows = []
@@ -176,7 +205,9 @@ def group_configs(
         member_state = state[positions]
         ok = member_state == OK
         ok_values = value[positions][ok].tolist()
-        low, high = bootstrap_ci(ok_values)
+        ok_seeds = [int(x) for x in seeds[positions][ok]]
+        bad = np.isin(member_state, (DIVERGED, FAILED))
+        low, high = t_interval(ok_values)
         first = trials.iloc[positions[0]]
         rows.append(
             {
@@ -192,8 +223,12 @@ def group_configs(
                 "mean": exact_mean(ok_values),
                 "ci_low": low,
                 "ci_high": high,
+                "select_mean": exact_mean(select[positions][ok].tolist()),
                 "ok_trial_ids": tuple(trial_ids[positions][ok]),
                 "seeds": tuple(int(s) for s in seeds[positions]),
+                "seed_values": dict(zip(ok_seeds, ok_values, strict=True)),
+                "seed_select": dict(zip(ok_seeds, select[positions][ok].tolist(), strict=True)),
+                "bad_seeds": tuple(int(x) for x in seeds[positions][bad]),
             }
         )
     configs = pd.DataFrame(rows)
@@ -202,7 +237,8 @@ def group_configs(
 
 def rank_configs(configs: pd.DataFrame, *, goal: Goal) -> pd.DataFrame:
     bad_share = (configs["n_diverged"] + configs["n_failed"]) / configs["n_seeds"]
-    oriented = configs["mean"] if goal == "min" else -configs["mean"]
+    by = configs["select_mean"] if "select_mean" in configs else configs["mean"]
+    oriented = by if goal == "min" else -by
     order = pd.DataFrame(
         {"bad": bad_share, "value": oriented.fillna(math.inf), "id": configs["config_id"]}
     ).sort_values(["bad", "value", "id"], kind="stable")
@@ -257,12 +293,6 @@ def mean_curve(
     if curves.empty or curves.shape[1] == 0:
         return pd.Series(dtype="float64")
     return pd.Series([exact_mean(row) for row in curves.to_numpy()], index=curves.index)
-
-
-def first_step_reaching(curve: pd.Series, target: float, *, goal: Goal) -> float:
-    """First step at which `curve` is at least as good as `target`; nan if it never is."""
-    reached = curve <= target if goal == "min" else curve >= target
-    return float(curve.index[reached.to_numpy()][0]) if reached.any() else math.nan
 
 
 def swept_hparams(trials: pd.DataFrame) -> list[str]:

@@ -5,7 +5,8 @@ Per task instance and metric (default: the task's primary metric and train_loss)
   as the summary ranks, by the final value of that metric): seed mean, band = min..max over the
   ok seeds; SGD/momentum/nesterov dashed. Log y when the values are positive and span a decade.
 - `<task>__lr_sensitivity__<metric>.png` (when lr is swept): final value against lr for each
-  variant, the best config at each lr (over its other hyperparameters), bars = 95% interval;
+  variant, the best config at each lr (over its other hyperparameters, by the selection rule of
+  `adamlab.analysis.selection`), bars = Student-t 95% interval of the seed mean;
   hollow marker: some seeds diverged/failed; x on the top edge: every seed did.
 - `<task>__<variant>__<a>_x_<b>__<metric>.png` for every two hyperparameters swept together in a
   variant: mean final value of the best config in each cell, shared colour scale across the
@@ -162,7 +163,7 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         notes.append("hollow: some seeds diverged/failed")
     if all_bad:
         notes.append("× on top edge: every seed diverged/failed")
-    rule = f"final {summary.metric}, best config at each lr, bars = 95% CI"
+    rule = f"final {summary.metric}, best config at each lr, bars = Student-t 95% interval"
     ax.set_title(f"{summary.label}: learning-rate sensitivity\n{rule}"
                  + (f"; {'; '.join(notes)}" if notes else ""), fontsize=10)
     ax.set_xlabel("lr")
@@ -247,8 +248,10 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict, sca
     ax.set_xlabel(a.removeprefix(HP_PREFIX))
     ax.set_ylabel(b.removeprefix(HP_PREFIX))
     better = "lower" if summary.goal == "min" else "higher"
+    selected = (f" (selected on {summary.select_metric})"
+                if summary.select_metric and summary.select_metric != summary.metric else "")
     ax.set_title(f"{summary.label}, {variant}: final {summary.metric} ({better} is better)\n"
-                 "seed mean of the best config per cell; red box: best\n"
+                 f"seed mean of the best config per cell; red box: best{selected}\n"
                  "grey: some seeds diverged/failed (mean of the others shown)", fontsize=9)
     fig.colorbar(image, ax=ax, label=summary.metric)
     name = f"{summary.slug}__{_slug(variant)}__{_slug(a.removeprefix(HP_PREFIX))}_x_" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from adamlab.analysis.grouping import is_missing
 from adamlab.analysis.summary import (
+    ALPHA,
     GENERAL_RULES,
     SummaryOptions,
     TaskSummary,
@@ -36,6 +38,7 @@ def print_summary(
     `results`, when given (e.g. what `rebuild_tables` returned), saves reading the folder again.
     """
     results = results if results is not None else load_results(results_dir)
+    options = replace(options or SummaryOptions(), all_configs=show_all)
     summaries = summarize(results, options)
     console.print(_header(results))
     if not summaries:
@@ -54,6 +57,8 @@ def print_summary(
             if summary.configs["n_missing"].sum():
                 continue  # finished trials without the metric: a table of dashes says nothing
         _print_wide(console, summary_table(summary, show_all=show_all))
+        for warning in summary.warnings:
+            console.print(Text(f"warning: {warning}", style="bold yellow"))
         for line in ranking_rule_text(summary):
             console.print(Text(line, style="dim"))
     console.print()
@@ -97,34 +102,35 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
     what = "every config" if show_all else "best config per variant (--all: every config)"
     at = f" at step {summary.at_step}" if summary.at_step is not None else ""
     arrow = "↓" if summary.goal == "min" else "↑"
+    selected = (
+        f" (selected on {summary.select_metric})" if summary.select_metric != summary.metric else ""
+    )
     table = Table(
-        title=f"{summary.label}: {summary.rule} {summary.metric}{at} {arrow} · {what}",
+        title=f"{summary.label}: {summary.rule} {summary.metric}{at} {arrow}{selected} · {what}",
         title_justify="left",
         title_style="bold",
-        caption="◆ reference: the best-tuned SGD / momentum config" if summary.baselines else None,
+        caption="◆ reference config; ★ Holm-adjusted p < 0.05" if summary.baselines else None,
         caption_justify="left",
     )
-    has = summary.baselines
-    header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), "mean [95% CI]"]
-    if "sgd" in has:
-        header.append("÷SGD")
-    if "momentum" in has:
-        header.append("÷mom.")
+    sign = "÷" if summary.comparison_scale == "ratio" else "−"
+    header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), "mean [t 95%]"]
+    for baseline in summary.baselines.values():
+        bound = "" if baseline.bracketed else " (≤ lead: not bracketed)"
+        header.append(f"{sign}{baseline.title} [95%]{bound}")
     if summary.target is not None:
         header.append("steps to target (÷SGD)")
-    header.append("seeds ok/div/fail")
+    header += ["grid edge", "seeds ok/div/fail"]
     body = []
     for _, row in rows.iterrows():
         rank = row["rank"] if show_all else row["variant_rank"]
         cells: list[Text | str] = [str(int(rank)), _variant_cell(row)]
         cells += [_format_hparam(row[c]) for c in summary.varying]
         cells.append(_format_mean(row))
-        if "sgd" in has:
-            cells.append(_format_ratio(row["ratio_vs_sgd"]))
-        if "momentum" in has:
-            cells.append(_format_ratio(row["ratio_vs_momentum"]))
+        for kind in summary.baselines:
+            cells.append(_format_comparison(row, kind, summary.comparison_scale))
         if summary.target is not None:
             cells.append(_format_steps(row))
+        cells.append(_format_edges(row))
         cells.append(_format_seeds(row))
         body.append((cells, "on grey15" if row["baseline"] else None))
     for i, name in enumerate(header):
@@ -169,18 +175,42 @@ def _format_mean(row: pd.Series) -> str:
     return text
 
 
-def _format_ratio(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.3g}×"
+def _format_comparison(row: pd.Series, kind: str, scale: str) -> Text:
+    estimate = row.get(f"ratio_vs_{kind}", math.nan)
+    if is_missing(estimate):
+        return Text("—")
+    unit = "×" if scale == "ratio" else ""
+    digits = (lambda v: f"{v:.3g}") if scale == "ratio" else format_number
+    text = Text(f"{digits(estimate)}{unit}")
+    low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
+    if not is_missing(low):
+        text.append(f" [{digits(low)}, {digits(high)}]", style="dim")
+    p_holm = row.get(f"p_holm_vs_{kind}", math.nan)
+    if not is_missing(p_holm) and p_holm < ALPHA:
+        text.append(" ★", style="bold yellow")
+    if row[f"method_vs_{kind}"] == "welch":
+        text.append(" welch", style="yellow")
+    if row[f"left_out_vs_{kind}"]:
+        text.append(f" ({row[f'left_out_vs_{kind}']} seed(s) left out)", style="yellow")
+    return text
 
 
 def _format_steps(row: pd.Series) -> str:
     if row["n_ok"] == 0:
         return "—"
-    if math.isnan(row["steps_to_target"]):
-        return "not reached"
-    text = f"{int(row['steps_to_target']):,}"
+    text = row["steps_text"] or "—"
     if not math.isnan(row["steps_ratio_vs_sgd"]):
         text += f" ({row['steps_ratio_vs_sgd']:.3g}×)"
+    return text
+
+
+def _format_edges(row: pd.Series) -> Text:
+    edges = row.get("grid_edge") or {}
+    text = Text()
+    for i, (hp, flag) in enumerate(edges.items()):
+        if i:
+            text.append(", ")
+        text.append(f"{hp}: {flag}", style="yellow" if flag != "stability limit" else "dim")
     return text
 
 
@@ -192,4 +222,6 @@ def _format_seeds(row: pd.Series) -> Text:
     text.append(str(row["n_failed"]), style="bold red" if row["n_failed"] else None)
     if row["n_missing"]:
         text.append(f" ({row['n_missing']} without metric)", style="yellow")
+    if row.get("n_no_learn", 0):
+        text.append(f" ({row['n_no_learn']} did not learn)", style="bold red")
     return text

@@ -17,29 +17,35 @@ from adamlab.analysis.baselines import (
     BASELINE_TITLES,
     Baseline,
     best_baseline,
-    metric_ratio,
+    compare,
+    comparison_scale,
     step_ratio,
 )
-from adamlab.analysis.goals import Goal, task_metrics
+from adamlab.analysis.goals import Goal
+from adamlab.analysis.grid_edges import bracketed, grid_edges
 from adamlab.analysis.grouping import (
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
-    CONFIDENCE,
     RULES,
+    TEST_PREFIX,
+    VALIDATION_PREFIX,
     Rule,
     TaskInstance,
     config_label,
     curve_table,
-    first_step_reaching,
-    group_configs,
     mean_curve,
     swept_by_variant,
     swept_hparams,
     task_instances,
-    trial_values,
 )
+from adamlab.analysis.selection import best_per_variant, rank
+from adamlab.analysis.stats import CONFIDENCE, holm
+from adamlab.analysis.steps import steps_to_target
 from adamlab.errors import AdamlabError
-from adamlab.store.tables import Results
+from adamlab.store.tables import TASK_PREFIX, Results
+
+#: a comparison is marked when its Holm-adjusted p-value is below this
+ALPHA = 1.0 - CONFIDENCE
+#: a finished run whose final train_loss is above its first logged one "did not learn"
+LEARNING_METRIC = "train_loss"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class SummaryOptions:
     target: float | None = None
     #: only this task
     task: str | None = None
+    #: compare against this variant's best config instead of the best SGD and momentum
+    against: str | None = None
+    #: the comparisons of every config form the table's family (Holm), not only variant bests
+    all_configs: bool = False
 
 
 @dataclass
@@ -65,20 +75,29 @@ class TaskSummary:
     rule: Rule
     at_step: int | None
     #: every config, ranked; columns of `group_configs` plus variant_best, variant_rank,
-    #: baseline ("sgd" | "momentum" | ""), ratio_vs_sgd, ratio_vs_momentum, steps_to_target,
-    #: steps_ratio_vs_sgd
+    #: baseline (the reference key or ""), grid_edge (dict hparam -> flag, variant bests only),
+    #: grid_edge_detail, n_no_learn, per reference key K: ratio_vs_K, low_vs_K, high_vs_K,
+    #: p_vs_K, p_holm_vs_K, method_vs_K, pairs_vs_K, left_out_vs_K; steps_to_target,
+    #: steps_text, steps_ratio_vs_sgd
     configs: pd.DataFrame
     #: the swept hyperparameter columns (`hp.*`)
     varying: list[str]
     #: per variant, the hyperparameter columns swept within it (what tells its configs apart)
     varying_by_variant: dict[str, list[str]] = field(default_factory=dict)
+    #: the references comparisons are made against: "sgd", "momentum", or the --against variant
     baselines: dict[str, Baseline] = field(default_factory=dict)
+    #: what configs were ranked by (the validation counterpart of `metric`, or `metric`)
+    select_metric: str = ""
+    #: "ratio" (per-seed log-ratios) or "difference" (values can be <= 0)
+    comparison_scale: str = "ratio"
     target: float | None = None
     #: how the target was chosen, in words
     target_source: str | None = None
     #: metrics recorded for this task (to say what exists when `metric` does not)
     available_metrics: list[str] = field(default_factory=list)
     n_trials: int = 0
+    #: things the reader must know (e.g. selection on the test set)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def has_metric(self) -> bool:
@@ -115,6 +134,13 @@ def summarize(results: Results, options: SummaryOptions | None = None) -> list[T
                 f"--metric: {options.metric!r} is not recorded in {results.root}; recorded: "
                 + ", ".join(results.metric_names())
             )
+    if options.against is not None and instances:
+        variants = sorted({str(v) for i in instances for v in i.trials["variant"]})
+        if options.against not in variants:
+            raise AdamlabError(
+                f"--against: no variant {options.against!r} in {results.root}; "
+                f"variants there: {', '.join(variants)}"
+            )
     return [summarize_instance(results, instance, options) for instance in instances]
 
 
@@ -124,56 +150,160 @@ def summarize_instance(
 ) -> TaskSummary:
     """The summary of one task instance (see `summarize`); `steps_to_target=False` skips the
     steps-to-target columns (left NaN), which need every config's curve."""
+    from adamlab.analysis.goals import task_metrics
+
     goals = task_metrics(instance.task, results.manifest)
     metric = options.metric or goals.primary_metric
-    goal = goals.goal(metric)
     trials = instance.trials
     available = results.metric_names(instance.task)
-    values = trial_values(
-        trials, results.metrics, metric, goal=goal, rule=options.rule, at_step=options.at_step
+    ranking = rank(
+        results, trials, metric, goal=goals.goal(metric), rule=options.rule,
+        at_step=options.at_step,
     )
-    configs = group_configs(trials, values, goal=goal)
-    varying = swept_hparams(trials)
-    by_variant = swept_by_variant(trials)
+    configs = ranking.configs
     summary = TaskSummary(
         label=instance.label,
         slug=instance.slug,
         task=instance.task,
         metric=metric,
-        goal=goal,
+        goal=ranking.goal,
         rule=options.rule,
         at_step=options.at_step,
         configs=configs,
-        varying=varying,
-        varying_by_variant=by_variant,
+        varying=swept_hparams(trials),
+        varying_by_variant=swept_by_variant(trials),
+        select_metric=ranking.select_metric,
         available_metrics=available,
         n_trials=len(trials),
     )
-    _mark_variant_best(configs)
-    for kind in BASELINE_OPTIMIZERS:
-        row = best_baseline(configs, kind)
-        if row is not None:
-            summary.baselines[kind] = Baseline(
-                kind, int(row["config_id"]), summary.config_label(row), float(row["mean"])
-            )
-    configs["baseline"] = ""
-    for kind, baseline in summary.baselines.items():
-        configs.loc[configs["config_id"] == baseline.config_id, "baseline"] = kind
-    for kind in BASELINE_OPTIMIZERS:
-        reference = summary.baselines[kind].mean if kind in summary.baselines else math.nan
-        configs[f"ratio_vs_{kind}"] = [metric_ratio(m, reference) for m in configs["mean"]]
+    if configs.empty:
+        return summary
+    summary.warnings.extend(_selection_warnings(summary, trials, goals))
+    configs["variant_best"] = best_per_variant(configs)
+    best = configs["variant_best"]
+    configs["variant_rank"] = pd.Series(range(1, int(best.sum()) + 1), index=configs.index[best])
+    _mark_grid_edges(configs)
+    configs["n_no_learn"] = _did_not_learn(results, configs)
+    _set_references(summary, options)
+    _compare(summary, options)
     if steps_to_target:
         _steps_to_target(summary, results, options)
     else:
         configs["steps_to_target"] = math.nan
+        configs["steps_text"] = ""
         configs["steps_ratio_vs_sgd"] = math.nan
     return summary
 
 
-def _mark_variant_best(configs: pd.DataFrame) -> None:
-    best = ~configs["variant"].duplicated(keep="first")  # configs are ranked
-    configs["variant_best"] = best
-    configs["variant_rank"] = pd.Series(range(1, int(best.sum()) + 1), index=configs.index[best])
+def _selection_warnings(summary: TaskSummary, trials: pd.DataFrame, goals) -> list[str]:
+    metric = summary.metric
+    if not metric.startswith(TEST_PREFIX) or summary.select_metric != metric:
+        return []
+    split = TASK_PREFIX + "validation_fraction"
+    off = split in trials.columns and (trials[split].astype(float) == 0).any()
+    if off:
+        return [
+            f"validation split off (validation_fraction=0): configs are selected on {metric}, "
+            f"the metric they report, so the reported {metric} is optimistic"
+        ]
+    validation = VALIDATION_PREFIX + metric.removeprefix(TEST_PREFIX)
+    if validation in _declared_metrics(summary.task, goals):  # results from before the split
+        return [
+            f"no {validation} recorded: configs are selected on {metric}, the metric they "
+            f"report, so the reported {metric} is optimistic"
+        ]
+    return []
+
+
+def _declared_metrics(task: str, goals) -> set[str]:
+    """The metrics the task declares (in the results folder or, as now, in the registry)."""
+    from adamlab.tasks.registry import TASKS, load_task
+
+    declared = set(goals.metric_goals)
+    if task in TASKS:
+        declared |= set(load_task(task).metric_goals)
+    return declared
+
+
+def _mark_grid_edges(configs: pd.DataFrame) -> None:
+    edges: list[dict] = [{} for _ in range(len(configs))]
+    details = [""] * len(configs)
+    for position, (_, row) in enumerate(configs.iterrows()):
+        if not row["variant_best"] or row["n_ok"] == 0:
+            continue
+        found = grid_edges(configs[configs["variant"] == row["variant"]], row)
+        edges[position] = {hp.removeprefix("hp."): edge.flag for hp, edge in found.items()}
+        details[position] = "; ".join(edge.detail for edge in found.values())
+    configs["grid_edge"] = edges
+    configs["grid_edge_detail"] = details
+
+
+def _did_not_learn(results: Results, configs: pd.DataFrame) -> list[int]:
+    """Per config: its ok seeds whose final train_loss is above their first logged one."""
+    log = results.metrics[results.metrics["metric"] == LEARNING_METRIC]
+    ids = {t for ids in configs["ok_trial_ids"] for t in ids}
+    log = log[log["trial_id"].isin(ids)].sort_values(["trial_id", "step"], kind="stable")
+    first = log.drop_duplicates("trial_id", keep="first").set_index("trial_id")["value"]
+    last = log.drop_duplicates("trial_id", keep="last").set_index("trial_id")["value"]
+    worse = set((last > first.reindex(last.index)).pipe(lambda s: s[s].index))
+    return [sum(t in worse for t in ids) for ids in configs["ok_trial_ids"]]
+
+
+def _set_references(summary: TaskSummary, options: SummaryOptions) -> None:
+    configs = summary.configs
+    if options.against is not None:
+        kinds = {options.against: configs[configs["variant"] == options.against]}
+    else:
+        kinds = {
+            kind: configs[configs["optimizer"].isin(names)]
+            for kind, names in BASELINE_OPTIMIZERS.items()
+        }
+    for kind, candidates in kinds.items():
+        row = best_baseline(candidates)
+        if row is None:
+            continue
+        variant_configs = configs[configs["variant"] == row["variant"]]
+        edges = grid_edges(variant_configs, row)
+        summary.baselines[kind] = Baseline(
+            kind=kind,
+            config_id=int(row["config_id"]),
+            label=summary.config_label(row),
+            mean=float(row["mean"]),
+            title=BASELINE_TITLES.get(kind, kind),
+            edges=edges,
+            bracketed=bracketed(edges),
+            tuned="hp.lr" not in edges or edges["hp.lr"].flag != "untuned",
+        )
+    configs["baseline"] = ""
+    for kind, baseline in summary.baselines.items():
+        configs.loc[configs["config_id"] == baseline.config_id, "baseline"] = kind
+
+
+def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
+    configs = summary.configs
+    summary.comparison_scale = comparison_scale(configs)
+    family = configs.index if options.all_configs else configs.index[configs["variant_best"]]
+    for kind, baseline in summary.baselines.items():
+        reference = configs.loc[configs["config_id"] == baseline.config_id].iloc[0]
+        results = {
+            index: compare(row, reference, scale=summary.comparison_scale)
+            if row["config_id"] != baseline.config_id else None
+            for index, row in configs.iterrows()
+        }
+        for column, attribute in (("ratio", "estimate"), ("low", "low"), ("high", "high"),
+                                  ("p", "p")):
+            configs[f"{column}_vs_{kind}"] = [
+                getattr(c, attribute) if c is not None else math.nan for c in results.values()
+            ]
+        configs[f"method_vs_{kind}"] = [c.method if c else "" for c in results.values()]
+        configs[f"pairs_vs_{kind}"] = [c.n if c else 0 for c in results.values()]
+        configs[f"left_out_vs_{kind}"] = [c.left_out if c else 0 for c in results.values()]
+        in_family = [i for i in family if results[i] is not None]
+        adjusted = holm([results[i].p for i in in_family])
+        holm_column = pd.Series(math.nan, index=configs.index, dtype="float64")
+        for i, p in zip(in_family, adjusted, strict=True):
+            holm_column[i] = p
+        configs[f"p_holm_vs_{kind}"] = holm_column
 
 
 def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOptions) -> None:
@@ -190,36 +320,58 @@ def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOpt
         )
     if summary.target is None:
         configs["steps_to_target"] = math.nan
+        configs["steps_text"] = ""
         configs["steps_ratio_vs_sgd"] = math.nan
         return
     table = curve_table(
         results.metrics, trial_ids_of(summary), summary.metric, at_step=summary.at_step
     )
-    steps = [
-        first_step_reaching(
+    training_steps = _training_steps(results, trial_ids_of(summary))
+    reached = [
+        steps_to_target(
             mean_curve(table, trial_ids, goal=summary.goal, rule=summary.rule),
-            summary.target, goal=summary.goal,
+            summary.target, goal=summary.goal, training_steps=training_steps,
         )
         for trial_ids in configs["ok_trial_ids"]
     ]
-    configs["steps_to_target"] = steps
-    reference = math.nan
-    if sgd is not None:
-        reference = float(
-            configs.loc[configs["config_id"] == sgd.config_id, "steps_to_target"].iloc[0]
-        )
-    configs["steps_ratio_vs_sgd"] = [step_ratio(s, reference) for s in configs["steps_to_target"]]
+    configs["steps_to_target"] = [r.step for r in reached]
+    configs["steps_text"] = [r.text for r in reached]
+    reference = next(
+        (r for r, cid in zip(reached, configs["config_id"], strict=True)
+         if sgd is not None and cid == sgd.config_id),
+        None,
+    )
+    configs["steps_ratio_vs_sgd"] = [
+        step_ratio(r.step, reference.step)
+        if reference is not None and r.interpolated and reference.interpolated else math.nan
+        for r in reached
+    ]
+
+
+def _training_steps(results: Results, trial_ids: list[str]) -> set[int]:
+    log = results.metrics
+    steps = log.loc[(log["metric"] == LEARNING_METRIC) & log["trial_id"].isin(trial_ids), "step"]
+    return {int(s) for s in steps.unique()}
 
 
 #: the rules every table follows (printed once under the tables)
 GENERAL_RULES = (
     "A config is a task + variant + all hyperparameters; its seeds are grouped: mean over ok "
-    f"seeds, and a {CONFIDENCE:.0%} percentile-bootstrap interval of that mean "
-    f"({BOOTSTRAP_RESAMPLES:,} resamples, RNG seed {BOOTSTRAP_SEED}) when 2+ seeds are ok.",
-    "Best config of a variant = best mean by the ranking rule; a config with any diverged or "
-    "failed seed ranks after every config with none (then fewer bad seeds first). With "
-    "--at-step N, a trial that diverged after step N counts by its value at N.",
-    "References: best-tuned sgd, and best-tuned momentum or nesterov, by registry optimizer.",
+    f"seeds with a Student-t {CONFIDENCE:.0%} interval of that mean when 2+ seeds are ok (none "
+    "with one seed; at 2-3 seeds the interval is wide: t = 12.7 at 2, 4.3 at 3).",
+    "Selection on validation data: a test_X metric is ranked by val_X when the task logs it "
+    "(MNIST holds out the last 10,000 training images); the selected config's test_X is "
+    "reported. Best config of a variant = best by that ranking; a config with any diverged or "
+    "failed seed ranks after every config with none. With --at-step N, a trial that diverged "
+    "after step N counts by its value at N.",
+    "Comparisons (÷ columns): per-seed ratio config/reference (mean of per-seed log-ratios, "
+    "or differences where values can be <= 0) with its t-interval, on the seeds both finished "
+    "ok; ★ = Holm-adjusted p < 0.05 within the table; 'welch' = the seeds differ, compared "
+    "unpaired. References: best sgd, and best momentum or nesterov, by registry optimizer "
+    "(or --against VARIANT).",
+    "Grid edges: open = best at the first/last grid value (widen the grid); stability limit = "
+    "the next value diverged; refine = it diverged and is > 2x away (the optimum may lie "
+    "between); untuned = one lr tried. A lead over an unbracketed reference is an upper bound.",
 )
 
 
@@ -232,23 +384,36 @@ def ranking_rule_text(summary: TaskSummary) -> list[str]:
     better = "lower" if summary.goal == "min" else "higher"
     at = f" at the logged step nearest <= {summary.at_step}" if summary.at_step is not None else ""
     kind = "final (last logged)" if summary.rule == "final" else "best (best-ever)"
+    selected = (
+        f" selected on {summary.select_metric} (validation), {summary.metric} reported"
+        if summary.select_metric and summary.select_metric != summary.metric else ""
+    )
     lines = [
-        f"Ranked by rule {kind} {summary.metric}{at}, {better} is better; "
+        f"Ranked by rule {kind} {summary.metric}{at}{selected}, {better} is better; "
         f"mean over each config's ok seeds."
     ]
     if summary.baselines:
-        refs = "; ".join(
-            f"best {BASELINE_TITLES[b.kind]} = {b.label}" for b in summary.baselines.values()
+        refs = []
+        for b in summary.baselines.values():
+            tuned = "best-tuned " if b.tuned else ""
+            text = f"{tuned}{b.title} = {b.label}"
+            if not b.bracketed:
+                text += (
+                    f" (not bracketed: {'; '.join(e.detail for e in b.edges.values())}; "
+                    "a lead over it is an upper bound)"
+                )
+            refs.append(text)
+        scale = (
+            "per-seed ratio config/reference" if summary.comparison_scale == "ratio"
+            else "per-seed difference config - reference"
         )
-        ratio_better = "below" if summary.goal == "min" else "above"
-        lines.append(
-            f"Ratios: config mean / reference mean, {ratio_better} 1 is better ({refs})."
-        )
+        lines.append(f"Comparisons: {scale} [t 95%] ({'; '.join(refs)}).")
     else:
-        lines.append("No sgd, momentum or nesterov config with an ok seed: no reference ratios.")
+        lines.append("No sgd, momentum or nesterov config with an ok seed: no comparisons.")
     if summary.target is not None:
         lines.append(
-            f"Steps to target: first logged step where the seed-mean curve reaches "
-            f"{summary.target:.6g} ({summary.target_source}); ratio to the best SGD config's."
+            f"Steps to target: first step where the seed-mean curve reaches "
+            f"{summary.target:.6g} ({summary.target_source}); interpolated between logged "
+            "steps for a training metric, else the eval step with the eval cadence."
         )
     return lines

@@ -7,6 +7,9 @@ Definitions shared by every experiment:
   logged step nearest <= that step (the last logged value when no step is given). A config with a
   seed that diverged (by then) or failed is unstable: its value is +inf for a metric to minimise,
   -inf for one to maximise, so it ranks after every stable config and a ratio to it reads '∞'.
+- The best config of a set is chosen by `adamlab.analysis.selection`, the rule `summary` and
+  `plot` use: on the validation counterpart of a test metric when the task logged one
+  (column `select`), the test metric reported (column `value`).
 - Grid steps count positions in the sorted list of the values the sweep gave a hyperparameter.
 """
 
@@ -19,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from adamlab.analysis.goals import Goal
-from adamlab.analysis.grouping import group_configs, trial_values
+from adamlab.analysis.grouping import exact_mean, rank_configs
+from adamlab.analysis.selection import best, rank
 from adamlab.store.tables import HP_PREFIX, Results
 
 LR = HP_PREFIX + "lr"
@@ -68,17 +72,48 @@ def config_values(
     at_step: int | None = None,
     goal: Goal = "min",
 ) -> pd.DataFrame:
-    """One row per config of `trials`: variant, optimizer, the hp.* columns, n_seeds, n_ok,
-    n_diverged, n_failed, mean (over ok seeds) and `value` (the mean, or ±inf when unstable; see
-    the module docstring). Rows are in table order."""
+    """One row per config of `trials`: the columns of `group_configs` (variant, optimizer, the
+    hp.* columns, n_seeds, n_ok, n_diverged, n_failed, mean, ci_low, ci_high, select_mean,
+    seed_values, seed_select, bad_seeds, ...), `value` (the mean, or ±inf when unstable; see the
+    module docstring) and `select` (the same for the selection metric). Rows in table order."""
     if trials.empty:
-        return pd.DataFrame(columns=["variant", "optimizer", "n_seeds", "mean", "value"])
-    values = trial_values(trials, results.metrics, metric, goal=goal, rule="final", at_step=at_step)
-    configs = group_configs(trials, values, goal=goal).sort_values("config_id", kind="stable")
+        return pd.DataFrame(columns=["variant", "optimizer", "n_seeds", "mean", "value", "select"])
+    ranking = rank(results, trials, metric, goal=goal, rule="final", at_step=at_step)
+    configs = ranking.configs.sort_values("config_id", kind="stable")
+    return _with_values(configs, goal).reset_index(drop=True)
+
+
+def _with_values(configs: pd.DataFrame, goal: Goal) -> pd.DataFrame:
     unstable = (configs["n_diverged"] + configs["n_failed"]) > 0
     worst = math.inf if goal == "min" else -math.inf
+    configs = configs.copy()
     configs["value"] = np.where(unstable, worst, configs["mean"])
-    return configs.reset_index(drop=True)
+    configs["select"] = np.where(unstable, worst, configs["select_mean"])
+    return configs
+
+
+def resample(configs: pd.DataFrame, drawn: Sequence[int], *, goal: Goal = "min") -> pd.DataFrame:
+    """`configs` (from `config_values`) recomputed on the seeds `drawn` (with repetition): the
+    means over the drawn seeds each config finished ok; unstable when a drawn seed diverged or
+    failed. Seeds a config never ran are skipped."""
+    out = configs.copy()
+    means, selects, n_ok, n_bad, n_seeds = [], [], [], [], []
+    for values, select, bad in zip(out["seed_values"], out["seed_select"], out["bad_seeds"],
+                                   strict=True):
+        ok = [s for s in drawn if s in values]
+        means.append(exact_mean([values[s] for s in ok]))
+        selects.append(exact_mean([select[s] for s in ok]))
+        n_ok.append(len(ok))
+        n_bad.append(sum(s in bad for s in drawn))
+        n_seeds.append(len(ok) + n_bad[-1])
+    out["mean"], out["select_mean"], out["n_ok"] = means, selects, n_ok
+    out["n_diverged"], out["n_failed"], out["n_seeds"] = n_bad, 0, [max(n, 1) for n in n_seeds]
+    return _with_values(out, goal)
+
+
+def seeds_of(configs: pd.DataFrame) -> list[int]:
+    """Every seed any of `configs` ran, ascending."""
+    return sorted({int(s) for seeds in configs["seeds"] for s in seeds})
 
 
 def grid(values: Sequence[float]) -> list[float]:
@@ -91,12 +126,12 @@ def grid_position(value: float, axis: Sequence[float]) -> int:
 
 
 def best_row(configs: pd.DataFrame, *, goal: Goal = "min") -> pd.Series | None:
-    """The config with the best `value` (the first one on ties), or None if none has a value."""
-    usable = configs[configs["value"].notna()]
-    if usable.empty:
+    """The best config of `configs` by the one selection rule (fewest bad seeds, then the best
+    mean of the selection metric, then table order), or None if none has an ok seed."""
+    if configs.empty:
         return None
-    position = usable["value"].idxmin() if goal == "min" else usable["value"].idxmax()
-    return usable.loc[position]
+    ranked = rank_configs(configs.drop(columns=["rank"], errors="ignore"), goal=goal)
+    return best(ranked)
 
 
 def where(frame: pd.DataFrame, **equal) -> pd.DataFrame:

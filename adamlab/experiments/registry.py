@@ -53,6 +53,12 @@ EXPERIMENTS: dict[str, Experiment] = {
             weight_decay.claims,
         ),
         Experiment(
+            "weight_decay_null",
+            "negative control: weight_decay's claims on weight decays too small to matter",
+            "configs/controls/weight_decay_null.yaml",
+            weight_decay.claims,
+        ),
+        Experiment(
             "embedding_sparsity",
             "rare rows of a Zipf embedding table: SGD and momentum vs Adam and AdamW",
             "configs/embedding_sparsity.yaml",

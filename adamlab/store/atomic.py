@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from adamlab.errors import AdamlabError
 
 
 def _umask() -> int:
@@ -13,9 +16,27 @@ def _umask() -> int:
     return current
 
 
+def cannot(verb: str, path: str | Path, exc: OSError) -> AdamlabError:
+    """An OSError as the one line the CLI prints: `cannot write results/x: Read-only file system`."""
+    return AdamlabError(f"cannot {verb} {path}: {exc.strerror or exc}")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file and a rename; an OSError (read-only folder,
+    disk full, a file where a folder should be) is an AdamlabError naming `path`, and whatever
+    was at `path` before is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_bytes_atomic(path, data)
+    except OSError as exc:
+        raise cannot("write", path, exc) from None
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # the parent is a file: say so as the OS would for a deeper path
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp creates 0600 files; results are meant to be shared like any other file

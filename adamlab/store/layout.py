@@ -25,8 +25,8 @@ from typing import Any
 
 from adamlab import __version__
 from adamlab.errors import AdamlabError
-from adamlab.store.atomic import write_text_atomic
-from adamlab.store.records import TrialRecord
+from adamlab.store.atomic import cannot, write_text_atomic
+from adamlab.store.records import TrialRecord, load_record
 
 LAYOUT_VERSION = 1
 MANIFEST = "adamlab-results.json"
@@ -88,6 +88,7 @@ class ResultsFolder:
         self.trials_dir = self.path / TRIALS_DIR
         self.errors_dir = self.path / ERRORS_DIR
         self._lock_handle = None
+        self._created_lock = False
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -100,46 +101,63 @@ class ResultsFolder:
         `extra` adds keys to the manifest (the sweep engine adds "tasks": {name: {"primary_metric",
         "metric_goals"}} so the folder can be summarised without the task's code).
         """
-        manifest = self._existing_manifest()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock()
-        self.trials_dir.mkdir(exist_ok=True)
-        self._remove_stale_temporaries()
-        stamp = now_iso()
-        manifest = {
-            "layout_version": LAYOUT_VERSION,
-            "adamlab_version": __version__,
-            "sweep": sweep_name,
-            "created": (manifest or {}).get("created", stamp),
-            "updated": stamp,
-            "trial_ids": list(trial_ids),
-            **(extra or {}),
-        }
-        write_text_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-        write_text_atomic(self.path / SWEEP_YAML, sweep_yaml)
+        # The lock comes before anything is read: two sweeps started at once on a new folder must
+        # see "in use", not each other's half-made folder.
+        if self.path.exists() and not self.path.is_dir():
+            raise AdamlabError(f"{self.path}: exists and is not a folder; choose another output (--out)")
+        existed = self.path.is_dir()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise cannot("create", self.path, exc) from None
+        self._lock(created_lock=not (self.path / LOCK).exists())
+        try:
+            manifest = self._existing_manifest(existed)
+            self.trials_dir.mkdir(exist_ok=True)
+            self._remove_stale_temporaries()
+            stamp = now_iso()
+            manifest = {
+                "layout_version": LAYOUT_VERSION,
+                "adamlab_version": __version__,
+                "sweep": sweep_name,
+                "created": (manifest or {}).get("created", stamp),
+                "updated": stamp,
+                "trial_ids": list(trial_ids),
+                **(extra or {}),
+            }
+            write_text_atomic(self.path / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            write_text_atomic(self.path / SWEEP_YAML, sweep_yaml)
+        except OSError as exc:
+            self.close()
+            raise cannot("write", exc.filename or self.path, exc) from None
+        except BaseException:
+            self.close()
+            raise
         return self
 
-    def _existing_manifest(self) -> dict[str, Any] | None:
-        if not self.path.exists():
-            return None
-        if not self.path.is_dir():
-            raise AdamlabError(f"{self.path}: exists and is not a folder; choose another output (--out)")
+    def _existing_manifest(self, existed: bool) -> dict[str, Any] | None:
         if (self.path / MANIFEST).exists():
             return read_manifest(self.path)
         visible = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if visible:
+            if self._created_lock:  # leave a folder that is not ours as we found it
+                (self.path / LOCK).unlink(missing_ok=True)
             raise AdamlabError(
                 f"{self.path}: exists, is not empty and is not an adamlab results folder "
                 f"(no {MANIFEST}); choose another output (--out)"
             )
         return None
 
-    def _lock(self) -> None:
+    def _lock(self, created_lock: bool) -> None:
+        self._created_lock = created_lock
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no protection against two writers
             return
-        handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held open for the folder's lifetime
+        try:
+            handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held open for the folder's lifetime
+        except OSError as exc:
+            raise cannot("write", self.path / LOCK, exc) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -169,8 +187,10 @@ class ResultsFolder:
     def _remove_stale_temporaries(self) -> None:
         # A process killed mid-write leaves `.<name>.<random>.tmp` behind; the record itself was never
         # renamed into place, so the trial counts as not done and runs again.
-        for stale in self.trials_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        # The tables and the manifest are written the same way into the folder itself.
+        for folder in (self.path, self.trials_dir, self.errors_dir):
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
 
     # -- trials --------------------------------------------------------------------------------
 
@@ -181,11 +201,7 @@ class ResultsFolder:
         return {p.name[:-5] for p in self.trials_dir.iterdir() if _RECORD_NAME.match(p.name)}
 
     def read_record(self, trial_id: str) -> TrialRecord:
-        path = self.trials_dir / f"{trial_id}.json"
-        try:
-            return TrialRecord.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, TypeError) as exc:
-            raise AdamlabError(f"{path}: unreadable trial record ({exc})") from None
+        return load_record(self.trials_dir / f"{trial_id}.json")
 
     def failed_ids(self, among: set[str]) -> set[str]:
         return {tid for tid in among if self.read_record(tid).status == "failed"}
@@ -204,9 +220,10 @@ class ResultsFolder:
 
     def read_provenance(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / PROVENANCE).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads((self.path / PROVENANCE).read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return {}
+        return data if isinstance(data, dict) else {}
 
     def write_provenance(self, provenance: dict[str, Any]) -> None:
         write_text_atomic(self.path / PROVENANCE, json.dumps(provenance, indent=1) + "\n")

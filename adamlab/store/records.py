@@ -1,25 +1,82 @@
-"""One finished trial, as the runner hands it to the store and the store writes it to disk.
+"""One ended trial, as the runner hands it to the store and the store writes it to disk.
 
 A sweep's results folder holds one `trials/<trial_id>.json` per trial that ended (finished,
 diverged or failed); its presence is what makes a re-run skip that trial. The sweep-wide tables
 (trials.csv, metrics.csv) are derived from these files.
+
+`TrialRecord` is a pydantic model in strict mode: the runner builds every record through it and
+every reader loads every file through it, so a record with a string in `final`, `seed: "x"` or a
+null metric value is refused with one line naming the file and the field, never half-read.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_text_atomic
 
 TrialStatus = Literal["finished", "diverged", "failed"]
+METRIC_LOG_COLUMNS = ("step", "wall_time", "metric", "value")
 
 
-@dataclass
-class TrialRecord:
-    trial_id: str
+def _empty_log() -> dict[str, list]:
+    return {name: [] for name in METRIC_LOG_COLUMNS}
+
+
+class RecordEnvironment(BaseModel):
+    """Where a trial ran, captured in the process that ran it (adamlab.sweep.environment).
+
+    `source_hash`, `adamlab_version` and `torch_version` decide whether a record may be mixed
+    with this run's (see adamlab.store.staleness); `implementation` and `git` are information.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    #: sha256 (16 hex digits) of the installed adamlab source files
+    source_hash: str
+    adamlab_version: str
+    torch_version: str
+    #: the optimizer code path that ran, e.g. "fused kernel", "foreach", "torch.optim.SGD"
+    implementation: str = ""
+    hostname: str = ""
+    #: {"commit": sha, "dirty": bool} of the checkout holding adamlab's code, or None
+    git: dict[str, Any] | None = None
+
+    def key(self) -> tuple[str, str, str]:
+        """What must match for two records to be comparable."""
+        return (self.source_hash, self.adamlab_version, self.torch_version)
+
+    def describe(self) -> str:
+        return f"adamlab {self.adamlab_version} (source {self.source_hash[:8]}), torch {self.torch_version}"
+
+
+class MetricColumns(BaseModel):
+    """The long-format metric log, column-wise (equal lengths)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    step: list[int]
+    wall_time: list[float]
+    metric: list[str]
+    value: list[float]
+
+    @model_validator(mode="after")
+    def _equal_lengths(self) -> MetricColumns:
+        lengths = {name: len(getattr(self, name)) for name in METRIC_LOG_COLUMNS}
+        if len(set(lengths.values())) > 1:
+            raise ValueError("columns of unequal length " + ", ".join(f"{k}={v}" for k, v in lengths.items()))
+        return self
+
+
+class TrialRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False)
+
+    trial_id: str = Field(pattern=r"^[0-9a-f]{16}$")
     sweep: str
     task: str
     task_params: dict[str, Any]
@@ -29,34 +86,85 @@ class TrialRecord:
     variant: str
     #: every hyperparameter the optimizer was built with, defaults included
     hparams: dict[str, Any]
-    seed: int
-    steps: int
-    batch_size: int
+    seed: int = Field(ge=0)
+    steps: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
     device: str
     status: TrialStatus
-    steps_run: int
+    steps_run: int = Field(ge=0)
     wall_time_s: float
     #: last recorded value of each metric
-    final: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float] = Field(default_factory=dict)
     #: best recorded value of each metric (min, or max for metrics whose goal is "max")
-    best: dict[str, float] = field(default_factory=dict)
+    best: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
     #: long-format metric log, column-wise: step, wall_time, metric, value (equal lengths)
-    metrics: dict[str, list] = field(
-        default_factory=lambda: {"step": [], "wall_time": [], "metric": [], "value": []}
-    )
+    metrics: dict[str, list] = Field(default_factory=_empty_log)
     adamlab_version: str = ""
+    #: where it ran (None in records written before adamlab recorded it)
+    environment: RecordEnvironment | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_log_shape(cls, log: dict[str, list]) -> dict[str, list]:
+        # checked through MetricColumns, kept as plain lists (the tables read them column-wise)
+        try:
+            MetricColumns.model_validate(log)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = first["msg"][:1].lower() + first["msg"][1:]
+            if first["type"] != "value_error":
+                message += f", got {first.get('input')!r:.60}"
+            raise ValueError(f"{where + ': ' if where else ''}{message}") from None
+        return log
 
     def to_json(self) -> str:
-        # the fields as they are: asdict() would deep-copy every metric value first (~10x slower)
-        fields_ = {f.name: getattr(self, f.name) for f in fields(self)}
+        # the fields as they are: model_dump() would copy every metric value first
+        fields_ = {name: getattr(self, name) for name in type(self).model_fields}
+        if self.environment is not None:
+            fields_["environment"] = self.environment.model_dump()
         return json.dumps(fields_, allow_nan=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TrialRecord:
-        return cls(**json.loads(text))
+        return cls.model_validate(json.loads(text))
 
     def write(self, trials_dir: Path) -> Path:
         path = Path(trials_dir) / f"{self.trial_id}.json"
         write_text_atomic(path, self.to_json())
         return path
+
+
+def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
+    """One line naming the file, the first bad field and what it holds (and how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(record)"
+    got = first.get("input")
+    shown = "a mapping" if isinstance(got, dict) else "a list" if isinstance(got, list) else repr(got)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif first["type"] == "value_error":
+        message = str(first["ctx"]["error"])
+    else:
+        message = f"{message[:1].lower()}{message[1:]}, got {shown}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return AdamlabError(f"{path}: not a valid trial record: {where}: {message}{more}")
+
+
+def load_record(path: Path) -> TrialRecord:
+    """Read and validate one record file; every problem is one line naming the file and field."""
+    from adamlab.store.json_files import read_json_object
+
+    data = read_json_object(Path(path))
+    try:
+        record = TrialRecord.model_validate(data)
+    except ValidationError as exc:
+        raise record_problem(path, exc) from None
+    if record.trial_id != Path(path).stem:
+        raise AdamlabError(f"{path}: trial_id {record.trial_id!r} does not match the file name")
+    return record

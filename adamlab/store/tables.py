@@ -28,7 +28,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,11 @@ import pandas as pd
 from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
+from adamlab.store.json_files import read_json_object
 from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
 from adamlab.store.layout import MANIFEST as MANIFEST_FILE
 from adamlab.store.layout import PROVENANCE as PROVENANCE_FILE
-from adamlab.store.records import TrialRecord
+from adamlab.store.records import TrialRecord, load_record
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
@@ -56,10 +57,8 @@ TASK_PREFIX = "task."
 FINAL_PREFIX = "final."
 BEST_PREFIX = "best."
 
-_STATUSES = ("finished", "diverged", "failed")
 #: what the sweep engine names a record; anything else in trials/ is not one
 _RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
-_RECORD_FIELDS = tuple(f.name for f in fields(TrialRecord))
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def load_results(results_dir: str | Path) -> Results:
         raise AdamlabError(
             f"{root}: not an adamlab results folder ({MANIFEST_FILE} is missing)"
         )
-    manifest = _read_json_object(manifest_path)
+    manifest = read_json_object(manifest_path)
     layout_version = _check_layout_version(manifest_path, manifest)
     provenance_path = root / PROVENANCE_FILE
     if not provenance_path.is_file():
@@ -122,7 +121,7 @@ def load_results(results_dir: str | Path) -> Results:
             f"{provenance_path}: missing; every results folder has one (was the folder copied "
             "only in part?)"
         )
-    provenance = _read_json_object(provenance_path)
+    provenance = read_json_object(provenance_path)
     planned = manifest.get("trial_ids")
     if planned is not None and not (
         isinstance(planned, list) and all(isinstance(t, str) for t in planned)
@@ -258,32 +257,6 @@ def metrics_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------- reading
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
-    data = _parse_json(path)
-    if not isinstance(data, dict):
-        raise AdamlabError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _parse_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AdamlabError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise AdamlabError(f"{path}: not UTF-8 text (damaged file?)") from None
-    if not text.strip():
-        raise AdamlabError(f"{path}: empty file (truncated?)")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        # a JSON object or list that stops short of its closing bracket was cut off
-        cut = " (the file ends early: truncated?)" if text.rstrip()[-1:] not in "}]" else ""
-        raise AdamlabError(
-            f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
-        ) from None
-
-
 def _check_layout_version(path: Path, manifest: dict[str, Any]) -> int:
     version = manifest.get("layout_version")
     writer = manifest.get("adamlab_version") or "an unknown version"
@@ -306,42 +279,7 @@ def _check_layout_version(path: Path, manifest: dict[str, Any]) -> int:
 
 
 def _read_trial_record(path: Path) -> TrialRecord:
-    data = _read_json_object(path)
-    missing = [name for name in _RECORD_FIELDS if name not in data]
-    unknown = sorted(set(data) - set(_RECORD_FIELDS))
-    # adamlab_version and error have defaults but are always written; only these may be absent
-    missing = [name for name in missing if name not in ("adamlab_version", "error")]
-    if missing or unknown:
-        problem = (
-            f"missing field(s) {', '.join(missing)}" if missing
-            else f"unknown field(s) {', '.join(unknown)}"
-        )
-        raise AdamlabError(f"{path}: not a trial record: {problem}")
-    record = TrialRecord(**data)
-    if record.trial_id != path.stem:
-        raise AdamlabError(
-            f"{path}: trial_id {record.trial_id!r} does not match the file name"
-        )
-    if record.status not in _STATUSES:
-        raise AdamlabError(
-            f"{path}: status: got {record.status!r}; allowed: {', '.join(_STATUSES)}"
-        )
-    for name in ("task_params", "hparams", "final", "best", "metrics"):
-        if not isinstance(getattr(record, name), dict):
-            raise AdamlabError(f"{path}: {name}: expected an object")
-    log = record.metrics
-    if set(log) != set(METRIC_COLUMNS[1:]):
-        raise AdamlabError(
-            f"{path}: metrics: expected the columns step, wall_time, metric, value; "
-            f"got {', '.join(sorted(log))}"
-        )
-    lengths = {name: len(column) for name, column in log.items()}
-    if len(set(lengths.values())) > 1:
-        raise AdamlabError(
-            f"{path}: metrics: columns of unequal length "
-            + ", ".join(f"{k}={v}" for k, v in lengths.items())
-        )
-    return record
+    return load_record(path)
 
 
 # ----------------------------------------------------------------------------------- helpers

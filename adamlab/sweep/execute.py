@@ -120,6 +120,10 @@ class SweepPlan:
     trials: list[Trial]
     #: ids that already have a record (and will be skipped)
     done: set[str]
+    #: recorded trials made in another environment: {trial id: that environment, described}
+    stale: dict[str, str] = field(default_factory=dict)
+    #: of `done`, the failed ones (skipped unless --retry-failed)
+    failed: set[str] = field(default_factory=set)
 
     @property
     def pending(self) -> list[Trial]:
@@ -167,13 +171,40 @@ def _done_ids(folder: ResultsFolder, trials: list[Trial], retry_failed: bool) ->
 
 
 def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
-    """The sweep's trials and which are already done, without writing anything (for --dry-run)."""
+    """The sweep's trials, which are already done and which of those are stale (made in another
+    environment), without writing anything (for --dry-run, and before a run opens the folder)."""
+    from adamlab.store.staleness import survey
+    from adamlab.sweep.environment import capture_environment
+
     trials = expand_trials(sweep)
-    done: set[str] = set()
+    plan = SweepPlan(sweep, trials, set())
     if (sweep.output / layout.MANIFEST).exists():
         layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
-        done = _done_ids(ResultsFolder(sweep.output), trials, retry_failed)
-    return SweepPlan(sweep, trials, done)
+        folder = ResultsFolder(sweep.output)
+        recorded = folder.finished_ids() & {t.trial_id for t in trials}
+        plan.stale, plan.failed = survey(folder, recorded, capture_environment())
+        plan.done = recorded - plan.failed if retry_failed else recorded
+        plan.stale = {tid: env for tid, env in plan.stale.items() if tid in plan.done}
+    return plan
+
+
+def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dict[str, Any]:
+    """Refuse to mix stale records with this run's unless told what to do; what was done, for
+    the run's provenance entry."""
+    from adamlab.store.staleness import refuse_stale
+    from adamlab.sweep.environment import capture_environment
+
+    if not plan.stale:
+        return {}
+    if rerun_stale:
+        plan.done -= set(plan.stale)
+        return {"stale_rerun": len(plan.stale)}
+    if accept_stale:
+        return {"stale_accepted": {
+            "count": len(plan.stale), "environments": sorted(set(plan.stale.values())),
+            "trial_ids": sorted(plan.stale),
+        }}
+    raise refuse_stale(str(plan.results_dir), plan.stale, capture_environment())
 
 
 def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
@@ -197,6 +228,8 @@ def run_sweep(
     stack_size: int | str | None = None,
     backend: str = "local",
     address: str | None = None,
+    rerun_stale: bool = False,
+    accept_stale: bool = False,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
@@ -206,6 +239,8 @@ def run_sweep(
     `backend`: "local" (this process, or `jobs` worker processes; `jobs` default `auto_jobs`) or "ray"
     (stacks as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
     what the cluster takes; see adamlab.sweep.ray_backend).
+    `rerun_stale` / `accept_stale`: what to do with records made in another environment
+    (adamlab.store.staleness); without either such records are an error and nothing runs.
     """
     if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
@@ -221,14 +256,18 @@ def run_sweep(
         raise AdamlabError(f"--backend: must be local or ray, got {backend!r}")
     if address is not None and backend != "ray":
         raise AdamlabError(f"--address {address}: a Ray cluster address; it needs --backend ray")
-    plan = SweepPlan(sweep, expand_trials(sweep), set())
+    if rerun_stale and accept_stale:
+        raise AdamlabError("--rerun-stale and --accept-stale: give one of them, not both")
+    # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
+    plan = plan_sweep(sweep, retry_failed=retry_failed)
+    stale_note = _settle_stale(plan, rerun_stale, accept_stale)
     result = SweepResult(plan)
     cluster = None
-    if backend == "ray":  # before the folder opens: no Ray, or a bad address, leaves no trace
+    if backend == "ray":
         from adamlab.sweep.ray_backend import RayBackend, import_ray
 
         import_ray()
-        if plan_sweep(sweep, retry_failed=retry_failed).pending:  # else no cluster to start
+        if plan.pending:  # else no cluster to start
             cluster = RayBackend.connect(address, jobs=jobs, threads=threads, device_type=sweep.device_type)
             jobs, threads = cluster.jobs, cluster.threads
     auto = jobs is None
@@ -241,6 +280,8 @@ def run_sweep(
             extra={"tasks": _task_metadata(plan)},
         )
         plan.done = _done_ids(folder, plan.trials, retry_failed)
+        if rerun_stale:
+            plan.done -= set(plan.stale)
         pending = plan.pending
         work = plan_stacks(pending, stack_size, jobs=jobs or 1)
         if auto:
@@ -252,6 +293,7 @@ def run_sweep(
             folder.read_provenance(), device=sweep.device, started=layout.now_iso(), argv=argv,
             jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
         )
+        run_info["runs"][-1].update(stale_note)
         if cluster is not None:
             run_info["runs"][-1].update(cluster.provenance())
         folder.write_provenance(run_info)
@@ -395,7 +437,10 @@ class InProcess:
         self._pending.clear()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, sweep_pid: int) -> None:
+    from adamlab.sweep.parent_watch import exit_with_parent
+
+    exit_with_parent(sweep_pid)  # kill -9 of the sweep must not leave its workers behind
     # Ctrl-C reaches the whole process group; only the parent handles it (and stops the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
@@ -413,7 +458,8 @@ def _stop_workers(pool) -> None:
 
 
 class ProcessPool:
-    """Stacks run in `jobs` spawned worker processes with `threads` torch threads each."""
+    """Stacks run in `jobs` spawned worker processes with `threads` torch threads each; a worker
+    exits when the sweep's process dies, even by kill -9 (adamlab.sweep.parent_watch)."""
 
     def __init__(self, sweep_name: str, jobs: int, threads: int):
         self.sweep_name, self.jobs, self.threads = sweep_name, jobs, threads
@@ -427,7 +473,7 @@ class ProcessPool:
             max_workers=self.jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads, os.getpid()),
         )
         return self
 

@@ -57,10 +57,12 @@ def git_commit(path: Path | None = None) -> dict[str, Any] | None:
 def environment(device: str) -> dict[str, Any]:
     import torch
 
+    from adamlab.sweep.environment import source_hash
     from adamlab.sweep.execute import available_cores
 
     return {
         "adamlab_version": __version__,
+        "source_hash": source_hash(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "platform": platform.platform(),
@@ -73,8 +75,14 @@ def environment(device: str) -> dict[str, Any]:
 
 def start_run(previous: dict[str, Any], *, device: str, started: str, argv: list[str] | None = None,
               jobs: int, threads: int, to_run: int, skipped: int) -> dict[str, Any]:
-    """The provenance with a new run appended (its end filled in by `end_run`)."""
-    runs = list(previous.get("runs", []))
+    """The provenance with a new run appended (its end filled in by `end_run`), each run with
+    its own environment. Called with the folder locked, so a run still marked "running" is one
+    that was killed (kill -9, a crash of the machine) before it could record its end."""
+    runs = [
+        {**run, "outcome": "killed"} if isinstance(run, dict) and run.get("outcome") == "running" else run
+        for run in previous.get("runs", [])
+    ]
+    here = environment(device)
     runs.append({
         "started": started,
         "ended": None,
@@ -85,8 +93,9 @@ def start_run(previous: dict[str, Any], *, device: str, started: str, argv: list
         "trials_to_run": to_run,
         "trials_skipped": skipped,
         "trials_run": 0,
+        "environment": here,
     })
-    return {**environment(device), "runs": runs}
+    return {**here, "runs": runs}
 
 
 def end_run(provenance: dict[str, Any], *, ended: str, outcome: str, trials_run: int) -> dict[str, Any]:

@@ -190,6 +190,8 @@ class RayBackend:
         self._remote = ray.remote(run_stack_on_worker).options(
             num_cpus=threads, num_gpus=gpus_per_stack
         )
+        #: kills the local instance's processes if this one dies without stopping them (kill -9)
+        self.reaper = None
 
     @classmethod
     def connect(cls, address: str | None = None, *, jobs: int | None = None,
@@ -201,6 +203,7 @@ class RayBackend:
         gpus = 1 if device_type == "cuda" else 0
         ray = import_ray()
         connected_here = not ray.is_initialized()
+        reaper = None
         if connected_here:
             address = address or os.environ.get("RAY_ADDRESS") or None
         if address not in (None, "auto", "local"):
@@ -220,26 +223,34 @@ class RayBackend:
             else:
                 options.update(address=address)
             shown = "a local Ray instance" if address in (None, "local") else address
+            if address in (None, "local"):
+                from adamlab.sweep.parent_watch import start_reaper
+
+                reaper = start_reaper()
             try:
                 with _keep_signal_handlers():
                     ray.init(**options)
             except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
                 with suppress(Exception):
                     ray.shutdown()
+                _stop_reaper(reaper)
                 raise AdamlabError(f"--backend ray: could not connect to {shown}: {_one_line(exc)}") from None
         try:
             nodes = [node for node in ray.nodes() if node.get("Alive")]
             capacity = sum(_stacks_on(node.get("Resources", {}), threads, gpus) for node in nodes)
             if not jobs and capacity == 0:
                 raise AdamlabError(_no_room_message(shown, nodes, threads, gpus))
-            return cls(
+            backend = cls(
                 ray, address=shown, connected_here=connected_here, jobs=jobs or capacity,
                 threads=threads, gpus_per_stack=gpus, nodes=len(nodes),
                 cpus=sum(node.get("Resources", {}).get("CPU", 0) for node in nodes),
             )
+            backend.reaper = reaper if connected_here else None
+            return backend
         except BaseException:
             if connected_here:
                 ray.shutdown()
+                _stop_reaper(reaper)
             raise
 
     def provenance(self) -> dict[str, Any]:
@@ -250,6 +261,8 @@ class RayBackend:
     def close(self) -> None:
         if self.connected_here and self._ray.is_initialized():
             self._ray.shutdown()
+        _stop_reaper(self.reaper)
+        self.reaper = None
 
     def __enter__(self) -> RayBackend:
         return self
@@ -298,6 +311,12 @@ class RayExecutor:
         for ref in handles:  # Ctrl-C or an error: what has not returned is dropped, not kept
             with suppress(Exception):
                 self._backend._ray.cancel(ref, force=True)
+
+
+def _stop_reaper(reaper) -> None:
+    if reaper is not None:
+        reaper.terminate()
+        reaper.wait()
 
 
 def _stacks_on(resources: dict[str, float], threads: int, gpus: int) -> int:

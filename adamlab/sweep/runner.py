@@ -181,7 +181,7 @@ def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
             member.outcome = TrialOutcome(trial_record(
                 member.trial, sweep_name, device=str(device), status="failed",
                 steps_run=failure.step, wall_time_s=time.perf_counter() - started, log=member.log,
-                goals=goals, error=_one_line(cause),
+                goals=goals, error=_one_line(cause), optimizer=optimizer,
             ), trace)
     return [m.outcome for m in members]
 
@@ -225,6 +225,7 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
         member.outcome = TrialOutcome(trial_record(
             member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
             wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
+            optimizer=optimizer,
         ))
 
     try:
@@ -286,8 +287,12 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
 def trial_record(
     trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
     wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
+    optimizer=None,
 ) -> TrialRecord:
-    """The record of an ended trial: its configuration, outcome and metric log."""
+    """The record of an ended trial: its configuration, outcome, metric log and the environment
+    it ran in (with the code path of `optimizer`, None when it was never built)."""
+    from adamlab.sweep.environment import capture_environment, implementation_of
+
     final, best = log.final_and_best(goals)
     return TrialRecord(
         trial_id=trial.trial_id,
@@ -309,4 +314,5 @@ def trial_record(
         error=error,
         metrics=log.columns(),
         adamlab_version=__version__,
+        environment=capture_environment(implementation_of(optimizer) if optimizer is not None else ""),
     )

@@ -22,13 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import OPTIMIZERS, OptimizerSpec, optimizer_names
-from adamlab.sweep.values import ValueSpecError, expand_values
+from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
 from adamlab.tasks.registry import TASKS, load_task, task_names
 
 logger = logging.getLogger("adamlab.sweep")
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# the name is a folder name under results/: not only dots ("." and ".." are the folder itself
+# and its parent)
+NAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
+#: per logged value a trial keeps in memory until its record is written (lists of Python
+#: objects, then the JSON text): a budget, measured at ~150 bytes
+LOGGED_VALUE_BYTES = 200
+#: values logged per log or evaluation step, a generous bound over the tasks and optimizers
+VALUES_PER_LOG_STEP = 40
 DEFAULT_RESULTS_ROOT = Path("results")
 
 # Allowed ranges of hyperparameters, by name, whatever the optimizer:
@@ -246,7 +253,7 @@ def _describe(error: dict, model: type[BaseModel] | None) -> str:
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length', 1)} item(s)"
     if kind == "string_pattern_mismatch":
-        return f"must match {ctx['pattern']} (letters, digits, '_', '.', '-'), got {_got(got)}"
+        return f"must be a folder name of letters, digits, '_', '.', '-' (not . or ..), got {_got(got)}"
     if kind in ("literal_error", "enum"):
         return f"must be one of {ctx.get('expected')}, got {_got(got)}"
     if kind in ("value_error", "assertion_error") and "error" in ctx:
@@ -293,7 +300,7 @@ def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]
     return value, None
 
 
-def _optimizer_entry(j: int, raw: Any, problems: list[Problem]) -> tuple[OptimizerPlan, tuple[str, ...]] | None:
+def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int) -> tuple[OptimizerPlan, tuple[str, ...]] | None:
     where = f"optimizers[{j}]"
     if isinstance(raw, str):
         raw = {"name": raw}
@@ -334,7 +341,7 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem]) -> tuple[Optimiz
             ok = False
             continue
         try:
-            values, suffixes = expand_values(value)
+            values, suffixes = expand_values(value, max_count=max_trials)
         except ValueSpecError as exc:
             problems.append(Problem(path + exc.path, exc.message))
             ok = False
@@ -452,8 +459,13 @@ def _sparse_problems(tasks, optimizers, problems: list[Problem]) -> None:
 # ---------------------------------------------------------------- entry points
 
 
-def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
-    """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option)."""
+def validate_sweep(doc: YamlDocument, *, device: str | None = None,
+                   max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
+    """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option).
+
+    A sweep of more than `max_trials` trials (counted from its grid sizes, before anything is
+    expanded) and a task too large for the memory of the device it would run on are refused.
+    """
     source, data = doc.source, doc.data
     if data is None:
         raise SweepConfigError([f"{source}: the file is empty; a sweep needs at least name, tasks and optimizers"])
@@ -488,9 +500,12 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
             )
 
     seeds = data.get("seeds")
+    seen_seeds: set[int] = set()
     for k, seed in enumerate(seeds if isinstance(seeds, list) else []):
-        if isinstance(seed, int) and seed in seeds[:k]:
+        if isinstance(seed, int) and seed in seen_seeds:
             problems.append(Problem(f"seeds[{k}]", f"seed {seed} is given twice"))
+        elif isinstance(seed, int):
+            seen_seeds.add(seed)
 
     device_spec = device if device is not None else (top.device if top else data.get("device", "cpu"))
     resolved_device = None
@@ -500,9 +515,13 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
     raw_tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
     raw_optimizers = data.get("optimizers") if isinstance(data.get("optimizers"), list) else []
     tasks = [(i, plan) for i, raw in enumerate(raw_tasks) if (plan := _task_entry(i, raw, top, problems))]
-    entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems))]
+    entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems, max_trials))]
     optimizers = [(j, plan) for j, (plan, _) in entries]
     _sparse_problems(tasks, optimizers, problems)
+    if not problems and top is not None:
+        problems.extend(_size_problems(tasks, optimizers, len(top.seeds), max_trials))
+        if resolved_device is not None:
+            problems.extend(_memory_problems(tasks, resolved_device))
     if not problems:
         from adamlab.sweep.preflight import preflight_problems
 
@@ -530,6 +549,50 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None) -> Sweep:
     )
 
 
+def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Problem]:
+    """A sweep above `max_trials` trials, counted without expanding anything."""
+    configurations = sum(math.prod(len(values) for values in plan.grid.values()) for _, plan in optimizers)
+    total = len(tasks) * configurations * seeds
+    if total <= max_trials:
+        return []
+    return [Problem("optimizers", (
+        f"the sweep expands to {total:,} trials ({len(tasks)} task(s) x {configurations:,} "
+        f"optimizer configuration(s) x {seeds} seed(s)), more than the limit of {max_trials:,}; "
+        f"shrink the grids, or raise the limit with --max-trials"
+    ))]
+
+
+def _memory_problems(tasks, device: str) -> list[Problem]:
+    """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
+    model, data and optimizer state, and the metric log a trial keeps until it ends)."""
+    from adamlab.tasks.device import available_memory
+
+    available = available_memory(device)
+    problems = []
+    for i, task in tasks:
+        model = load_task(task.name).memory_bytes(
+            load_task(task.name).Params.model_validate(task.params), task.batch_size
+        )
+        logged = (task.steps // task.log_every + task.steps // task.eval_every + 2) * VALUES_PER_LOG_STEP
+        need = model + logged * LOGGED_VALUE_BYTES
+        if available is not None and need > available:
+            problems.append(Problem(f"tasks[{i}]", (
+                f"one trial of {task.name} needs about {_bytes(need)} of memory (model, data and "
+                f"optimizer state: {_bytes(model)}; log of {task.steps:,} steps every "
+                f"{task.log_every:,}: {_bytes(logged * LOGGED_VALUE_BYTES)}), more than the "
+                f"{_bytes(available)} {device} has available; lower its sizes or steps"
+            )))
+    return problems
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit in ("B", "PB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PB"
+
+
 def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
     lines: list[tuple[int, str]] = []
     for problem in dict.fromkeys(problems):  # drop exact repeats, keep order
@@ -540,6 +603,7 @@ def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
     return [text for _, text in sorted(lines, key=lambda item: item[0])]
 
 
-def load_sweep(path: str | Path, *, device: str | None = None) -> Sweep:
+def load_sweep(path: str | Path, *, device: str | None = None,
+               max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
     """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema problems)."""
-    return validate_sweep(load_yaml(path), device=device)
+    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 
 from adamlab.sweep.trials import Trial, canonical_json
@@ -81,26 +80,13 @@ class _Stackability:
         return None, auto_stack_size(member, trial.device_spec)
 
 
-def free_memory_bytes(device_spec: str) -> int | None:
-    """Free memory of the device a stack runs on (CUDA: the GPU's; CPU: available RAM), or None."""
-    if device_spec.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        index = int(device_spec.split(":")[1]) if ":" in device_spec else torch.cuda.current_device()
-        free, _ = torch.cuda.mem_get_info(index)
-        return int(free)
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
-        return None
-
-
 def auto_stack_size(member_bytes: int, device_spec: str) -> int:
-    """The most members of `member_bytes` each that fit in MEMORY_SHARE of the device's free
-    memory (at least 1; unbounded where the free memory cannot be read)."""
-    free = free_memory_bytes(device_spec)
+    """The most members of `member_bytes` each that fit in MEMORY_SHARE of the memory of the
+    device the stack runs on (tasks.device.available_memory: a GPU's, or the RAM available now;
+    at least 1; unbounded where it cannot be told)."""
+    from adamlab.tasks.device import available_memory
+
+    free = available_memory(device_spec)
     if free is None or member_bytes <= 0:
         return 1 << 30
     return max(1, int(free * MEMORY_SHARE) // member_bytes)

@@ -15,6 +15,9 @@ import math
 from typing import Any
 
 RANGE_KINDS = ("logspace", "linspace")
+#: the default limit on a sweep's trials (--max-trials): a bigger sweep is refused before its
+#: trials (or a range's points) are generated
+DEFAULT_MAX_TRIALS = 100_000
 #: significant digits kept for generated range points
 RANGE_DIGITS = 12
 
@@ -53,7 +56,7 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _range(kind: str, args: Any) -> list[float]:
+def _range(kind: str, args: Any, max_count: int | None) -> list[float]:
     where = f".{kind}"
     if not isinstance(args, list) or len(args) != 3:
         raise ValueSpecError(where, f"must be [start, stop, count], got {args!r}")
@@ -63,6 +66,10 @@ def _range(kind: str, args: Any) -> list[float]:
             raise ValueSpecError(f"{where}[{i}]", f"must be a finite number, got {x!r}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueSpecError(f"{where}[2]", f"count must be an integer >= 1, got {n!r}")
+    if max_count is not None and n > max_count:
+        raise ValueSpecError(
+            f"{where}[2]", f"count {n:,} is more than the limit of {max_count:,} trials (--max-trials)"
+        )
     if kind == "logspace":
         if lo <= 0 or hi <= 0:
             bad = 0 if lo <= 0 else 1
@@ -73,11 +80,12 @@ def _range(kind: str, args: Any) -> list[float]:
     return linspace(lo, hi, n)
 
 
-def expand_values(spec: Any) -> tuple[list[Any], list[str]]:
+def expand_values(spec: Any, *, max_count: int | None = None) -> tuple[list[Any], list[str]]:
     """The values a spec stands for, and the key-path suffix each one came from.
 
     Suffixes let a later check name the exact element (``beta2[2]``, ``lr.logspace``).
-    Raises ValueSpecError for malformed specs; the values themselves are checked by the caller.
+    Raises ValueSpecError for malformed specs, and for a range of more than `max_count` points
+    (refused before it is generated); the values themselves are checked by the caller.
     """
     if isinstance(spec, dict):
         if len(spec) != 1 or next(iter(spec)) not in RANGE_KINDS:
@@ -88,7 +96,7 @@ def expand_values(spec: Any) -> tuple[list[Any], list[str]]:
                 f"{{linspace: [start, stop, count]}}, got keys: {keys}",
             )
         kind, args = next(iter(spec.items()))
-        values = _range(kind, args)
+        values = _range(kind, args, max_count)
         return values, [f".{kind}"] * len(values)
     if isinstance(spec, list):
         if not spec:

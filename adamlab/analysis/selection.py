@@ -1,0 +1,72 @@
+"""The one selection rule: which config is best, for `summary`, `plot` and `report` alike.
+
+`rank(results, trials, metric, ...)` groups the trials into configs and ranks them (see
+`adamlab.analysis.grouping`): by share of diverged/failed seeds, then by the seed mean of the
+selection metric (`val_X` for a reported `test_X` when the task logged it). `best(configs)` is
+the top-ranked config with an ok seed. The summary's "best config per variant", the plots'
+curves and the report's claims all go through these two functions, so for the same metric and
+rule they name the same config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from adamlab.analysis.goals import Goal, task_metrics
+from adamlab.analysis.grouping import Rule, group_configs, selection_metric, trial_values
+from adamlab.store.tables import Results
+
+
+@dataclass(frozen=True)
+class Ranking:
+    #: the reported metric
+    metric: str
+    #: what the ranking used: `metric`, or its validation counterpart
+    select_metric: str
+    goal: Goal
+    rule: Rule
+    at_step: int | None
+    #: ranked configs (columns of `group_configs`)
+    configs: pd.DataFrame
+
+    @property
+    def on_validation(self) -> bool:
+        return self.select_metric != self.metric
+
+
+def rank(
+    results: Results,
+    trials: pd.DataFrame,
+    metric: str,
+    *,
+    goal: Goal | None = None,
+    rule: Rule = "final",
+    at_step: int | None = None,
+) -> Ranking:
+    """Configs of `trials` ranked for `metric` (selected on its validation counterpart)."""
+    task = str(trials["task"].iloc[0]) if not trials.empty else ""
+    goals = task_metrics(task, results.manifest) if task else None
+    if goal is None:
+        goal = goals.goal(metric) if goals is not None else "min"
+    recorded = results.metric_names(task) if task else []
+    chosen = selection_metric(metric, recorded)
+    select_goal = goals.goal(chosen) if goals is not None else goal
+    values = trial_values(
+        trials, results.metrics, metric, goal=goal, rule=rule, at_step=at_step,
+        select_metric=chosen, select_goal=select_goal,
+    )
+    configs = group_configs(trials, values, goal=goal)
+    return Ranking(metric, chosen, goal, rule, at_step, configs)
+
+
+def best(configs: pd.DataFrame) -> pd.Series | None:
+    """The top-ranked config with an ok seed (configs as `rank` orders them), or None."""
+    usable = configs[configs["n_ok"] > 0] if not configs.empty else configs
+    return None if usable.empty else usable.iloc[0]
+
+
+def best_per_variant(configs: pd.DataFrame) -> pd.Series:
+    """A mask over ranked `configs`: True for each variant's first (best) config."""
+    return ~configs["variant"].duplicated(keep="first")

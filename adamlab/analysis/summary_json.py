@@ -1,0 +1,99 @@
+"""`adamlab summary --json`: the summary's rows as plain JSON objects, one per config row shown.
+
+Each object: task, instance, variant, optimizer, hparams, metric, select_metric, rule, at_step,
+seeds (ok), seeds_diverged, seeds_failed, seeds_did_not_learn, mean, ci_low, ci_high, interval
+("t", or null with one ok seed), best (each variant's selected config), grid_edge (hparam ->
+"open" | "stability limit" | "refine" | "untuned", flagged ones only), reference (the reference
+key this row is, or null), comparisons (reference key -> estimate, low, high, p, p_holm,
+significant, method "paired" | "welch", scale "ratio" | "difference", pairs, left_out,
+reference_label, reference_bracketed) and steps_to_target / steps_text when a target is set.
+NaN is written as null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.summary import ALPHA, TaskSummary
+
+
+def _plain(value: Any) -> Any:
+    if is_missing(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    return value
+
+
+def summary_records(summaries: list[TaskSummary], *, show_all: bool = False) -> list[dict]:
+    out = []
+    for summary in summaries:
+        if summary.configs.empty:
+            continue
+        rows = summary.configs if show_all else summary.variant_best
+        hp_columns = [c for c in summary.configs.columns if c.startswith("hp.")]
+        for _, row in rows.iterrows():
+            out.append(_record(summary, row, hp_columns))
+    return out
+
+
+def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict:
+    record: dict[str, Any] = {
+        "task": summary.task,
+        "instance": summary.label,
+        "variant": str(row["variant"]),
+        "optimizer": str(row["optimizer"]),
+        "hparams": {
+            c.removeprefix("hp."): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
+        },
+        "metric": summary.metric,
+        "select_metric": summary.select_metric,
+        "rule": summary.rule,
+        "at_step": summary.at_step,
+        "seeds": int(row["n_ok"]),
+        "seeds_diverged": int(row["n_diverged"]),
+        "seeds_failed": int(row["n_failed"]),
+        "seeds_did_not_learn": int(row.get("n_no_learn", 0)),
+        "mean": _plain(row["mean"]),
+        "ci_low": _plain(row["ci_low"]),
+        "ci_high": _plain(row["ci_high"]),
+        "interval": None if is_missing(row["ci_low"]) else "t",
+        "best": bool(row["variant_best"]),
+        "grid_edge": dict(row.get("grid_edge") or {}),
+        "reference": row["baseline"] or None,
+        "comparisons": {},
+    }
+    for kind, baseline in summary.baselines.items():
+        if is_missing(row.get(f"ratio_vs_{kind}")):
+            continue
+        p_holm = _plain(row[f"p_holm_vs_{kind}"])
+        record["comparisons"][kind] = {
+            "estimate": _plain(row[f"ratio_vs_{kind}"]),
+            "low": _plain(row[f"low_vs_{kind}"]),
+            "high": _plain(row[f"high_vs_{kind}"]),
+            "p": _plain(row[f"p_vs_{kind}"]),
+            "p_holm": p_holm,
+            "significant": p_holm is not None and p_holm < ALPHA,
+            "method": row[f"method_vs_{kind}"],
+            "scale": summary.comparison_scale,
+            "pairs": int(row[f"pairs_vs_{kind}"]),
+            "left_out": int(row[f"left_out_vs_{kind}"]),
+            "reference_label": baseline.label,
+            "reference_bracketed": baseline.bracketed,
+        }
+    if summary.target is not None:
+        record["target"] = summary.target
+        record["steps_to_target"] = _plain(row["steps_to_target"])
+        record["steps_text"] = row["steps_text"]
+    return record
+
+
+def summary_json(summaries: list[TaskSummary], *, show_all: bool = False) -> str:
+    return json.dumps(summary_records(summaries, show_all=show_all), indent=2, allow_nan=False)

@@ -1,0 +1,35 @@
+"""Reading the JSON files of a results folder: every problem is one line naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adamlab.errors import AdamlabError
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    data = _parse_json(path)
+    if not isinstance(data, dict):
+        raise AdamlabError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _parse_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AdamlabError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise AdamlabError(f"{path}: not UTF-8 text (damaged file?)") from None
+    if not text.strip():
+        raise AdamlabError(f"{path}: empty file (truncated?)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # a JSON object or list that stops short of its closing bracket was cut off
+        cut = " (the file ends early: truncated?)" if text.rstrip()[-1:] not in "}]" else ""
+        raise AdamlabError(
+            f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
+        ) from None

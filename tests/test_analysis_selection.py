@@ -1,0 +1,80 @@
+"""One selection rule: selected on validation metrics, test metrics reported, and the same best
+config named by `summary`, `plot` and `report` for the same metric and rule."""
+
+from __future__ import annotations
+
+import pytest
+from experiments_testing import record, results_of, write_folder
+
+from adamlab.analysis.plots import write_plots
+from adamlab.analysis.summary import SummaryOptions, summarize
+from adamlab.experiments.measures import best_row, config_values
+from adamlab.store.tables import load_results
+
+approx = pytest.approx
+
+
+def mnist(lr: float, seed: int, *, val: list[float], test: list[float], params=None):
+    """An mnist_mlp trial evaluated at steps 100 and 200."""
+    log = {
+        1: {"train_loss": 2.3},
+        100: {"train_loss": 1.0, "val_loss": val[0], "test_loss": test[0]},
+        200: {"train_loss": 0.5, "val_loss": val[1], "test_loss": test[1]},
+    }
+    return record("mnist_mlp", "adam", {"lr": lr}, seed, log, task_params=params)
+
+
+def disagreeing(params=None, *, with_val: bool = True):
+    """lr=1e-3 is better on validation, lr=1e-2 on test."""
+    records = []
+    for seed in (0, 1, 2):
+        wobble = 0.01 * seed
+        for lr, val, test in ((1e-3, [0.5, 0.3], [0.6, 0.5]), (1e-2, [0.6, 0.4], [0.3, 0.2])):
+            trial = mnist(lr, seed, val=[v + wobble for v in val], test=[t + wobble for t in test],
+                          params=params)
+            if not with_val:
+                keep = [i for i, m in enumerate(trial.metrics["metric"]) if m != "val_loss"]
+                trial.metrics = {k: [v[i] for i in keep] for k, v in trial.metrics.items()}
+            records.append(trial)
+    return records
+
+
+def test_summary_selects_on_validation_and_reports_test():
+    (summary,) = summarize(results_of(disagreeing()), SummaryOptions(metric="test_loss"))
+    assert summary.select_metric == "val_loss" and not summary.warnings
+    best = summary.variant_best.iloc[0]
+    assert best["hp.lr"] == 1e-3  # better val_loss, worse test_loss
+    assert best["mean"] == approx(0.51)  # its test_loss (0.5, 0.51, 0.52)
+    assert best["select_mean"] == approx(0.31)
+
+
+def test_rule_best_picks_the_step_on_validation_and_reports_test_there():
+    (summary,) = summarize(results_of(disagreeing()), SummaryOptions(metric="test_loss", rule="best"))
+    configs = summary.configs.set_index("hp.lr")
+    # lr=1e-2: val is best at step 200 (0.4 < 0.6); test there is 0.2
+    assert configs.loc[1e-2, "mean"] == approx(0.21)
+    assert configs.loc[1e-3, "mean"] == approx(0.51)
+
+
+def test_summary_plot_and_report_name_the_same_best_config(tmp_path):
+    records = disagreeing()
+    folder = write_folder(tmp_path / "r", records, "mine")
+    results = load_results(folder)
+    (summary,) = summarize(results, SummaryOptions(metric="test_loss"))
+    chosen = best_row(config_values(results, results.trials, "test_loss"))
+    assert chosen["config_id"] == summary.variant_best.iloc[0]["config_id"]
+    assert chosen["value"] == approx(summary.variant_best.iloc[0]["mean"])
+    # the plots rank through the same summary: the curves figure exists for test_loss and the
+    # lr-sensitivity one marks lr=1e-3 (drawn from summary.configs)
+    paths = write_plots(results, tmp_path / "plots", metric="test_loss")
+    assert any(p.name == "mnist_mlp__curves__test_loss.png" for p in paths)
+
+
+def test_without_a_validation_split_the_summary_warns():
+    (summary,) = summarize(
+        results_of(disagreeing({"validation_fraction": 0.0}, with_val=False)),
+        SummaryOptions(metric="test_loss"),
+    )
+    assert summary.select_metric == "test_loss"
+    assert summary.variant_best.iloc[0]["hp.lr"] == 1e-2
+    assert "validation split off (validation_fraction=0)" in summary.warnings[0]

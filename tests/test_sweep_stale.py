@@ -1,0 +1,120 @@
+"""Records made in another environment (issue 13, item 2): captured per trial, refused when mixed,
+re-run or accepted on request, and every run's environment kept in provenance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from sweep_testing import quick_sweep, records
+
+from adamlab import __version__
+from adamlab.cli.app import main
+from adamlab.errors import AdamlabError
+from adamlab.sweep import environment
+from adamlab.sweep.environment import hash_sources, source_hash
+from adamlab.sweep.execute import plan_sweep, run_sweep
+from adamlab.sweep.schema import load_sweep
+
+
+@pytest.fixture
+def ran(tmp_path):
+    """A 12-trial sweep run once into tmp_path/out."""
+    config = quick_sweep(tmp_path, steps=5)
+    run_sweep(load_sweep(config).with_output(tmp_path / "out"))
+    return config, tmp_path / "out"
+
+
+def _other_source(monkeypatch):
+    """As if optimizers/adam.py had been edited since the records were made."""
+    monkeypatch.setattr(environment, "source_hash", lambda: "f" * 16)
+
+
+def test_every_record_says_where_it_ran(ran):
+    _, out = ran
+    by_optimizer = {}
+    for record in records(out).values():
+        env = record.environment
+        assert env.source_hash == source_hash() and len(env.source_hash) == 16
+        assert (env.adamlab_version, env.torch_version) == (__version__, torch.__version__)
+        by_optimizer.setdefault(record.optimizer, set()).add(env.implementation)
+    assert by_optimizer["sgd"] == {"stacked tensor ops"}  # adamlab's per-member SGD
+    (adam,) = by_optimizer["adam"]
+    assert adam == "fused kernel" or adam.startswith("foreach (kernel unavailable: ")
+
+
+def test_source_hash_follows_every_byte_of_the_source(tmp_path):
+    (tmp_path / "optimizers").mkdir()
+    adam = tmp_path / "optimizers" / "adam.py"
+    adam.write_text("m_hat = m / bc1\n")
+    roots = [("adamlab.optimizers", tmp_path / "optimizers")]
+    before = hash_sources(roots)
+    assert hash_sources(roots) == before
+    adam.write_text("m_hat = m / bc2\n")
+    assert hash_sources(roots) != before
+
+
+def test_stale_records_are_refused_in_one_line_naming_both_environments(ran, monkeypatch, capsys):
+    config, out = ran
+    files = {p.name: p.read_bytes() for p in (out / "trials").iterdir()}
+    provenance = (out / "provenance.json").read_text()
+    _other_source(monkeypatch)
+    assert main(["sweep", str(config), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {out}: 12 trial record(s) were made with adamlab {__version__} (source "
+        f"{source_hash()[:8]}), torch {torch.__version__}, this run has adamlab {__version__} "
+        f"(source ffffffff), torch {torch.__version__}: re-run them with --rerun-stale, or keep "
+        f"them beside new results with --accept-stale"
+    )
+    assert {p.name: p.read_bytes() for p in (out / "trials").iterdir()} == files
+    assert (out / "provenance.json").read_text() == provenance  # refused before anything was written
+
+
+def test_dry_run_counts_the_stale(ran, monkeypatch, capsys):
+    config, out = ran
+    _other_source(monkeypatch)
+    assert main(["sweep", str(config), "--out", str(out), "--dry-run"]) == 0
+    assert "12 done, 12 of the done made in another environment" in capsys.readouterr().out
+
+
+def test_rerun_stale_runs_them_again(ran, monkeypatch):
+    config, out = ran
+    _other_source(monkeypatch)
+    result = run_sweep(load_sweep(config).with_output(out), rerun_stale=True)
+    assert len(result.records) == 12
+    assert {r.environment.source_hash for r in records(out).values()} == {"f" * 16}
+    last = json.loads((out / "provenance.json").read_text())["runs"][-1]
+    assert last["stale_rerun"] == 12 and last["environment"]["source_hash"] == "f" * 16
+    assert plan_sweep(load_sweep(config).with_output(out)).stale == {}
+
+
+def test_accept_stale_keeps_them_and_says_so_in_provenance(ran, monkeypatch):
+    config, out = ran
+    old = source_hash()
+    _other_source(monkeypatch)
+    assert run_sweep(load_sweep(config).with_output(out), accept_stale=True).records == []
+    provenance = json.loads((out / "provenance.json").read_text())
+    first, last = provenance["runs"]
+    assert first["environment"]["source_hash"] == old and last["environment"]["source_hash"] == "f" * 16
+    accepted = last["stale_accepted"]
+    assert accepted["count"] == 12 and accepted["environments"] == [
+        f"adamlab {__version__} (source {old[:8]}), torch {torch.__version__}"
+    ]
+
+
+def test_records_without_an_environment_count_as_stale(ran):
+    config, out = ran
+    path = sorted((out / "trials").glob("*.json"))[0]
+    data = json.loads(path.read_text())
+    del data["environment"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(AdamlabError, match="1 trial record.* made with an adamlab that did not record its environment"):
+        run_sweep(load_sweep(config).with_output(out))
+
+
+def test_both_options_at_once_are_an_error(ran):
+    config, out = ran
+    with pytest.raises(AdamlabError, match="--rerun-stale and --accept-stale: give one of them"):
+        run_sweep(load_sweep(config).with_output(out), rerun_stale=True, accept_stale=True)
