@@ -1,23 +1,23 @@
-"""Sweep throughput: trials/second of the same sweeps run one by one, with --jobs 2, and batched
-(--batch-trials K, issue 8), printed as ratios to one by one, all measured in one run.
+"""Sweep throughput: trials/second of the same sweeps run one by one, with --jobs 2, and stacked
+(--stack-size K), printed as ratios to one by one, all measured in one run.
 
     python -m benchmarks.sweep_throughput [--sweeps quadratic,embedding,mnist] [--repeats R]
-                                          [--batch-trials K] [--threads T] [--mnist-dir DIR]
+                                          [--stack-size K] [--threads T] [--mnist-dir DIR]
 
 Each sweep runs through `run_sweep` into a fresh results folder per measurement, so the figures
 include everything a user waits for: building tasks, training, evaluation, writing records and
 rebuilding the tables (`--jobs 2` also pays for starting its worker processes). Modes:
 
-- sequential: --jobs 1 --batch-trials 1 (the reference);
+- sequential: --jobs 1 --stack-size 1 (the reference);
 - jobs 2: --jobs 2, one trial per worker;
-- batched: --batch-trials K in this process;
-- batched + jobs 2: stacks handed to 2 workers.
+- stacked: --stack-size K in this process;
+- stacked + jobs 2: stacks handed to 2 workers.
 
 The modes of one repeat run back to back and every ratio pairs a mode with the sequential run
 of the same repeat; the best ratio and the range over repeats are printed, so a busy spell on a
 shared machine shows as spread instead of hiding in one number. Torch threads per process are
 pinned (--threads, default 1): on a 2-core machine shared with other processes, two OpenMP
-threads stall whenever another process holds a core. Each batched run is also checked against
+threads stall whenever another process holds a core. Each stacked run is also checked against
 the sequential one: the largest relative difference of any final metric, and how many trials
 differ beyond 1e-4 (runs that do not converge, e.g. Adam at lr 1 on the quadratic, are chaotic:
 rounding differences grow in them as they would with another thread count).
@@ -88,12 +88,12 @@ optimizers:
 }
 
 
-def modes(batch_trials: int) -> list[tuple[str, dict]]:
+def modes(stack_size: int) -> list[tuple[str, dict]]:
     return [
-        ("sequential", {"jobs": 1, "batch_trials": 1}),
-        ("jobs 2", {"jobs": 2, "batch_trials": 1}),
-        (f"batched (K={batch_trials})", {"jobs": 1, "batch_trials": batch_trials}),
-        (f"batched (K={batch_trials}) + jobs 2", {"jobs": 2, "batch_trials": batch_trials}),
+        ("sequential", {"jobs": 1, "stack_size": 1}),
+        ("jobs 2", {"jobs": 2, "stack_size": 1}),
+        (f"stacked (K={stack_size})", {"jobs": 1, "stack_size": stack_size}),
+        (f"stacked (K={stack_size}) + jobs 2", {"jobs": 2, "stack_size": stack_size}),
     ]
 
 
@@ -126,12 +126,12 @@ def differences(reference: dict[str, TrialRecord], other: dict[str, TrialRecord]
     return out
 
 
-def benchmark(name: str, sweep, repeats: int, threads: int, batch_trials: int, scratch: Path) -> None:
+def benchmark(name: str, sweep, repeats: int, threads: int, stack_size: int, scratch: Path) -> None:
     n_trials = None
-    plan = modes(batch_trials)
+    plan = modes(stack_size)
     times: dict[str, list[float]] = {label: [] for label, _ in plan}
     drift: dict[str, list[float]] = {label: [] for label, _ in plan}
-    for options in ({"jobs": 1, "batch_trials": 1}, {"jobs": 1, "batch_trials": batch_trials}):
+    for options in ({"jobs": 1, "stack_size": 1}, {"jobs": 1, "stack_size": stack_size}):
         run_once(sweep, scratch, threads, options)  # warm-up: imports, kernels built on first use
     for _ in range(repeats):
         reference = None
@@ -163,14 +163,14 @@ def main() -> None:
     parser.add_argument("--sweeps", default="quadratic,embedding,mnist",
                         help=f"comma-separated, from: {', '.join(SWEEPS)}")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-trials", type=int, default=32)
+    parser.add_argument("--stack-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--mnist-dir", default=os.environ.get("ADAMLAB_DATA")
                         or str(REPO_ROOT.parent / "shared" / "data" / "mnist"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  note: %(message)s")
     print(f"{os.cpu_count()} CPU(s), {args.threads} torch thread(s) per process, "
-          f"batch_trials {args.batch_trials}, {args.repeats} repeat(s)")
+          f"stack_size {args.stack_size}, {args.repeats} repeat(s)")
     with tempfile.TemporaryDirectory(prefix="adamlab-throughput-") as scratch_dir:
         scratch = Path(scratch_dir)
         for name in args.sweeps.split(","):
@@ -181,7 +181,7 @@ def main() -> None:
                 continue
             path = scratch / f"{name}.yaml"
             path.write_text(SWEEPS[name].replace("MNIST_DIR", str(Path(args.mnist_dir).resolve())))
-            benchmark(name, load_sweep(path), args.repeats, args.threads, args.batch_trials, scratch)
+            benchmark(name, load_sweep(path), args.repeats, args.threads, args.stack_size, scratch)
 
 
 if __name__ == "__main__":

@@ -38,13 +38,18 @@ def sweep(
     )] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, show_default=False,
-        help="Trials run at once, each in its own worker process (default 1; with --backend ray, "
-        "as many as the cluster's CPUs take).",
+        help="Stacks run at once, each in its own worker process (default: 1 for sweeps too "
+        "small to repay a worker's start-up, else one per core; with --backend ray, as many as "
+        "the cluster's CPUs take).",
+    )] = None,
+    stack_size: Annotated[str | None, typer.Option(
+        "--stack-size", metavar="auto|K",
+        help="The most trials per stack: trials that differ only in optimizer hyperparameters "
+        "train together as one stack (default: the file's stack_size:, else auto = as many as "
+        "fit in the device's memory; 1 = one trial at a time).",
     )] = None,
     batch_trials: Annotated[int | None, typer.Option(
-        "--batch-trials", min=1,
-        help="Stack up to K trials that differ only in optimizer hyperparameters into one batched "
-        "training (default: the file's batch_trials:, else 1).",
+        "--batch-trials", min=1, hidden=True, help="Deprecated: the old name of --stack-size.",
     )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1,
@@ -94,14 +99,32 @@ def sweep(
         raise typer.Exit(1) from None
     if out is not None:
         sweep = sweep.with_output(out)
+    stack_size = _stack_size_option(stack_size, batch_trials)
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
     if backend == Backend.local and jobs is not None:
         _warn_if_more_jobs_than_cores(jobs)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
-         batch_trials=batch_trials, backend=backend.value, address=address,
+         stack_size=stack_size, backend=backend.value, address=address,
          rerun_stale=rerun_stale, accept_stale=accept_stale)
+
+
+def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
+    """--stack-size as run_sweep takes it; the deprecated --batch-trials still means it."""
+    if batch_trials is not None:
+        if stack_size is not None:
+            print_error("--batch-trials is the old name of --stack-size; give --stack-size only")
+            raise typer.Exit(2)
+        stderr.print("warning: --batch-trials is deprecated; use --stack-size (default auto)",
+                     style="yellow", markup=False, highlight=False, soft_wrap=True)
+        return batch_trials
+    if stack_size is None or stack_size == "auto":
+        return stack_size
+    if not stack_size.isdigit() or int(stack_size) < 1:
+        print_error(f"--stack-size: must be auto or an integer >= 1, got {stack_size!r}")
+        raise typer.Exit(2)
+    return int(stack_size)
 
 
 def _warn_if_more_jobs_than_cores(jobs: int) -> None:
@@ -246,7 +269,7 @@ class _Progress:
 
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
-         batch_trials: int | None = None, backend: str = "local", address: str | None = None,
+         stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
          rerun_stale: bool = False, accept_stale: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
@@ -254,7 +277,7 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
     try:
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
-                               listener=progress, argv=sys.argv, batch_trials=batch_trials,
+                               listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
                                accept_stale=accept_stale)
     except SweepInterrupted as exc:

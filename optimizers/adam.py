@@ -15,15 +15,16 @@ torch.optim.AdamW. With amsgrad, v_hat uses the running maximum of v instead of 
 State uses torch's keys (`step` as a 0-dim float tensor on the CPU, `exp_avg` = m,
 `exp_avg_sq` = v, `max_exp_avg_sq`), so state_dicts load into torch.optim.Adam/AdamW and back.
 
-`adam_textbook` below is the update written exactly as above, one tensor at a time. By default
-the optimizers run the same update through `fast_adam` (a single-pass kernel on the CPU,
-multi-tensor ops elsewhere), which agrees with it to rounding.
+`adam_textbook` below is the update written exactly as above, one tensor at a time: the readable
+reference. By default the optimizers run the same update through `fast_adam`, the one fast
+implementation (a single-pass kernel on the CPU, multi-tensor ops elsewhere), which also updates
+stacks of K models (optimizers/stacked.py) and agrees with the textbook to rounding.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -78,19 +79,6 @@ class AdamTensors:
         return iter(zip(
             self.params, self.grads, self.exp_avgs, self.exp_avg_sqs, v_maxes, self.steps, strict=True
         ))
-
-    def subset(self, indices: Sequence[int]) -> AdamTensors:
-        """These tensors at `indices`, which come sorted and distinct (self if that is all)."""
-        if len(indices) == len(self.params):
-            return self
-
-        def pick(tensors: list[Tensor]) -> list[Tensor]:
-            return [tensors[i] for i in indices] if tensors else []
-
-        return AdamTensors(
-            pick(self.params), pick(self.grads), pick(self.exp_avgs), pick(self.exp_avg_sqs),
-            pick(self.max_exp_avg_sqs), pick(self.steps),
-        )
 
 
 def adam_textbook(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
@@ -259,15 +247,6 @@ class Adam(torch.optim.Optimizer):
             tensors.steps.append(state["step"])
         return tensors
 
-    def _update_function(self) -> Callable[[AdamTensors, AdamHyperparameters], None]:
-        if self.implementation == "plain":
-            return adam_textbook
-        from adamlab.optimizers import fast_adam
-
-        if self.implementation == "foreach":
-            return fast_adam.adam_foreach
-        return fast_adam.adam_fused
-
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
         """Perform one optimisation step; `closure` re-evaluates the loss and returns it."""
@@ -275,12 +254,40 @@ class Adam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        update = self._update_function()
         for group in self.param_groups:
             tensors = self._tensors_with_grad(group)
-            if tensors.params:
-                update(tensors, self._hyperparameters(group))
+            if not tensors.params:
+                continue
+            hp = self._hyperparameters(group)
+            if self.implementation == "plain":
+                adam_textbook(tensors, hp)
+            else:
+                _fast_step(tensors, hp, use_kernel=self.implementation != "foreach")
         return loss
+
+
+_ONE = torch.tensor(1.0)
+
+
+def _fast_step(tensors: AdamTensors, hp: AdamHyperparameters, *, use_kernel: bool) -> None:
+    """One group's step through `fast_adam`: each tensor one slab with its own step count."""
+    from adamlab.optimizers import fast_adam
+
+    # adding a tensor, not the number 1: on CPU tensors that is one call, not one per tensor
+    torch._foreach_add_(tensors.steps, _ONE, alpha=1.0)
+    n = len(tensors)
+    coefficients = fast_adam.Coefficients(
+        [hp.lr] * n, [hp.beta1] * n, [hp.beta2] * n, [hp.eps] * n, [hp.weight_decay] * n,
+        [step.item() for step in tensors.steps],
+    )
+    slabs = fast_adam.SlabTensors(
+        tensors.params, tensors.grads, tensors.exp_avgs, tensors.exp_avg_sqs,
+        tensors.max_exp_avg_sqs, [1] * n, list(range(n)),
+    )
+    flags = fast_adam.AdamFlags(
+        hp.decoupled_weight_decay, hp.amsgrad, hp.bias_correction, hp.maximize
+    )
+    fast_adam.adam_step(slabs, coefficients, flags, use_kernel=use_kernel)
 
 
 class AdamW(Adam):

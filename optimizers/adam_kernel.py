@@ -1,4 +1,12 @@
-"""A single-pass Adam/AdamW kernel for CPU tensors, compiled on first use with the C compiler.
+"""The single-pass Adam/AdamW kernel for CPU tensors, compiled on first use with the C compiler.
+
+One source serves every caller: the public Adam/AdamW classes (each parameter tensor with its
+group's hyperparameters and its own step count) and stacks of K members (each member's slab of
+every stacked tensor with that member's hyperparameters). The kernel sees tensors cut into
+slabs: tensor j is `slabs[j]` consecutive slabs of `numel[j]` elements, and slab s of tensor j
+takes coefficient set `first[j] + s` (lr, beta1, beta2, eps, weight_decay, t). A plain tensor is
+one slab with a coefficient set of its own; a [K, ...] stacked tensor is K slabs sharing the
+member coefficient sets 0..K-1.
 
 Per element it reads theta, g, m, v once and writes theta, m, v once (plus v_max with AMSGrad):
 the 7 array transfers per parameter that bound any Adam step. torch.compile (Inductor) generates
@@ -7,9 +15,13 @@ per tensor ran ~1.5x slower than torch's fused AdamW (call overhead), and one gr
 tensors matched it only after 90-180 s of compiling. A C function over arrays of pointers builds
 in a fraction of a second and runs in one call per step.
 
-Built and cached by `c_kernels.build_shared_library` (once per machine, in ~/.cache/adamlab).
-Without a working C compiler with OpenMP, `load_kernel` returns None and Adam takes its
-multi-tensor path.
+With `diagnose`, the same pass measures, per coefficient set, sum |theta_new - theta| and the
+number of coordinates with sqrt(v_hat) < eps: the raw sums of diagnostics.py's
+opt.effective_step and opt.eps_dominated, which would otherwise cost a copy of the parameters
+and four more passes.
+
+Built and cached by `c_kernels.build_shared_library` (once per machine). Without a working C
+compiler with OpenMP, `load_kernel` returns None and Adam takes its multi-tensor path.
 """
 
 from __future__ import annotations
@@ -21,7 +33,6 @@ from pathlib import Path
 
 import torch
 
-from adamlab.optimizers.adam import AdamHyperparameters, AdamTensors
 from adamlab.optimizers.c_kernels import KernelUnavailable, build_shared_library
 
 SOURCE = r"""
@@ -37,15 +48,20 @@ struct coefficients {
     scalar shrink;     /* AdamW: theta *= 1 - lr * weight_decay before the update (1 for Adam) */
     scalar step_size;  /* lr / bc1 */
     scalar inv_bc2;    /* 1 / bc2 */
+    scalar bc2;        /* for the diagnostics' v_hat = v / bc2, as diagnostics.py divides */
     int maximize;
 };
 
-/* This thread's share of one tensor. Inlined twice, with amsgrad a constant 0 or 1, so neither
- * loop carries a branch on it (a branch the vectoriser turns into a ~1.6x slower loop). */
-static inline __attribute__((always_inline)) void adam_tensor(
+/* This thread's share of one slab. Inlined with amsgrad and diagnose constants, so the loop of a
+ * plain step carries neither branch (a branch the vectoriser turns into a ~1.6x slower loop), nor
+ * the diagnostics' serial sums. */
+static inline __attribute__((always_inline)) void adam_slab(
     int64_t n, scalar *restrict theta, const scalar *restrict g, scalar *restrict m,
-    scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad)
+    scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad,
+    const int diagnose, double *moved, int64_t *below)
 {
+    double moved_here = 0.0;
+    int64_t below_here = 0;
 #pragma omp for schedule(static) nowait
     for (int64_t i = 0; i < n; ++i) {
         scalar g_t = c.maximize ? -g[i] : g[i];
@@ -60,32 +76,59 @@ static inline __attribute__((always_inline)) void adam_tensor(
             v_max[i] = v_used;
         }
         /* lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and v_hat = v / bc2 */
-        theta[i] = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
+        const scalar updated = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
+        if (diagnose) {
+            const scalar delta = updated - theta[i];
+            moved_here += delta < 0 ? -delta : delta;
+            below_here += SQRT(v_used / c.bc2) < c.eps;
+        }
+        theta[i] = updated;
+    }
+    if (diagnose) {
+#pragma omp atomic
+        *moved += moved_here;
+#pragma omp atomic
+        *below += below_here;
     }
 }
 
-/* One Adam step over `count` tensors; tensor k has numel[k] elements and bias corrections
- * bc1[k] = 1 - beta1^t, bc2[k] = 1 - beta2^t (1 without bias correction). v_max is NULL
- * unless AMSGrad. Each thread takes the same contiguous share of every tensor (static
- * schedule, no barrier between tensors). */
+#define SLAB(AMSGRAD, DIAGNOSE)                                                              \
+    adam_slab(n, theta[j] + at, g[j] + at, m[j] + at, v[j] + at,                             \
+              AMSGRAD ? v_max[j] + at : NULL, c, AMSGRAD, DIAGNOSE,                          \
+              DIAGNOSE ? moved + q : NULL, DIAGNOSE ? below + q : NULL)
+
+/* One Adam step over `count` tensors. Tensor j is slabs[j] slabs of numel[j] elements; slab s
+ * uses coefficient set q = first[j] + s: lr[q], beta1[q], beta2[q], eps[q], weight_decay[q] and
+ * t[q], the step number after this step. v_max is NULL unless AMSGrad; moved/below (per
+ * coefficient set, zeroed by the caller) are NULL unless the step is diagnosed. Each thread
+ * takes the same contiguous share of every slab (static schedule, no barrier between slabs). */
 void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scalar *const *m,
                scalar *const *v, scalar *const *v_max, const int64_t *numel,
-               const double *bc1, const double *bc2, double lr, double beta1, double beta2,
-               double eps, double weight_decay, int decoupled, int maximize, int threads)
+               const int64_t *slabs, const int64_t *first, const double *lr,
+               const double *beta1, const double *beta2, const double *eps,
+               const double *weight_decay, const double *t, int decoupled, int bias_correction,
+               int maximize, int threads, double *moved, int64_t *below)
 {
-    struct coefficients c = {
-        .beta1 = beta1, .beta2 = beta2, .one_minus_beta1 = 1.0 - beta1,
-        .one_minus_beta2 = 1.0 - beta2, .eps = eps, .l2 = decoupled ? 0.0 : weight_decay,
-        .shrink = decoupled ? 1.0 - lr * weight_decay : 1.0, .maximize = maximize,
-    };
-#pragma omp parallel num_threads(threads) firstprivate(c)
-    for (int64_t k = 0; k < count; ++k) {
-        c.step_size = lr / bc1[k];
-        c.inv_bc2 = 1.0 / bc2[k];
-        if (v_max)
-            adam_tensor(numel[k], theta[k], g[k], m[k], v[k], v_max[k], c, 1);
-        else
-            adam_tensor(numel[k], theta[k], g[k], m[k], v[k], NULL, c, 0);
+#pragma omp parallel num_threads(threads)
+    for (int64_t j = 0; j < count; ++j) {
+        const int64_t n = numel[j];
+        for (int64_t s = 0; s < slabs[j]; ++s) {
+            const int64_t q = first[j] + s, at = s * n;
+            const double bc1 = bias_correction ? 1.0 - pow(beta1[q], t[q]) : 1.0;
+            const double bc2 = bias_correction ? 1.0 - pow(beta2[q], t[q]) : 1.0;
+            const struct coefficients c = {
+                .beta1 = beta1[q], .beta2 = beta2[q], .one_minus_beta1 = 1.0 - beta1[q],
+                .one_minus_beta2 = 1.0 - beta2[q], .eps = eps[q],
+                .l2 = decoupled ? 0.0 : weight_decay[q],
+                .shrink = decoupled ? 1.0 - lr[q] * weight_decay[q] : 1.0,
+                .step_size = lr[q] / bc1, .inv_bc2 = 1.0 / bc2, .bc2 = bc2, .maximize = maximize,
+            };
+            if (moved) {
+                if (v_max) SLAB(1, 1); else SLAB(0, 1);
+            } else {
+                if (v_max) SLAB(1, 0); else SLAB(0, 0);
+            }
+        }
     }
 }
 """
@@ -93,46 +136,26 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
 logger = logging.getLogger("adamlab.optimizers")
 
 _SCALARS = {torch.float32: ("float", "sqrtf"), torch.float64: ("double", "sqrt")}
+_Pointers = ctypes.POINTER(ctypes.c_void_p)
+_Doubles = ctypes.POINTER(ctypes.c_double)
+_Int64s = ctypes.POINTER(ctypes.c_int64)
 
 
-class FusedAdamKernel:
-    """The compiled `adam_step` for one element type, callable on AdamTensors."""
+class AdamKernel:
+    """The compiled `adam_step` for one element type."""
 
     def __init__(self, library_path: Path):
         self._library = ctypes.CDLL(str(library_path))
-        self._step = self._library.adam_step
-        pointers = ctypes.POINTER(ctypes.c_void_p)
-        doubles = ctypes.POINTER(ctypes.c_double)
-        self._step.argtypes = [
-            ctypes.c_int64, pointers, pointers, pointers, pointers, pointers,
-            ctypes.POINTER(ctypes.c_int64), doubles, doubles,
-            *[ctypes.c_double] * 5, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        self.function = self._library.adam_step
+        self.function.argtypes = [
+            ctypes.c_int64, *[_Pointers] * 5, _Int64s, _Int64s, _Int64s, *[_Doubles] * 6,
+            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _Doubles, _Int64s,
         ]
-        self._step.restype = None
-
-    def __call__(
-        self, tensors: AdamTensors, bc1: list[float], bc2: list[float],
-        hp: AdamHyperparameters, threads: int,
-    ) -> None:
-        count = len(tensors)
-        pointer_array = ctypes.c_void_p * count
-        doubles = ctypes.c_double * count
-
-        def pointers(ts):
-            return pointer_array(*[t.data_ptr() for t in ts])
-
-        self._step(
-            count, pointers(tensors.params), pointers(tensors.grads), pointers(tensors.exp_avgs),
-            pointers(tensors.exp_avg_sqs),
-            pointers(tensors.max_exp_avg_sqs) if tensors.max_exp_avg_sqs else None,
-            (ctypes.c_int64 * count)(*[p.numel() for p in tensors.params]),
-            doubles(*bc1), doubles(*bc2), hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weight_decay,
-            int(hp.decoupled_weight_decay), int(hp.maximize), threads,
-        )
+        self.function.restype = None
 
 
 @functools.cache
-def _load(dtype: torch.dtype) -> FusedAdamKernel | KernelUnavailable:
+def _load(dtype: torch.dtype) -> AdamKernel | KernelUnavailable:
     if dtype not in _SCALARS:
         return KernelUnavailable(f"the fused Adam kernel handles float32 and float64, not {dtype}")
     scalar, sqrt = _SCALARS[dtype]
@@ -140,14 +163,14 @@ def _load(dtype: torch.dtype) -> FusedAdamKernel | KernelUnavailable:
         library = build_shared_library(
             SOURCE, name=f"fused_adam_{scalar}", defines={"SCALAR": scalar, "SQRT": sqrt}
         )
-        return FusedAdamKernel(library)
+        return AdamKernel(library)
     except KernelUnavailable as problem:
         return problem
     except OSError as problem:  # the library would not load
         return KernelUnavailable(f"could not load the fused Adam kernel: {problem}")
 
 
-def load_kernel(dtype: torch.dtype) -> FusedAdamKernel | None:
+def load_kernel(dtype: torch.dtype) -> AdamKernel | None:
     """The kernel for `dtype` (built once per machine, then loaded once per process), or None.
 
     None means Adam's `auto` path falls back to tensor ops: said once per process in the log

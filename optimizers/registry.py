@@ -13,6 +13,7 @@ from typing import Any
 
 from adamlab.errors import AdamlabError
 
+ADAM_PER_MEMBER = ("lr", "beta1", "beta2", "eps", "weight_decay")
 _ADAM_DEFAULTS = {
     "lr": 1e-3,
     "beta1": 0.9,
@@ -35,6 +36,15 @@ class OptimizerSpec:
     adaptive: bool = False
     #: accepts sparse gradients (nn.Embedding(sparse=True))
     sparse_ok: bool = False
+    #: "module:callable" of its stacked form, called as callable(params, members) with one
+    #: hyperparameter dict per member; None: it runs on stacks of one member (optimizers/stacked.py)
+    stacked: str | None = None
+    #: the hyperparameters that may differ between the members of one stack
+    per_member: tuple[str, ...] = ()
+
+    def shared_hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
+        """What the members of one stack must have in common (amsgrad, bias_correction, ...)."""
+        return {k: v for k, v in hparams.items() if k not in self.per_member}
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
@@ -46,6 +56,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "adamlab.optimizers.factories:adam",
             dict(_ADAM_DEFAULTS),
             adaptive=True,
+            stacked="adamlab.optimizers.stacked:adam",
+            per_member=ADAM_PER_MEMBER,
         ),
         OptimizerSpec(
             "adamw",
@@ -53,24 +65,32 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "adamlab.optimizers.factories:adamw",
             {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
             adaptive=True,
+            stacked="adamlab.optimizers.stacked:adamw",
+            per_member=ADAM_PER_MEMBER,
         ),
         OptimizerSpec(
             "sgd",
             "plain SGD (torch.optim.SGD, no momentum)",
             "adamlab.optimizers.factories:sgd",
             {"lr": 1e-2, "weight_decay": 0.0},
+            stacked="adamlab.optimizers.stacked:sgd",
+            per_member=("lr", "weight_decay"),
         ),
         OptimizerSpec(
             "momentum",
             "SGD with heavy-ball momentum (torch.optim.SGD)",
             "adamlab.optimizers.factories:momentum",
             {"lr": 1e-2, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+            stacked="adamlab.optimizers.stacked:momentum",
+            per_member=("lr", "momentum", "dampening", "weight_decay"),
         ),
         OptimizerSpec(
             "nesterov",
             "SGD with Nesterov momentum (torch.optim.SGD, nesterov=True)",
             "adamlab.optimizers.factories:nesterov",
             {"lr": 1e-2, "momentum": 0.9, "weight_decay": 0.0},
+            stacked="adamlab.optimizers.stacked:nesterov",
+            per_member=("lr", "momentum", "weight_decay"),
         ),
         OptimizerSpec(
             "torch_adam",

@@ -1,19 +1,28 @@
-"""What every task provides: a model and data built from (seed, device), a training loss with
-gradients for step t, and an evaluation.
+"""What every task provides, for a stack of K >= 1 members: the members' parameters built from
+(seed, device), each member's training loss with gradients for step t, and evaluations.
 
-A task instance is built once per trial. Everything random (initial weights, data, batch order,
-gradient noise) comes from the trial's seed alone, so two optimizers given the same seed see the
-same initial point and the same batches: comparisons are paired.
+A task is written once, with a leading member axis: every parameter tensor is [K, ...], member
+k's slice being its own model (a plain trial is K = 1). The members share the task, its params,
+the seed and so every batch: they differ only in how they are optimized (the members of a stack
+are the trials of a sweep that differ only in per-member optimizer hyperparameters, see
+optimizers/stacked.py). Member k starts from exactly the weights a one-member task builds from the
+seed and sees the same batches, so its run is the one-trial run of its optimizer configuration
+to float rounding, whatever K is.
+
+A task instance is built once per stack. Everything random (initial weights, data, batch order,
+gradient noise) comes from the seed alone, so two optimizers given the same seed see the same
+initial point and the same batches: comparisons are paired.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
+from torch import Tensor
 
 
 class TaskParams(BaseModel):
@@ -34,15 +43,23 @@ class Task(ABC):
     #: the metric summaries rank by unless told otherwise
     primary_metric: ClassVar[str] = "train_loss"
 
-    def __init__(self, params: TaskParams, *, seed: int, device: torch.device, batch_size: int):
+    def __init__(
+        self, params: TaskParams, *, seed: int, device: torch.device, batch_size: int, members: int = 1
+    ):
+        if members < 1:
+            raise ValueError(f"a stack needs at least 1 member, got {members}")
         self.params = params
         self.seed = seed
         self.device = device
         self.batch_size = batch_size
+        self._members = members
+        #: the leaves the optimizer updates, each [K, ...] (subclasses build them in __init__)
+        self.tensors: list[Tensor] = []
 
     @classmethod
     def uses_sparse_gradients(cls, params: TaskParams) -> bool:
-        """Whether the model produces sparse gradients (only sparse-capable optimizers apply)."""
+        """Whether the model produces sparse gradients (only sparse-capable optimizers apply,
+        and those run on stacks of one member)."""
         return False
 
     @classmethod
@@ -51,27 +68,56 @@ class Task(ABC):
         upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""
         return 0
 
+    @classmethod
+    def member_bytes(cls, params: TaskParams, batch_size: int) -> int:
+        """An estimate of the memory one member adds to a stack (parameters, gradients, optimizer
+        state, activations), by which automatic stacks are sized to the device's memory."""
+        return 0
+
+    @property
+    def members(self) -> int:
+        return self._members
+
     @property
     def steps_per_epoch(self) -> int | None:
         """Batches per pass over the training data, for `epochs:` sweeps; None if unbounded."""
         return None
 
-    @abstractmethod
-    def param_groups(self) -> Iterable[torch.Tensor] | list[dict[str, Any]]:
-        """What the optimizer is constructed with."""
+    @staticmethod
+    def stack(tensor: Tensor, members: int) -> Tensor:
+        """`members` copies of one member's `tensor`, as a new leaf that requires grad."""
+        return tensor.detach().unsqueeze(0).repeat(members, *[1] * tensor.dim()).requires_grad_()
+
+    def param_groups(self) -> list[Tensor]:
+        """What a torch.optim optimizer is constructed with (the leaves)."""
+        return list(self.tensors)
 
     @abstractmethod
-    def loss_and_grad(self, step: int) -> torch.Tensor:
-        """Training loss (0-dim tensor, detached) on the batch of `step` (1-based).
+    def loss_and_grad(self, step: int) -> Tensor:
+        """Each member's training loss on the batch of `step` (1-based): a detached [K] tensor.
 
-        On entry every parameter's .grad is None (the runner zeroes with set_to_none); on return
-        each trainable parameter's .grad holds the gradient of that loss.
+        On return each leaf's .grad holds every member's gradient of its own loss; the task
+        manages .grad itself (the loop never zeroes it).
         """
 
     @abstractmethod
-    def evaluate(self) -> dict[str, float]:
-        """Evaluation metrics of the current parameters (no gradients)."""
+    def evaluate(self) -> list[dict[str, float]]:
+        """Each member's evaluation metrics (no gradients), in member order."""
 
-    def step_metrics(self) -> dict[str, float]:
-        """Cheap extra metrics recorded at each log step besides train_loss (optional)."""
-        return {}
+    def step_metrics(self) -> list[dict[str, float]]:
+        """Each member's cheap extra metrics recorded at each log step besides train_loss."""
+        return [{} for _ in range(self.members)]
+
+    def keep(self, members: Sequence[int]) -> None:
+        """Keep only `members` (ascending positions); leaves become new leaves with their grads.
+
+        A diverged member leaves the stack this way, so nothing of it reaches the rest."""
+        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
+        kept = []
+        for tensor in self.tensors:
+            new = tensor.detach().index_select(0, index).requires_grad_(tensor.requires_grad)
+            if tensor.grad is not None:
+                new.grad = tensor.grad.index_select(0, index)
+            kept.append(new)
+        self.tensors = kept
+        self._members = len(members)

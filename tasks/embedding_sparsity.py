@@ -9,8 +9,12 @@ its distance to the teacher row, and it changes only through the steps taken on 
 task isolates how an optimizer treats rows that are rarely seen (Adam's normalised steps against
 SGD's steps proportional to how often a row appears).
 
-``sparse: true`` builds nn.Embedding(sparse=True): gradients are sparse COO tensors, and only
-sparse-capable optimizers (torch's SparseAdam, plain SGD) apply.
+The table of a stack of K members is [K, vocab_size, dim]; the members share the seed, hence the
+teacher, the initial table and every step's token ids and targets. The dense gradient is the one
+nn.Embedding(sparse=False) produces, written directly into a buffer kept between steps.
+``sparse: true`` gives the gradients of nn.Embedding(sparse=True), sparse COO tensors over a 2-D
+[K * vocab_size, dim] leaf, and only sparse-capable optimizers (torch's SparseAdam, plain SGD)
+apply.
 
 Rows are grouped by frequency rank into three buckets: ``frequent`` (the top frequent_fraction of
 rows, default 1%), ``rare`` (the bottom rare_fraction, default 50%) and ``middle`` (the rest);
@@ -37,6 +41,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field, FiniteFloat, model_validator
 
 from adamlab.tasks.base import Task, TaskParams
@@ -119,9 +124,10 @@ class EmbeddingSparsityTask(Task):
         return tables + tokens + rows
 
     def __init__(
-        self, params: EmbeddingSparsityParams, *, seed: int, device: torch.device, batch_size: int
+        self, params: EmbeddingSparsityParams, *, seed: int, device: torch.device, batch_size: int,
+        members: int = 1,
     ):
-        super().__init__(params, seed=seed, device=device, batch_size=batch_size)
+        super().__init__(params, seed=seed, device=device, batch_size=batch_size, members=members)
         vocab_size, dim = params.vocab_size, params.dim
         self.buckets = bucket_slices(vocab_size, params.frequent_fraction, params.rare_fraction)
         probabilities = zipf_probabilities(vocab_size, params.zipf_exponent)
@@ -135,9 +141,12 @@ class EmbeddingSparsityTask(Task):
         initial = params.init_std * torch.randn(
             vocab_size, dim, generator=cpu_generator(seed, "embedding.init")
         )
-        self.embedding = torch.nn.Embedding.from_pretrained(
-            initial.to(device), freeze=False, sparse=params.sparse
-        )
+        table = self.stack(initial.to(device), members)  # [K, vocab_size, dim]
+        if params.sparse:
+            # sparse gradients need a 2-D leaf: the members' tables one after another, [K * V, dim],
+            # looked up with ids offset by k * V
+            table = table.detach().view(members * vocab_size, dim).requires_grad_()
+        self.tensors = [table]
 
         steps_per_block = max(1, self.TOKEN_BLOCK_VALUES // batch_size)
         self.tokens = StepBlocks(seed, "embedding.tokens", steps_per_block, self._draw_tokens, device)
@@ -153,11 +162,25 @@ class EmbeddingSparsityTask(Task):
             )
 
         self._touched = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-        self._weight_at_last_log = self.embedding.weight.detach().clone()
+        self._weight_at_last_log = self.weights().clone()
+        self._rows_with_grad: torch.Tensor | None = None
+        # d loss / d residual = (0.5 / B) * 2 residual, with 0.5 / B rounded as autograd's
+        # mean backward rounds it, so the dense gradient is what embedding's backward gives
+        self._scale = torch.tensor(0.5, device=device) / batch_size
 
     @classmethod
     def uses_sparse_gradients(cls, params: EmbeddingSparsityParams) -> bool:
         return params.sparse
+
+    @classmethod
+    def member_bytes(cls, params: EmbeddingSparsityParams, batch_size: int) -> int:
+        # float32 table, gradient, three optimizer states, the copy at the last log step and the
+        # row statistics' temporaries; the batch's residuals
+        return 4 * (8 * params.vocab_size * params.dim + 4 * batch_size * params.dim)
+
+    def weights(self) -> torch.Tensor:
+        """The members' tables, [K, vocab_size, dim] (detached)."""
+        return self.tensors[0].detach().view(self.members, self.params.vocab_size, self.params.dim)
 
     def _draw_tokens(self, generator: torch.Generator, n_steps: int) -> torch.Tensor:
         uniform = torch.rand(n_steps * self.batch_size, generator=generator, dtype=torch.float64)
@@ -171,44 +194,79 @@ class EmbeddingSparsityTask(Task):
             targets = targets + self._target_noise.at(step)
         return targets
 
-    def param_groups(self) -> list[torch.Tensor]:
-        return [self.embedding.weight]
-
     def loss_and_grad(self, step: int) -> torch.Tensor:
         ids = self.tokens.at(step)
-        residual = self.embedding(ids) - self.targets(step, ids)
-        loss = 0.5 * residual.square().sum(dim=1).mean()
-        loss.backward()
+        targets = self.targets(step, ids)
         self._touched[ids] = True
-        return loss.detach()
+        if self.params.sparse:
+            return self._sparse_loss_and_grad(ids, targets)
+        # dense: the gradient nn.Embedding(sparse=False) produces, written directly: the batch's
+        # rows of d/dE 0.5 mean_b ||E[id_b] - T_b||^2 accumulated in batch order into a buffer
+        # that is kept between steps, clearing only the rows the previous batch touched
+        table = self.tensors[0]
+        if table.grad is None:
+            table.grad = torch.zeros_like(table)
+        residual = table.detach().index_select(1, ids) - targets  # [K, B, dim]
+        losses = 0.5 * residual.square().sum(dim=2).mean(dim=1)
+        if self._rows_with_grad is not None:
+            table.grad.index_fill_(1, self._rows_with_grad, 0.0)
+        table.grad.index_add_(1, ids, self._scale * (2.0 * residual))
+        self._rows_with_grad = ids
+        return losses
+
+    def _sparse_loss_and_grad(self, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        table = self.tensors[0]
+        table.grad = None
+        offsets = torch.arange(self.members, device=self.device) * self.params.vocab_size
+        rows = F.embedding(ids + offsets.unsqueeze(1), table, sparse=True)  # [K, B, dim]
+        losses = 0.5 * (rows - targets).square().sum(dim=2).mean(dim=1)
+        losses.sum().backward()
+        return losses.detach()
+
+    def keep(self, members) -> None:
+        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
+        if self.params.sparse:
+            kept = self.weights().index_select(0, index)
+            self.tensors = [kept.reshape(-1, self.params.dim).requires_grad_()]
+            self._members = len(members)
+        else:
+            super().keep(members)
+        self._weight_at_last_log = self._weight_at_last_log.index_select(0, index)
 
     def row_statistics(self) -> torch.Tensor:
-        """(len(ROW_STATISTICS), vocab_size): per-row error, touched, update, norm (see module)."""
+        """[K, len(ROW_STATISTICS), vocab_size]: per member and row, error, touched, update, norm."""
         with torch.no_grad():
-            weight = self.embedding.weight
-            rows = torch.stack(
+            weight = self.weights()
+            return torch.stack(
                 [
-                    torch.linalg.vector_norm(weight - self.teacher, dim=1),
-                    self._touched.to(weight.dtype),
-                    torch.linalg.vector_norm(weight - self._weight_at_last_log, dim=1),
-                    torch.linalg.vector_norm(weight, dim=1),
-                ]
+                    torch.linalg.vector_norm(weight - self.teacher, dim=2),
+                    self._touched.to(weight.dtype).expand(weight.shape[0], -1),
+                    torch.linalg.vector_norm(weight - self._weight_at_last_log, dim=2),
+                    torch.linalg.vector_norm(weight, dim=2),
+                ],
+                dim=1,
             )
-        return rows
 
-    def step_metrics(self) -> dict[str, float]:
+    def step_metrics(self) -> list[dict[str, float]]:
         rows = self.row_statistics()
-        self._weight_at_last_log.copy_(self.embedding.weight.detach())
-        means = torch.stack([rows[:, rows_of].mean(dim=1) for rows_of in self.buckets.values()])
-        return {
-            f"{bucket}.{statistic}": value
-            for bucket, bucket_means in zip(self.buckets, means.tolist(), strict=True)
-            for statistic, value in zip(ROW_STATISTICS, bucket_means, strict=True)
-        }
+        self._weight_at_last_log.copy_(self.weights())
+        # [K, bucket, statistic]
+        means = torch.stack([rows[:, :, rows_of].mean(dim=2) for rows_of in self.buckets.values()], dim=1)
+        return [
+            {
+                f"{bucket}.{statistic}": value
+                for bucket, bucket_means in zip(self.buckets, member, strict=True)
+                for statistic, value in zip(ROW_STATISTICS, bucket_means, strict=True)
+            }
+            for member in means.tolist()
+        ]
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> list[dict[str, float]]:
         with torch.no_grad():
-            squared = (self.embedding.weight - self.teacher).square().sum(dim=1)
-            test_loss = 0.5 * torch.dot(self.probabilities, squared)
-            error = squared.sqrt().mean()
-        return {"test_loss": float(test_loss), "error": float(error)}
+            squared = (self.weights() - self.teacher).square().sum(dim=2)  # [K, vocab]
+            test_loss = 0.5 * torch.mv(squared, self.probabilities)
+            error = squared.sqrt().mean(dim=1)
+        return [
+            {"test_loss": loss, "error": err}
+            for loss, err in zip(test_loss.tolist(), error.tolist(), strict=True)
+        ]

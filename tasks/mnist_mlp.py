@@ -1,4 +1,12 @@
-"""An MLP classifier on MNIST, the whole dataset held as tensors on the device.
+"""An MLP classifier on MNIST for a stack of K members, the whole dataset held as tensors on the
+device: weights [K, out, in], biases [K, out].
+
+Members share the seed, hence the initial weights and the batches. The first layer reads the
+same images for every member, so it is one matrix product for the whole stack (the K weight
+matrices side by side, [in, K * out]); the layers after it are batched products (baddbmm). On
+the CPU a 784-256-10 MLP is bound by its matrix products, which a stack does not shrink: the gain
+is small but never a loss; on a GPU the stack fills the device where one small model leaves it
+idle.
 
 Batches are index slices of the training tensors: epoch e is a permutation drawn from the trial
 seed and e, cut into floor(60000 / batch_size) batches (the last partial batch of each epoch is
@@ -37,6 +45,9 @@ from adamlab.tasks.randomness import EpochBatches, cpu_generator
 #: the last 10,000 of MNIST's 60,000 training images are the validation set by default
 VALIDATION_FRACTION = 1.0 / 6.0
 
+#: hidden activations held at once while evaluating (elements): bounds memory for large stacks
+EVAL_CHUNK_ELEMENTS = 1 << 24
+
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
 
 
@@ -74,17 +85,6 @@ def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]
     return tensors
 
 
-def mlp_forward(tensors: list[torch.Tensor], inputs: torch.Tensor, activation) -> torch.Tensor:
-    """Logits of the MLP whose [W1, b1, ...] are ``tensors`` (activation between layers)."""
-    hidden = inputs
-    n_layers = len(tensors) // 2
-    for layer in range(n_layers):
-        hidden = F.linear(hidden, tensors[2 * layer], tensors[2 * layer + 1])
-        if layer < n_layers - 1:
-            hidden = activation(hidden)
-    return hidden
-
-
 class MnistMlpTask(Task):
     name = "mnist_mlp"
     summary = "MLP (default 784-256-10, ReLU) on MNIST; validation and test loss and accuracy"
@@ -104,8 +104,11 @@ class MnistMlpTask(Task):
         data = 2 * 70_000 * (28 * 28 + 1) * 4
         return data + 8 * 4 * weights + 4 * 4 * min(batch_size, 60_000) * sum(sizes)
 
-    def __init__(self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int):
-        super().__init__(params, seed=seed, device=device, batch_size=batch_size)
+    def __init__(
+        self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int,
+        members: int = 1,
+    ):
+        super().__init__(params, seed=seed, device=device, batch_size=batch_size, members=members)
         self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         self.data = load_mnist(self.data_dir, device, download=params.download)
         n_total = self.data.train_images.shape[0]
@@ -118,34 +121,60 @@ class MnistMlpTask(Task):
         if not 1 <= batch_size <= n_train:
             raise AdamlabError(
                 f"mnist_mlp: batch_size must be in [1, {n_train}] (the training images left "
-                f"after the validation split), "
-                f"got {batch_size}"
+                f"after the validation split), got {batch_size}"
             )
         self.batches = EpochBatches(n_train, batch_size, seed, "mnist_mlp.batches", device)
         self.activation = ACTIVATIONS[params.activation]
         sizes = [self.data.input_dim, *params.widths, NUM_CLASSES]
+        # weights [K, out, in], biases [K, out]: every member starts from the seed's weights
         self.tensors = [
-            torch.nn.Parameter(t.to(device))
+            self.stack(t.to(device), members)
             for t in init_mlp(sizes, cpu_generator(seed, "mnist_mlp.init"))
         ]
+
+    @classmethod
+    def member_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
+        sizes = [28 * 28, *params.widths, NUM_CLASSES]
+        weights = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False))
+        # float32 weights, gradients, three optimizer states and a copy at log steps; the
+        # activations of a batch kept for backward
+        return 4 * (6 * weights + 3 * batch_size * sum(sizes[1:]))
 
     @property
     def steps_per_epoch(self) -> int:
         return self.batches.steps_per_epoch
 
-    def param_groups(self) -> list[torch.Tensor]:
-        return list(self.tensors)
-
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        return mlp_forward(self.tensors, inputs, self.activation)
+        """[K, N, classes]: every member's logits for the same `inputs` [N, in]."""
+        members, n_layers = self.members, len(self.tensors) // 2
+        weight, bias = self.tensors[0], self.tensors[1]
+        width = weight.shape[1]
+        # layer 1 for all members at once: inputs @ [W1_1^T ... W1_K^T] + [b1_1 ... b1_K]
+        hidden = torch.addmm(bias.reshape(-1), inputs, weight.reshape(members * width, -1).t())
+        hidden = hidden.view(inputs.shape[0], members, width).transpose(0, 1)
+        for layer in range(1, n_layers):
+            hidden = self.activation(hidden)
+            weight, bias = self.tensors[2 * layer], self.tensors[2 * layer + 1]
+            hidden = torch.baddbmm(bias.unsqueeze(1), hidden, weight.transpose(1, 2))
+        return hidden
+
+    def _losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """[K, N] cross-entropies of each member's logits [K, N, classes]."""
+        members, count, classes = logits.shape
+        return F.cross_entropy(
+            logits.reshape(members * count, classes), labels.repeat(members), reduction="none"
+        ).view(members, count)
 
     def loss_and_grad(self, step: int) -> torch.Tensor:
+        for tensor in self.tensors:
+            tensor.grad = None
         indices = self.batches.indices(step)
         inputs = self.train_images.index_select(0, indices)
         labels = self.train_labels.index_select(0, indices)
-        loss = F.cross_entropy(self.logits(inputs), labels)
-        loss.backward()
-        return loss.detach()
+        losses = self._losses(self.logits(inputs), labels).mean(dim=1)
+        # each member's loss depends on its own weights only: the sum's gradient is each one's
+        losses.sum().backward()
+        return losses.detach()
 
     def evaluation_sets(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         """(metric prefix, images, labels) of each evaluation set: val (when split off), test."""
@@ -154,12 +183,25 @@ class MnistMlpTask(Task):
             sets.insert(0, ("val", self.val_images, self.val_labels))
         return sets
 
-    def evaluate(self) -> dict[str, float]:
-        out = {}
-        with torch.no_grad():
-            for prefix, images, labels in self.evaluation_sets():
-                logits = self.logits(images)
-                loss = F.cross_entropy(logits, labels)
-                accuracy = (logits.argmax(dim=1) == labels).to(torch.float32).mean()
-                out[f"{prefix}_loss"], out[f"{prefix}_accuracy"] = float(loss), float(accuracy)
+    def evaluate(self) -> list[dict[str, float]]:
+        out: list[dict[str, float]] = [{} for _ in range(self.members)]
+        for prefix, images, labels in self.evaluation_sets():
+            losses, accuracies = self._evaluate_on(images, labels)
+            for member, loss, accuracy in zip(out, losses, accuracies, strict=True):
+                member[f"{prefix}_loss"], member[f"{prefix}_accuracy"] = loss, accuracy
         return out
+
+    def _evaluate_on(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[list[float], list[float]]:
+        """Every member's mean cross-entropy and accuracy on (images, labels), in chunks."""
+        n = images.shape[0]
+        widest = max(t.shape[1] for t in self.tensors[::2])
+        rows = max(1, EVAL_CHUNK_ELEMENTS // (self.members * widest))
+        loss_sum = torch.zeros(self.members, dtype=torch.float32, device=self.device)
+        correct = torch.zeros(self.members, dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            for start in range(0, n, rows):
+                logits = self.logits(images[start : start + rows])
+                chunk_labels = labels[start : start + rows]
+                loss_sum += self._losses(logits, chunk_labels).sum(dim=1)
+                correct += (logits.argmax(dim=2) == chunk_labels).to(torch.float32).sum(dim=1)
+        return (loss_sum / n).tolist(), (correct / n).tolist()

@@ -172,8 +172,11 @@ class QuadraticTask(Task):
         dense = params.dim * params.dim * (8 + 8 + 3 * 4) if params.rotated else 0
         return 16 * 8 * params.dim + dense + 2 * 4 * cls.NOISE_BLOCK_VALUES
 
-    def __init__(self, params: QuadraticParams, *, seed: int, device: torch.device, batch_size: int):
-        super().__init__(params, seed=seed, device=device, batch_size=batch_size)
+    def __init__(
+        self, params: QuadraticParams, *, seed: int, device: torch.device, batch_size: int,
+        members: int = 1,
+    ):
+        super().__init__(params, seed=seed, device=device, batch_size=batch_size, members=members)
         problem_seed = seed if params.problem_seed is None else params.problem_seed
         problem = cpu_generator(problem_seed, "quadratic.problem")
         spectrum = eigenvalues(params, problem)
@@ -190,9 +193,9 @@ class QuadraticTask(Task):
         self._half_hessian = None if self.hessian is None else 0.5 * self.hessian
         self._half_eigenvalues = 0.5 * self.eigenvalues
 
-        self.theta = torch.nn.Parameter(
-            torch.full((params.dim,), float(params.theta0), dtype=torch.float32, device=device)
-        )
+        # every member starts at theta0: theta is [K, dim]
+        theta0 = torch.full((params.dim,), float(params.theta0), dtype=torch.float32, device=device)
+        self.tensors = [self.stack(theta0, members)]
 
         self.noise_std = params.noise / math.sqrt(batch_size)
         self._noise: StepBlocks | None = None
@@ -205,6 +208,16 @@ class QuadraticTask(Task):
                 device,
             )
 
+    @classmethod
+    def member_bytes(cls, params: QuadraticParams, batch_size: int) -> int:
+        # theta, its gradient, three optimizer states and temporaries, float32
+        return 4 * 8 * params.dim
+
+    @property
+    def theta(self) -> torch.Tensor:
+        """The members' parameters, [K, dim]."""
+        return self.tensors[0]
+
     def _draw_noise(self, generator: torch.Generator, n_steps: int) -> torch.Tensor:
         draws = torch.randn(n_steps, self.params.dim, generator=generator) * self.noise_std
         if self.params.noise_shape == "isotropic":
@@ -215,35 +228,33 @@ class QuadraticTask(Task):
         return -(draws @ self._hessian_cpu)
 
     def gradient_noise(self, step: int) -> torch.Tensor | None:
-        """The noise added to the gradient at ``step`` (None without noise)."""
+        """The noise added to the gradient at ``step`` (None without noise; shared by members)."""
         return None if self._noise is None else self._noise.at(step)
-
-    def param_groups(self) -> list[torch.Tensor]:
-        return [self.theta]
 
     def _half_h_theta(self, theta: torch.Tensor) -> torch.Tensor:
         if self._half_hessian is None:
             return self._half_eigenvalues * theta
-        return torch.mv(self._half_hessian, theta)
+        return theta @ self._half_hessian  # row k: (H/2) theta_k, H being symmetric
 
     def loss_and_grad(self, step: int) -> torch.Tensor:
         noise = self.gradient_noise(step)
         theta = self.theta.detach()  # cheaper than a no_grad block; nothing here needs autograd
         half_h_theta = self._half_h_theta(theta)
-        loss = torch.dot(theta, half_h_theta)
+        losses = torch.linalg.vecdot(theta, half_h_theta)
         if noise is None:
             self.theta.grad = half_h_theta.mul_(2.0)
         else:
             self.theta.grad = torch.add(noise, half_h_theta, alpha=2.0)
-        return loss
+        return losses
 
-    def objective(self) -> float:
-        """f(theta) at the current parameters."""
+    def objectives(self) -> list[float]:
+        """f(theta_k) of each member at the current parameters."""
         theta = self.theta.detach()
-        return float(torch.dot(theta, self._half_h_theta(theta)))
+        return torch.linalg.vecdot(theta, self._half_h_theta(theta)).tolist()
 
-    def evaluate(self) -> dict[str, float]:
-        return {"loss": self.objective()}
+    def evaluate(self) -> list[dict[str, float]]:
+        return [{"loss": value} for value in self.objectives()]
 
-    def step_metrics(self) -> dict[str, float]:
-        return {"distance_to_opt": float(torch.linalg.vector_norm(self.theta.detach()))}
+    def step_metrics(self) -> list[dict[str, float]]:
+        distances = torch.linalg.vector_norm(self.theta.detach(), dim=1).tolist()
+        return [{"distance_to_opt": value} for value in distances]

@@ -7,7 +7,7 @@ the same trial start from the same numbers, and no task touches torch's global R
 Per-step data (gradient noise, token ids) comes in blocks of steps: block b is drawn from the
 stream (seed, label, b) alone, so the data of step t depends only on (seed, t) and never on the
 model or the optimizer; that is what makes optimizer comparisons paired, and what lets several
-models (issue 8's stacked trials) share one data pipeline.
+models (the members of a stack) share one data pipeline.
 """
 
 from __future__ import annotations

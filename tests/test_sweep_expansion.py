@@ -74,7 +74,7 @@ def test_trial_id_ignores_labels_and_device_index_but_not_config():
 def _sweep(tasks, optimizers, seeds=(0,)) -> Sweep:
     return Sweep(
         name="s", description="", source="s.yaml", output=Path("out"), seeds=tuple(seeds),
-        device="cpu", divergence_factor=1e3, batch_trials=1, tasks=tuple(tasks),
+        device="cpu", divergence_factor=1e3, stack_size=None, tasks=tuple(tasks),
         optimizers=tuple(optimizers),
     )
 

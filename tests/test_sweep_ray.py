@@ -33,7 +33,7 @@ from sweep_testing import (
 from adamlab.cli.app import main
 from adamlab.sweep.execute import plan_sweep, run_sweep
 from adamlab.sweep.schema import load_sweep
-from adamlab.sweep.stacking import plan_units
+from adamlab.sweep.stacking import plan_stacks
 from adamlab.sweep.trials import expand_trials
 
 requires_ray = pytest.mark.skipif(
@@ -120,15 +120,15 @@ def _tables_without_times(results_dir):
 
 
 @requires_ray
-@pytest.mark.parametrize("batch_trials", [1, 4])
-def test_ray_backend_records_equal_jobs_1(ray_instance, tmp_path, capsys, batch_trials):
+@pytest.mark.parametrize("stack_size", [1, 4])
+def test_ray_backend_records_equal_jobs_1(ray_instance, tmp_path, capsys, stack_size):
     config = quick_sweep(tmp_path)
     sweep = load_sweep(config)
-    if batch_trials > 1:  # the units sent to Ray are stacks, not single trials
-        assert plan_units(expand_trials(sweep), batch_trials, jobs=2).stacks
-    run_sweep(sweep.with_output(tmp_path / "local"), jobs=1, batch_trials=batch_trials)
+    if stack_size > 1:  # what is sent to Ray are stacks of several trials
+        assert max(map(len, plan_stacks(expand_trials(sweep), stack_size, jobs=2).stacks)) > 1
+    run_sweep(sweep.with_output(tmp_path / "local"), jobs=1, stack_size=stack_size)
     code = main(["sweep", str(config), "--out", str(tmp_path / "ray"), "--backend", "ray",
-                 "--batch-trials", str(batch_trials), "--quiet"])
+                 "--stack-size", str(stack_size), "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert "sweep quick: 12 trials, 12 run (12 finished)" in capsys.readouterr().out
 

@@ -27,12 +27,13 @@ def mnist_dir(tmp_path_factory) -> str:
     return str(folder)
 
 
-def build(name: str, mnist_dir: str, seed: int = 0) -> Task:
+def build(name: str, mnist_dir: str, seed: int = 0, members: int = 1) -> Task:
     cls = load_task(name)
     params = dict(SMALL_PARAMS[name])
     if name == "mnist_mlp":
         params["data_dir"] = mnist_dir
-    return cls(cls.Params(**params), seed=seed, device=torch.device("cpu"), batch_size=16)
+    return cls(cls.Params(**params), seed=seed, device=torch.device("cpu"), batch_size=16,
+               members=members)
 
 
 def test_every_registered_task_has_small_params():
@@ -51,23 +52,30 @@ def test_class_attributes(name):
     assert cls.primary_metric in cls.metric_goals
 
 
+@pytest.mark.parametrize("members", [1, 3])
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_loss_gradients_and_metrics(name, mnist_dir):
+def test_loss_gradients_and_metrics(name, members, mnist_dir):
     rng_state = torch.get_rng_state()
-    task = build(name, mnist_dir)
+    task = build(name, mnist_dir, members=members)
+    assert task.members == members
     parameters = parameters_of(task)
     assert all(p.grad is None for p in parameters)
     loss = task.loss_and_grad(1)
-    assert loss.dim() == 0 and not loss.requires_grad and loss.dtype == torch.float32
-    assert math.isfinite(loss.item())
+    assert loss.shape == (members,) and not loss.requires_grad and loss.dtype == torch.float32
+    assert all(math.isfinite(value) for value in loss.tolist())
+    assert loss.tolist() == [loss[0].item()] * members  # the members start alike
     for p in parameters:
-        assert p.grad is not None and p.grad.shape == p.shape
+        assert p.grad is not None and p.grad.shape == p.shape and p.shape[0] == members
     for p in parameters:
         p.grad = None
 
-    losses = train(task, lambda params: torch.optim.SGD(params, lr=0.01), 5, first_step=2)
+    sgd = lambda params: torch.optim.SGD(params, lr=0.01)  # noqa: E731
+    losses = train(task, sgd, 5, first_step=2) if members == 1 else [
+        value for step in range(2, 7) for value in _step(task, sgd, step)]
     assert all(math.isfinite(value) for value in losses)
     step_metrics, evaluation = task.step_metrics(), task.evaluate()
+    assert len(step_metrics) == len(evaluation) == members
+    step_metrics, evaluation = step_metrics[-1], evaluation[-1]
     for metrics in (step_metrics, evaluation):
         for metric, value in metrics.items():
             assert re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)*", metric), metric
@@ -79,6 +87,30 @@ def test_loss_gradients_and_metrics(name, mnist_dir):
     assert task.steps_per_epoch is None or task.steps_per_epoch >= 1
     # no task draws from (or reseeds) torch's global generator
     assert torch.equal(torch.get_rng_state(), rng_state)
+
+
+def _step(task, make_optimizer, step: int) -> list[float]:
+    optimizer = make_optimizer(task.param_groups())
+    losses = task.loss_and_grad(step).tolist()
+    optimizer.step()
+    return losses
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_a_dropped_member_leaves_the_others_as_they_were(name, mnist_dir):
+    task = build(name, mnist_dir, members=3)
+    task.loss_and_grad(1)
+    with torch.no_grad():
+        for p in parameters_of(task):
+            p.view(3, -1)[1] += 1.0  # member 1 moves away from the others
+    before = [p.detach().view(3, -1)[[0, 2]].clone() for p in parameters_of(task)]
+    task.keep([0, 2])
+    assert task.members == 2
+    for p, kept in zip(parameters_of(task), before, strict=True):
+        assert torch.equal(p.detach().view(2, -1), kept) and p.is_leaf and p.requires_grad
+    losses = task.loss_and_grad(2)
+    assert losses.shape == (2,) and losses[0].item() == losses[1].item()
+    assert len(task.evaluate()) == len(task.step_metrics()) == 2
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -29,9 +29,14 @@ def sgd(lr: float):
     return lambda params: torch.optim.SGD(params, lr=lr)
 
 
+def table(task) -> torch.Tensor:
+    """The one member's table, [vocab_size, dim] (a detached view of the leaf)."""
+    return task.weights()[0]
+
+
 def set_rows(task, weight: torch.Tensor, teacher: torch.Tensor) -> None:
     with torch.no_grad():
-        task.embedding.weight.copy_(weight)
+        table(task).copy_(weight)
     task.teacher = teacher.clone()
     task._weight_at_last_log.copy_(weight)
 
@@ -57,7 +62,7 @@ def test_bucket_metrics_on_a_tiny_table():
     weight[0, 0] = 2.0  # except row 0: distance 2
     set_rows(task, weight, teacher)
 
-    metrics = task.step_metrics()
+    metrics = task.step_metrics()[0]
     norms = torch.sqrt(1 + weight[:, 0] ** 2)
     assert metrics == pytest.approx({
         "frequent.error": 2.0, "middle.error": 2.5, "rare.error": 7.0,
@@ -70,14 +75,14 @@ def test_bucket_metrics_on_a_tiny_table():
     # one SGD step (lr 0.25): the batch is all row 0, whose gradient is E_0 - T_0 = 2 e0
     losses = train(task, sgd(0.25), 1)
     assert losses == [pytest.approx(0.5 * 2.0**2)]
-    metrics = task.step_metrics()
+    metrics = task.step_metrics()[0]
     assert metrics["frequent.update"] == pytest.approx(0.5)
     assert metrics["frequent.error"] == pytest.approx(1.5)
     assert metrics["frequent.touched"] == 1.0
     assert metrics["middle.touched"] == metrics["rare.touched"] == 0.0
     assert metrics["middle.update"] == metrics["rare.update"] == 0.0
     # "update" is movement since the previous log step
-    assert task.step_metrics()["frequent.update"] == 0.0
+    assert task.step_metrics()[0]["frequent.update"] == 0.0
 
 
 def test_touched_counts_rows_that_were_in_a_batch():
@@ -85,9 +90,9 @@ def test_touched_counts_rows_that_were_in_a_batch():
     seen = set()
     for step in range(1, 21):
         task.loss_and_grad(step)
-        task.embedding.weight.grad = None
+        task.tensors[0].grad = None
         seen.update(task.tokens.at(step).tolist())
-    metrics = task.step_metrics()
+    metrics = task.step_metrics()[0]
     for bucket, rows in task.buckets.items():
         expected = sum(1 for row in range(rows.start, rows.stop) if row in seen) / (rows.stop - rows.start)
         assert metrics[f"{bucket}.touched"] == pytest.approx(expected)
@@ -106,16 +111,16 @@ def test_tokens_follow_the_zipf_distribution():
 
 def test_test_loss_is_the_expected_training_loss():
     task = make(vocab_size=20, dim=4, batch_size=64)
-    squared = (task.embedding.weight.detach() - task.teacher).square().sum(dim=1)
+    squared = (table(task) - task.teacher).square().sum(dim=1)
     exact = 0.5 * float((zipf_probabilities(20, 1.0) * squared.double()).sum())
-    evaluation = task.evaluate()
+    evaluation = task.evaluate()[0]
     assert evaluation["test_loss"] == pytest.approx(exact, rel=1e-5)
     assert evaluation["error"] == pytest.approx(float(squared.sqrt().mean()), rel=1e-6)
     # without updates, the mean of many batch losses estimates the same expectation
     losses = []
     for step in range(1, 801):
         losses.append(task.loss_and_grad(step).item())
-        task.embedding.weight.grad = None
+        task.tensors[0].grad = None
     assert sum(losses) / len(losses) == pytest.approx(exact, rel=0.03)
 
 
@@ -124,8 +129,8 @@ def test_target_noise_adds_its_variance_to_the_training_loss():
     losses = []
     for step in range(1, 801):
         losses.append(task.loss_and_grad(step).item())
-        task.embedding.weight.grad = None
-    expected = task.evaluate()["test_loss"] + 0.5 * 4 * 0.5**2
+        task.tensors[0].grad = None
+    expected = task.evaluate()[0]["test_loss"] + 0.5 * 4 * 0.5**2
     assert sum(losses) / len(losses) == pytest.approx(expected, rel=0.03)
 
 
@@ -133,9 +138,9 @@ def test_gradient_is_the_batch_mean_residual():
     task = make(vocab_size=30, dim=3, batch_size=16)
     task.loss_and_grad(1)
     ids = task.tokens.at(1)
-    residual = task.embedding.weight.detach()[ids] - task.teacher[ids]
+    residual = table(task)[ids] - task.teacher[ids]
     expected = torch.zeros(30, 3).index_add_(0, ids, residual / 16)
-    torch.testing.assert_close(task.embedding.weight.grad, expected)
+    torch.testing.assert_close(task.tensors[0].grad[0], expected)
 
 
 def test_sparse_gradients_and_dense_ones_train_alike_under_sgd():
@@ -143,19 +148,19 @@ def test_sparse_gradients_and_dense_ones_train_alike_under_sgd():
     assert not EmbeddingSparsityTask.uses_sparse_gradients(EmbeddingSparsityParams())
     dense, sparse = make(vocab_size=200, dim=4), make(vocab_size=200, dim=4, sparse=True)
     sparse.loss_and_grad(1)
-    assert sparse.embedding.weight.grad.is_sparse
-    sparse.embedding.weight.grad = None
+    assert sparse.tensors[0].grad.is_sparse
+    sparse.tensors[0].grad = None
     dense_losses = train(dense, sgd(0.5), 30)
     sparse_losses = train(sparse, sgd(0.5), 30)
     assert sparse_losses == pytest.approx(dense_losses, rel=1e-6)
-    torch.testing.assert_close(sparse.embedding.weight, dense.embedding.weight)
+    torch.testing.assert_close(table(sparse), table(dense))
 
 
 def test_sparse_adam_lowers_the_loss():
     task = make(vocab_size=200, dim=4, sparse=True)
-    before = task.evaluate()["test_loss"]
+    before = task.evaluate()[0]["test_loss"]
     train(task, lambda p: torch.optim.SparseAdam(p, lr=0.05), 100)
-    assert task.evaluate()["test_loss"] < 0.5 * before
+    assert task.evaluate()[0]["test_loss"] < 0.5 * before
 
 
 def test_adam_gives_rare_rows_bigger_steps_than_sgd():
@@ -163,7 +168,7 @@ def test_adam_gives_rare_rows_bigger_steps_than_sgd():
     def rare_movement(make_optimizer):
         task = make(vocab_size=1000, dim=8, batch_size=32)
         train(task, make_optimizer, 300)
-        return task.step_metrics()
+        return task.step_metrics()[0]
 
     adam = rare_movement(lambda p: torch.optim.Adam(p, lr=0.05))
     plain = rare_movement(sgd(1.0))
@@ -174,9 +179,9 @@ def test_adam_gives_rare_rows_bigger_steps_than_sgd():
 
 def test_weight_decay_shrinks_untouched_rows():
     task = make(vocab_size=1000, dim=8, batch_size=8, zipf_exponent=2.0)
-    before = task.step_metrics()["rare.norm"]
+    before = task.step_metrics()[0]["rare.norm"]
     train(task, lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=1.0), 50)
-    metrics = task.step_metrics()
+    metrics = task.step_metrics()[0]
     assert metrics["rare.touched"] < 0.05
     # untouched rows shrink by (1 - lr*wd)^50 (AdamW's decoupled decay), most rare rows untouched
     assert metrics["rare.norm"] == pytest.approx(before * (1 - 0.01) ** 50, rel=0.05)
@@ -187,14 +192,14 @@ def test_same_seed_same_trajectory_and_same_batches_for_every_optimizer():
     assert run(1) == run(1)
     assert run(1) != run(2)
     a, b = make(seed=3, vocab_size=100), make(seed=3, vocab_size=100)
-    assert torch.equal(a.embedding.weight, b.embedding.weight) and torch.equal(a.teacher, b.teacher)
+    assert torch.equal(table(a), table(b)) and torch.equal(a.teacher, b.teacher)
     train(a, lambda p: torch.optim.Adam(p, lr=0.1), 25)
     train(b, sgd(0.1), 25)
     with torch.no_grad():
-        b.embedding.weight.copy_(a.embedding.weight)
-    a.embedding.weight.grad = b.embedding.weight.grad = None
+        table(b).copy_(table(a))
+    a.tensors[0].grad = b.tensors[0].grad = None
     assert a.loss_and_grad(26).item() == b.loss_and_grad(26).item()
-    assert torch.equal(a.embedding.weight.grad, b.embedding.weight.grad)
+    assert torch.equal(a.tensors[0].grad, b.tensors[0].grad)
 
 
 def test_construction_leaves_the_global_rng_alone():
@@ -222,17 +227,17 @@ def test_bad_params_are_rejected(params, message):
 
 def test_metric_names():
     task = make(vocab_size=100)
-    names = set(task.step_metrics())
+    names = set(task.step_metrics()[0])
     assert names == {f"{b}.{s}" for b in ("frequent", "middle", "rare") for s in ("error", "touched", "update", "norm")}
-    assert set(task.evaluate()) == {"test_loss", "error"}
-    assert set(task.metric_goals) <= names | set(task.evaluate()) | {"train_loss"}
+    assert set(task.evaluate()[0]) == {"test_loss", "error"}
+    assert set(task.metric_goals) <= names | set(task.evaluate()[0]) | {"train_loss"}
 
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_matches_the_cpu_run():
     cpu, cuda = make(seed=4), make(seed=4, device=torch.device("cuda"))
-    torch.testing.assert_close(cuda.embedding.weight.detach().cpu(), cpu.embedding.weight.detach())
+    torch.testing.assert_close(table(cuda).cpu(), table(cpu))
     assert torch.equal(cuda.tokens.at(7).cpu(), cpu.tokens.at(7))
     cpu_losses = train(cpu, sgd(0.5), 20)
     cuda_losses = train(cuda, sgd(0.5), 20)

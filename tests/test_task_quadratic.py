@@ -50,7 +50,7 @@ def test_theta_squared_matches_the_reference_adam_loop():
             ref_theta, ref_loss = reference[t]
             assert task.theta.item() == pytest.approx(ref_theta, rel=1e-5)
             assert loss.item() == pytest.approx(ref_loss, rel=1e-5)
-    assert task.step_metrics()["distance_to_opt"] == pytest.approx(abs(reference[50][0]), rel=1e-5)
+    assert task.step_metrics()[0]["distance_to_opt"] == pytest.approx(abs(reference[50][0]), rel=1e-5)
 
 
 def test_theta_squared_preset_is_f_equals_theta_squared():
@@ -60,8 +60,8 @@ def test_theta_squared_preset_is_f_equals_theta_squared():
     )
     task = make(preset="theta_squared")
     loss = task.loss_and_grad(1)
-    assert loss.item() == 9.0 and task.theta.grad.tolist() == [6.0]
-    assert task.evaluate() == {"loss": 9.0}
+    assert loss.item() == 9.0 and task.theta.grad.tolist() == [[6.0]]
+    assert task.evaluate() == [{"loss": 9.0}]
 
 
 @pytest.mark.parametrize(
@@ -78,22 +78,22 @@ def test_loss_and_gradient_match_autograd(params):
     with torch.no_grad():
         task.theta.copy_(torch.randn(task.params.dim, generator=torch.Generator().manual_seed(1)))
     hessian = task.hessian if task.hessian is not None else torch.diag(task.eigenvalues)
-    theta = task.theta.detach().double().requires_grad_(True)
+    theta = task.theta.detach()[0].double().requires_grad_(True)
     reference = 0.5 * theta @ hessian.double() @ theta
     reference.backward()
     loss = task.loss_and_grad(1)
     assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
-    torch.testing.assert_close(task.theta.grad.double(), theta.grad, rtol=1e-5, atol=1e-6)
-    assert task.evaluate()["loss"] == pytest.approx(reference.item(), rel=1e-5)
+    torch.testing.assert_close(task.theta.grad[0].double(), theta.grad, rtol=1e-5, atol=1e-6)
+    assert task.evaluate()[0]["loss"] == pytest.approx(reference.item(), rel=1e-5)
 
 
 def test_noisy_gradient_is_true_gradient_plus_the_steps_noise():
     task = make(dim=5, noise=2.0, rotated=True)
     loss = task.loss_and_grad(4)
-    expected = torch.mv(task.hessian, task.theta.detach()) + task.gradient_noise(4)
-    torch.testing.assert_close(task.theta.grad, expected)
+    expected = torch.mv(task.hessian, task.theta.detach()[0]) + task.gradient_noise(4)
+    torch.testing.assert_close(task.theta.grad[0], expected)
     # train_loss is the true objective, untouched by the noise
-    assert loss.item() == pytest.approx(task.objective(), rel=1e-6)
+    assert loss.item() == pytest.approx(task.objectives()[0], rel=1e-6)
 
 
 def test_geometric_spectrum():
@@ -188,7 +188,7 @@ def test_adam_lowers_the_loss_on_the_deepobs_problem():
     task = make(preset="deepobs", batch_size=32)
     losses = train(task, adam(0.05), 200)
     assert losses[-1] < 0.1 * losses[0]
-    assert task.evaluate()["loss"] < 0.1 * losses[0]
+    assert task.evaluate()[0]["loss"] < 0.1 * losses[0]
 
 
 def test_same_seed_same_trajectory_other_seed_other_noise():
@@ -214,8 +214,8 @@ def test_interface_details():
     assert task.steps_per_epoch is None
     assert not QuadraticTask.uses_sparse_gradients(task.params)
     loss = task.loss_and_grad(1)
-    assert loss.dim() == 0 and not loss.requires_grad
-    assert task.step_metrics() == {"distance_to_opt": pytest.approx(math.sqrt(3.0))}
+    assert loss.shape == (1,) and not loss.requires_grad
+    assert task.step_metrics() == [{"distance_to_opt": pytest.approx(math.sqrt(3.0))}]
     assert set(task.metric_goals) == {"train_loss", "loss", "distance_to_opt"}
     assert task.primary_metric in task.metric_goals
 

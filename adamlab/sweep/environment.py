@@ -57,11 +57,12 @@ def _git() -> dict[str, Any] | None:
 
 def implementation_of(optimizer: Any) -> str:
     """The code path `optimizer` runs its update with, in words."""
+    code_path = getattr(optimizer, "code_path", None)
+    if code_path is not None:  # a stack's optimizer (adamlab.optimizers.stacked)
+        return code_path()
     module = type(optimizer).__module__
     if module.startswith("torch.optim"):
         return f"torch.optim.{type(optimizer).__name__}"
-    if hasattr(optimizer, "_use_kernel"):  # a stack's optimizer (adamlab.optimizers.stacked)
-        return "stacked kernel" if optimizer._use_kernel else "stacked tensor ops"
     implementation = getattr(optimizer, "implementation", None)
     if implementation in ("plain", "foreach"):
         return implementation
@@ -71,7 +72,7 @@ def implementation_of(optimizer: Any) -> str:
 
 
 def _fused_path(optimizer: Any) -> str:
-    # adam_fused hands CPU float32/float64 tensors to the kernel when it loads, the rest to foreach
+    # fast_adam hands CPU float32/float64 tensors to the kernel when it loads, the rest to foreach
     import torch
 
     from adamlab.optimizers.adam_kernel import kernel_problem

@@ -1,10 +1,13 @@
 """Run a sweep's pending trials into its results folder: in this process or in a pool of workers.
 
 - Trials already recorded in the folder are skipped; the rest run in sweep order.
-- With `batch_trials` K > 1 (issue 8), pending trials that differ only in optimizer
-  hyperparameters run as stacks of up to K members in one training (adamlab.sweep.stacking);
-  a stack is a unit of work like a single trial, and still ends in one record per trial.
-- `jobs > 1` runs trials in that many worker processes ('spawn': forking a process that has
+- Every trial runs in a stack (adamlab.sweep.stacking): pending trials that differ only in
+  optimizer hyperparameters share one training of K members, K chosen automatically to fit the
+  device's memory unless `stack_size` caps it (1: every trial alone). A stack is what is handed out,
+  and still ends in one record per trial.
+- `jobs`: by default one process for sweeps whose estimated work would not repay a worker's
+  start-up (`auto_jobs`), else one worker per core. `jobs > 1` runs stacks in that many worker
+  processes ('spawn': forking a process that has
   loaded torch is unsafe), each with torch threads = cores // jobs so the workers together never
   oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
   depend on which worker ran it or in what order (`--jobs 2` == `--jobs 1`). One caveat: torch's
@@ -16,6 +19,8 @@
   loses nothing finished and duplicates nothing: the next run re-runs exactly the missing trials.
 - Ctrl-C: workers ignore SIGINT; the parent stops them, keeps what finished, rebuilds the tables
   and raises `SweepInterrupted`.
+- One executor loop (`drive`) hands stacks out and collects their outcomes, whichever backend
+  runs them: this process, a local process pool, or Ray (adamlab.sweep.ray_backend).
 """
 
 from __future__ import annotations
@@ -34,10 +39,23 @@ from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
 from adamlab.sweep import provenance
-from adamlab.sweep.runner import TrialOutcome
+from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.schema import Sweep
-from adamlab.sweep.stacking import plan_units, run_unit
+from adamlab.sweep.stacking import WorkPlan, plan_stacks
 from adamlab.sweep.trials import Trial, expand_trials
+
+#: the estimated work (seconds in one process) from which a sweep gets one worker per core: each
+#: worker pays ~3-4 s to start (import torch, build its first optimizer). The work model is
+#: rough and low for compute-bound tasks: on 2 shared cores, 2 workers won 12 s on an MNIST sweep
+#: estimated at 6 s and 7 s on an embedding sweep estimated at 11 s
+AUTO_JOBS_MIN_WORK_S = 5.0
+#: the work model of `estimated_work_s`: a step's fixed cost, and seconds per byte of a member
+STEP_OVERHEAD_S = 2e-4
+SECONDS_PER_MEMBER_BYTE = 5e-10
+#: stacks whose members hold fewer bytes than this in all run with one torch thread: their
+#: tensor ops are too small to split, and an idle second thread only adds synchronisation (on a
+#: busy machine a 2-thread 32 x 100 x 100 product took 4x longer than a 1-thread one)
+SMALL_STACK_BYTES = 1 << 20
 
 
 def available_cores() -> int:
@@ -49,6 +67,40 @@ def available_cores() -> int:
 
 def threads_per_job(jobs: int) -> int:
     return max(1, available_cores() // jobs)
+
+
+def _stack_bytes(stack: list[Trial]) -> int:
+    from adamlab.tasks.registry import load_task
+
+    first = stack[0]
+    task_cls = load_task(first.task)
+    params = task_cls.Params.model_validate(first.task_params)
+    return len(stack) * task_cls.member_bytes(params, first.batch_size)
+
+
+def estimated_work_s(plan: WorkPlan) -> float:
+    """A rough estimate of the plan's seconds in one process: per stack, steps x (a fixed cost
+    per step + the stack's bytes (members x the task's bytes per member) x seconds per byte)."""
+    return sum(
+        stack[0].steps * (STEP_OVERHEAD_S + _stack_bytes(stack) * SECONDS_PER_MEMBER_BYTE)
+        for stack in plan.stacks
+    )
+
+
+def auto_threads(plan: WorkPlan, jobs: int) -> int:
+    """The default --threads: cores // jobs, or 1 when every stack is small (SMALL_STACK_BYTES)."""
+    if all(_stack_bytes(stack) < SMALL_STACK_BYTES for stack in plan.stacks):
+        return 1
+    return threads_per_job(jobs)
+
+
+def auto_jobs(plan: WorkPlan, cores: int) -> int:
+    """The default --jobs: 1 unless the plan's estimated work repays starting a worker per core
+    (stacks are then split so that every worker gets one, see stacking.plan_stacks)."""
+    members = sum(len(stack) for stack in plan.stacks)
+    if members < 2 or cores < 2 or estimated_work_s(plan) < AUTO_JOBS_MIN_WORK_S:
+        return 1
+    return min(cores, members)
 
 
 class SweepListener(Protocol):
@@ -173,7 +225,7 @@ def run_sweep(
     retry_failed: bool = False,
     listener: SweepListener | None = None,
     argv: list[str] | None = None,
-    batch_trials: int | None = None,
+    stack_size: int | str | None = None,
     backend: str = "local",
     address: str | None = None,
     rerun_stale: bool = False,
@@ -181,20 +233,23 @@ def run_sweep(
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
-    `threads`: torch threads per trial (default: cores // jobs, at least 1).
-    `batch_trials`: trials stacked in one training (issue 8; default: the sweep's batch_trials).
-    Stacks are units of work like single trials (see adamlab.sweep.stacking).
-    `backend`: "local" (this process, or `jobs` worker processes; `jobs` default 1) or "ray"
-    (units as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
+    `threads`: torch threads per stack (default `auto_threads`: cores // jobs, at least 1; 1 for
+    sweeps of small stacks).
+    `stack_size`: the most trials per stack, or "auto" (default: the sweep's stack_size).
+    `backend`: "local" (this process, or `jobs` worker processes; `jobs` default `auto_jobs`) or "ray"
+    (stacks as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
     what the cluster takes; see adamlab.sweep.ray_backend).
     `rerun_stale` / `accept_stale`: what to do with records made in another environment
     (adamlab.store.staleness); without either such records are an error and nothing runs.
     """
     if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
-    batch_trials = sweep.batch_trials if batch_trials is None else batch_trials
-    if batch_trials < 1:
-        raise AdamlabError(f"--batch-trials: must be >= 1, got {batch_trials}")
+    if stack_size == "auto":
+        stack_size = None
+    elif stack_size is None:
+        stack_size = sweep.stack_size
+    elif not isinstance(stack_size, int) or stack_size < 1:
+        raise AdamlabError(f"--stack-size: must be auto or an integer >= 1, got {stack_size!r}")
     if threads is not None and threads < 1:
         raise AdamlabError(f"--threads: must be >= 1, got {threads}")
     if backend not in ("local", "ray"):
@@ -215,8 +270,7 @@ def run_sweep(
         if plan.pending:  # else no cluster to start
             cluster = RayBackend.connect(address, jobs=jobs, threads=threads, device_type=sweep.device_type)
             jobs, threads = cluster.jobs, cluster.threads
-    jobs = jobs or 1
-    threads = threads or threads_per_job(jobs)
+    auto = jobs is None
     started = time.perf_counter()
     with cluster or nullcontext(), ResultsFolder(sweep.output) as folder:
         folder.open(
@@ -229,6 +283,12 @@ def run_sweep(
         if rerun_stale:
             plan.done -= set(plan.stale)
         pending = plan.pending
+        work = plan_stacks(pending, stack_size, jobs=jobs or 1)
+        if auto:
+            jobs = auto_jobs(work, available_cores())
+            if jobs > 1:
+                work = plan_stacks(pending, stack_size, jobs=jobs)
+        threads = threads or auto_threads(work, jobs)
         run_info = provenance.start_run(
             folder.read_provenance(), device=sweep.device, started=layout.now_iso(), argv=argv,
             jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
@@ -252,12 +312,14 @@ def run_sweep(
 
         outcome_name = "crashed"
         try:
-            work = plan_units(pending, batch_trials, jobs=jobs)
             if cluster is not None:
-                execute = cluster.run_units
+                backend_here = cluster.executor(sweep.name, threads)
+            elif jobs == 1:
+                backend_here = InProcess(sweep.name, threads)
             else:
-                execute = _run_in_process if jobs == 1 else _run_in_pool
-            execute(work.units, sweep.name, jobs, threads, started_trial, ended_trial)
+                backend_here = ProcessPool(sweep.name, jobs, threads)
+            with backend_here:
+                drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
             outcome_name = "interrupted"
@@ -284,6 +346,54 @@ Started = Callable[[Trial], None]
 Ended = Callable[[Trial, TrialOutcome], None]
 
 
+class Executor(Protocol):
+    """Where stacks run: `submit` starts one, `wait` returns the handles of those that ended
+    (possibly none, after a while), `result` their outcomes (or raises AdamlabError naming the
+    `lost` trials), `stop` drops what is in flight. A context manager."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def submit(self, stack: list[Trial]) -> Any: ...
+
+    def wait(self, handles: list[Any]) -> list[Any]: ...
+
+    def result(self, handle: Any, lost: list[Trial]) -> list[TrialOutcome]: ...
+
+    def stop(self, handles: list[Any]) -> None: ...
+
+
+def drive(stacks: list[list[Trial]], jobs: int, executor: Executor, started: Started, ended: Ended) -> None:
+    """The one executor loop: `jobs` stacks in flight ("started" means running), the next one
+    submitted as each returns; `ended` hears each trial, in its stack's order, as its stack
+    returns. On any error or Ctrl-C, what is in flight is stopped and leaves nothing."""
+    queue = iter(stacks)
+    running: dict[Any, list[Trial]] = {}
+
+    def submit_next() -> None:
+        stack = next(queue, None)
+        if stack is not None:
+            for trial in stack:
+                started(trial)
+            running[executor.submit(stack)] = stack
+
+    try:
+        for _ in range(min(jobs, len(stacks))):
+            submit_next()
+        while running:
+            for handle in executor.wait(list(running)):
+                stack = running.pop(handle)
+                lost = [t for s in (stack, *running.values()) for t in s]
+                outcomes = executor.result(handle, lost)
+                for trial, outcome in zip(stack, outcomes, strict=True):
+                    ended(trial, outcome)
+                submit_next()
+    except BaseException:
+        executor.stop(list(running))
+        raise
+
+
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     import torch
@@ -296,15 +406,35 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run_in_process(
-    units: list[list[Trial]], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
-) -> None:
-    with _torch_threads(threads):
-        for unit in units:
-            for trial in unit:
-                started(trial)
-            for trial, outcome in zip(unit, run_unit(unit, sweep_name), strict=True):
-                ended(trial, outcome)
+class InProcess:
+    """Stacks run in this process, one at a time, with `threads` torch threads."""
+
+    def __init__(self, sweep_name: str, threads: int):
+        self.sweep_name, self.threads = sweep_name, threads
+        self._pending: dict[int, list[Trial]] = {}
+        self._threads = None
+
+    def __enter__(self) -> InProcess:
+        self._threads = _torch_threads(self.threads)
+        self._threads.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._threads.__exit__(*exc)
+
+    def submit(self, stack: list[Trial]) -> int:
+        handle = len(self._pending)
+        self._pending[handle] = stack
+        return handle
+
+    def wait(self, handles: list[int]) -> list[int]:
+        return handles[:1]
+
+    def result(self, handle: int, lost: list[Trial]) -> list[TrialOutcome]:
+        return run_stack(self._pending.pop(handle), self.sweep_name)
+
+    def stop(self, handles: list[int]) -> None:
+        self._pending.clear()
 
 
 def _init_worker(threads: int, sweep_pid: int) -> None:
@@ -327,53 +457,51 @@ def _stop_workers(pool) -> None:
         process.terminate()
 
 
-def _run_in_pool(
-    units: list[list[Trial]], sweep_name: str, jobs: int, threads: int, started: Started, ended: Ended
-) -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+class ProcessPool:
+    """Stacks run in `jobs` spawned worker processes with `threads` torch threads each; a worker
+    exits when the sweep's process dies, even by kill -9 (adamlab.sweep.parent_watch)."""
 
-    if not units:
-        return
-    jobs = min(jobs, len(units))
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads, os.getpid()),
-    )
-    queue = iter(units)
-    running: dict = {}
+    def __init__(self, sweep_name: str, jobs: int, threads: int):
+        self.sweep_name, self.jobs, self.threads = sweep_name, jobs, threads
+        self._pool = None
 
-    def submit_next() -> None:
-        unit = next(queue, None)
-        if unit is not None:
-            running[pool.submit(run_unit, unit, sweep_name)] = unit
-            for trial in unit:
-                started(trial)
+    def __enter__(self) -> ProcessPool:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    try:
-        for _ in range(jobs):  # one unit per worker in flight: "started" means running
-            submit_next()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                unit = running.pop(future)
-                try:
-                    outcomes = future.result()
-                except BrokenProcessPool:
-                    lost = ", ".join(t.trial_id for u in (unit, *running.values()) for t in u)
-                    raise AdamlabError(
-                        f"a worker process died (killed, out of memory, or a crash in native code) "
-                        f"while running trial(s) {lost}; finished trials are kept: re-run to resume, "
-                        f"or run with --jobs 1 to see the error"
-                    ) from None
-                for trial, outcome in zip(unit, outcomes, strict=True):
-                    ended(trial, outcome)
-                submit_next()
-    except BaseException:
-        _stop_workers(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.threads, os.getpid()),
+        )
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self._pool.shutdown(wait=True)
+
+    def submit(self, stack: list[Trial]):
+        return self._pool.submit(run_stack, stack, self.sweep_name)
+
+    def wait(self, handles: list) -> list:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        return [h for h in handles if h in done]
+
+    def result(self, handle, lost: list[Trial]) -> list[TrialOutcome]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            raise AdamlabError(
+                f"a worker process died (killed, out of memory, or a crash in native code) "
+                f"while running trial(s) {', '.join(t.trial_id for t in lost)}; finished trials "
+                f"are kept: re-run to resume, or run with --jobs 1 to see the error"
+            ) from None
+
+    def stop(self, handles: list) -> None:
+        _stop_workers(self._pool)
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,12 +1,12 @@
-"""Run a sweep's units of work as Ray tasks (`adamlab sweep --backend ray [--address ADDR]`).
+"""Run a sweep's stacks as Ray tasks (`adamlab sweep --backend ray [--address ADDR]`).
 
 The driver (the `adamlab sweep` process) keeps every duty it has with local workers: it plans
-the sweep, skips the trials already recorded in the results folder, submits the pending units
-(one trial or one stack each), and writes each record atomically into the results folder when
-its unit returns. Workers only compute and return records, so they need no access to the
+the sweep, skips the trials already recorded in the results folder, submits the pending stacks
+(of one trial or more), and writes each record atomically into the results folder when
+its stack returns. Workers only compute and return records, so they need no access to the
 folder: nodes of a cluster share no filesystem with the driver. Resume, Ctrl-C and the progress
 bar are therefore those of the local path: a trial has a record once it ended; on Ctrl-C the
-units in flight are cancelled (their worker processes killed) and leave nothing, so they run
+stacks in flight are cancelled (their worker processes killed) and leave nothing, so they run
 again next time. A sweep with nothing left to run starts no cluster.
 
 - Where: `address` is a Ray cluster (`HOST:PORT` of its head, `ray://HOST:PORT` for Ray Client,
@@ -14,13 +14,13 @@ again next time. A sweep with nothing left to run starts no cluster.
   a private local instance with `jobs * threads` CPUs (default: this machine's cores), stopped
   when the sweep ends. A process already connected (`ray.init()` called by the caller) is used
   as it is and left connected.
-- How many: each unit is a task that reserves `threads` CPUs (default 1) and runs torch with that
+- How many: each stack is a task that reserves `threads` CPUs (default 1) and runs torch with that
   many threads, so Ray never puts more work on a node than it has cores; with a CUDA sweep it
-  also reserves one GPU. `jobs` units are in flight at once (default: as many as the cluster's
+  also reserves one GPU. `jobs` stacks are in flight at once (default: as many as the cluster's
   nodes take), one more submitted as each returns.
 - Same results: every trial seeds everything from its own seed, so a record does not depend on
   the node that ran it (the thread-count caveat of adamlab.sweep.execute applies: pin `threads`).
-- Paths: each unit runs in the driver's current directory when that directory exists on the
+- Paths: each stack runs in the driver's current directory when that directory exists on the
   worker's machine (a shared filesystem, or the same layout on every node), so a relative path in
   task params (mnist_mlp's `data_dir`) means there what it means to the driver, and trial ids stay
   those of the YAML as written. Where the directory does not exist, relative paths resolve against
@@ -37,27 +37,22 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
 from adamlab import __version__
 from adamlab.errors import AdamlabError
-from adamlab.sweep.runner import TrialOutcome
-from adamlab.sweep.stacking import run_unit
+from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.trials import Trial
 
 INSTALL_HINT = "pip install 'adamlab[ray]'"
 #: seconds to wait for a TCP answer from `--address` before calling it unreachable (Ray itself
 #: waits minutes for a cluster that is not there)
 PROBE_TIMEOUT_S = 5.0
-#: how often the wait for a unit wakes up (Ctrl-C is handled at once either way)
+#: how often the wait for a stack wakes up (Ctrl-C is handled at once either way)
 WAIT_SLICE_S = 1.0
-
-Started = Callable[[Trial], None]
-Ended = Callable[[Trial, TrialOutcome], None]
-
 
 def import_ray():
     """The `ray` module, or a one-line error saying how to install it."""
@@ -76,7 +71,7 @@ class WorkerMismatch(Exception):
 
 @dataclass(frozen=True)
 class DriverContext:
-    """What a worker needs to know about the driver to run a unit as the driver would."""
+    """What a worker needs to know about the driver to run a stack as the driver would."""
 
     cwd: str
     adamlab_version: str
@@ -100,10 +95,10 @@ def _in_directory(path: str) -> Iterator[None]:
                 os.chdir(before)
 
 
-def run_unit_on_worker(
-    unit: list[Trial], sweep_name: str, threads: int, driver: DriverContext
+def run_stack_on_worker(
+    stack: list[Trial], sweep_name: str, threads: int, driver: DriverContext
 ) -> list[TrialOutcome]:
-    """The Ray task: one unit of work, run with `threads` torch threads in the driver's directory."""
+    """The Ray task: one stack, run with `threads` torch threads in the driver's directory."""
     if driver.adamlab_version != __version__:
         raise WorkerMismatch(
             f"node {socket.gethostname()} has adamlab {__version__}, the driver {driver.adamlab_version}: "
@@ -113,7 +108,7 @@ def run_unit_on_worker(
 
     torch.set_num_threads(threads)
     with _in_directory(driver.cwd):
-        return run_unit(unit, sweep_name)
+        return run_stack(stack, sweep_name)
 
 
 def _for_worker(trial: Trial) -> Trial:
@@ -180,20 +175,20 @@ def _one_line(exc: BaseException) -> str:
 
 class RayBackend:
     """One sweep run's connection to Ray; a context manager that disconnects on exit (and stops
-    the local instance it started). `jobs`/`threads`: units in flight and torch threads per unit."""
+    the local instance it started). `jobs`/`threads`: stacks in flight and torch threads per stack."""
 
     def __init__(self, ray, *, address: str, connected_here: bool, jobs: int, threads: int,
-                 gpus_per_unit: int, nodes: int, cpus: float):
+                 gpus_per_stack: int, nodes: int, cpus: float):
         self._ray = ray
         self.address = address
         self.connected_here = connected_here
         self.jobs = jobs
         self.threads = threads
-        self.gpus_per_unit = gpus_per_unit
+        self.gpus_per_stack = gpus_per_stack
         self.nodes = nodes
         self.cpus = cpus
-        self._remote = ray.remote(run_unit_on_worker).options(
-            num_cpus=threads, num_gpus=gpus_per_unit
+        self._remote = ray.remote(run_stack_on_worker).options(
+            num_cpus=threads, num_gpus=gpus_per_stack
         )
         #: kills the local instance's processes if this one dies without stopping them (kill -9)
         self.reaper = None
@@ -242,12 +237,12 @@ class RayBackend:
                 raise AdamlabError(f"--backend ray: could not connect to {shown}: {_one_line(exc)}") from None
         try:
             nodes = [node for node in ray.nodes() if node.get("Alive")]
-            capacity = sum(_units_on(node.get("Resources", {}), threads, gpus) for node in nodes)
+            capacity = sum(_stacks_on(node.get("Resources", {}), threads, gpus) for node in nodes)
             if not jobs and capacity == 0:
                 raise AdamlabError(_no_room_message(shown, nodes, threads, gpus))
             backend = cls(
                 ray, address=shown, connected_here=connected_here, jobs=jobs or capacity,
-                threads=threads, gpus_per_unit=gpus, nodes=len(nodes),
+                threads=threads, gpus_per_stack=gpus, nodes=len(nodes),
                 cpus=sum(node.get("Resources", {}).get("CPU", 0) for node in nodes),
             )
             backend.reaper = reaper if connected_here else None
@@ -275,45 +270,47 @@ class RayBackend:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run_units(self, units: list[list[Trial]], sweep_name: str, jobs: int, threads: int,
-                  started: Started, ended: Ended) -> None:
-        """Run `units` as Ray tasks, `jobs` at a time; `ended` hears each trial in its unit's order
-        as the unit returns (the executor signature of adamlab.sweep.execute)."""
-        ray = self._ray
-        driver = DriverContext(cwd=os.getcwd(), adamlab_version=__version__)
-        queue = iter(units)
-        running: dict[Any, list[Trial]] = {}
+    def executor(self, sweep_name: str, threads: int) -> RayExecutor:
+        """The executor adamlab.sweep.execute.drive feeds: stacks as Ray tasks."""
+        return RayExecutor(self, sweep_name, threads)
 
-        def submit_next() -> None:
-            unit = next(queue, None)
-            if unit is not None:
-                ref = self._remote.remote([_for_worker(t) for t in unit], sweep_name, threads, driver)
-                running[ref] = unit
-                for trial in unit:
-                    started(trial)
 
+class RayExecutor:
+    """Stacks as Ray tasks of `backend` (the Executor protocol of adamlab.sweep.execute)."""
+
+    def __init__(self, backend: RayBackend, sweep_name: str, threads: int):
+        self._backend, self.sweep_name, self.threads = backend, sweep_name, threads
+        self._driver = DriverContext(cwd=os.getcwd(), adamlab_version=__version__)
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def submit(self, stack: list[Trial]):
+        return self._backend._remote.remote(
+            [_for_worker(t) for t in stack], self.sweep_name, self.threads, self._driver
+        )
+
+    def wait(self, handles: list) -> list:
+        done, _ = self._backend._ray.wait(handles, num_returns=1, timeout=WAIT_SLICE_S)
+        return done
+
+    def result(self, handle, lost: list[Trial]) -> list[TrialOutcome]:
+        ray = self._backend._ray
         try:
-            for _ in range(min(jobs, len(units))):
-                submit_next()
-            while running:
-                done, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_SLICE_S)
-                for ref in done:
-                    unit = running.pop(ref)
-                    try:
-                        outcomes = ray.get(ref)
-                    except ray.exceptions.RayError as exc:
-                        lost = ", ".join(t.trial_id for u in (unit, *running.values()) for t in u)
-                        raise AdamlabError(
-                            f"Ray could not run trial(s) {lost}: {_one_line(exc)}; finished trials "
-                            f"are kept: re-run to resume"
-                        ) from None
-                    for trial, outcome in zip(unit, outcomes, strict=True):
-                        ended(trial, outcome)
-                    submit_next()
-        finally:
-            for ref in running:  # Ctrl-C or an error: what has not returned is dropped, not kept
-                with suppress(Exception):
-                    ray.cancel(ref, force=True)
+            return ray.get(handle)
+        except ray.exceptions.RayError as exc:
+            raise AdamlabError(
+                f"Ray could not run trial(s) {', '.join(t.trial_id for t in lost)}: "
+                f"{_one_line(exc)}; finished trials are kept: re-run to resume"
+            ) from None
+
+    def stop(self, handles: list) -> None:
+        for ref in handles:  # Ctrl-C or an error: what has not returned is dropped, not kept
+            with suppress(Exception):
+                self._backend._ray.cancel(ref, force=True)
 
 
 def _stop_reaper(reaper) -> None:
@@ -322,11 +319,11 @@ def _stop_reaper(reaper) -> None:
         reaper.wait()
 
 
-def _units_on(resources: dict[str, float], threads: int, gpus: int) -> int:
-    units = math.floor(resources.get("CPU", 0) / threads)
+def _stacks_on(resources: dict[str, float], threads: int, gpus: int) -> int:
+    stacks = math.floor(resources.get("CPU", 0) / threads)
     if gpus:
-        units = min(units, math.floor(resources.get("GPU", 0) / gpus))
-    return units
+        stacks = min(stacks, math.floor(resources.get("GPU", 0) / gpus))
+    return stacks
 
 
 def _no_room_message(shown: str, nodes: list[dict], threads: int, gpus: int) -> str:
@@ -337,6 +334,6 @@ def _no_room_message(shown: str, nodes: list[dict], threads: int, gpus: int) -> 
     if gpus:
         need, has = f"{need} and {gpus} GPU", f"{has}, {largest('GPU'):g} GPUs"
     return (
-        f"--backend ray: no node of {shown} has room for one unit ({need}; the largest has {has}); "
+        f"--backend ray: no node of {shown} has room for one stack ({need}; the largest has {has}); "
         f"lower --threads, or give --jobs N to submit anyway (an autoscaling cluster adds nodes)"
     )

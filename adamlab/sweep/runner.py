@@ -1,34 +1,45 @@
-"""Run one trial: build its task and optimizer from the trial seed, train, log, and return its record.
+"""The one training loop: run a stack of K >= 1 trials (same task, seed, batches and step counts;
+optimizer hyperparameters that may differ per member) and return one record per trial. A plain
+trial is a stack of one.
 
-What is recorded (all under `TrialRecord.metrics`, long format):
+Member k of a stack is trained on the same batches from the same initial weights as it would be
+alone, so its record does not depend on the stack it ran in, to float rounding.
+
+What is recorded per member (all under `TrialRecord.metrics`, long format):
 - `train_loss` at step 1, every `log_every` steps and the last step, with the task's
   `step_metrics()` and the optimizer diagnostics (`opt.*`) of that step's update;
 - the task's `evaluate()` every `eval_every` steps and at the last step;
-- each row's `wall_time`: seconds since the training loop began.
+- each row's `wall_time`: seconds since the stack's training loop began; a record's
+  `wall_time_s` is the time from the stack's start to that member's end.
 `train_loss` at step t is the loss of step t's batch before the t-th update; step metrics and
 evaluations at step t are taken after it. `final`/`best` per metric follow the task's
 `metric_goals` (a metric not listed is minimised, unless its name ends in "accuracy").
 
-Divergence: the loss is NaN/inf or above `divergence_factor` x the step-1 loss (the ratio test is
-off when the step-1 loss is <= 0). On CPU every step's loss is checked (one `.item()`, about a
-microsecond), so a trial stops at the very step it diverged. On CUDA a per-step `.item()` would
-synchronise the device every step, so the running maximum of the loss is kept on the device
-(NaN propagates through it) and read at log steps: the trial stops by the next log step.
-A diverged trial stops before that step's update and is not evaluated; its last `train_loss` row
-is the diverged value, and `steps_run` is the step where it was caught.
+Divergence: a member's loss is NaN/inf or above `divergence_factor` x its step-1 loss (the ratio
+test is off when the step-1 loss is <= 0). On CPU every step's losses are checked (one
+`.tolist()`), so a member stops at the very step it diverged. On CUDA a per-step read would
+synchronise the device every step, so the running maximum of each member's loss is kept on the
+device (NaN propagates through it) and read at log steps: a member stops by the next log step.
+A diverged member gets its last `train_loss` row and status `diverged` at the step it was caught,
+and leaves the stack before that step's update (its parameters and optimizer state are dropped,
+so nothing of it reaches the others); the rest go on. It is not evaluated.
 
-An exception inside the trial marks it failed with a one-line `error`; the traceback is returned
-beside the record (the store writes it to `errors/<trial_id>.txt`). KeyboardInterrupt is not
-caught: an interrupted trial leaves no record and runs again next time.
+Failures: an exception while building or training a stack of one marks its trial failed with a
+one-line `error`; the traceback is returned beside the record (the store writes it to
+`errors/<trial_id>.txt`). A larger stack that cannot be built, or fails while training, runs its
+unfinished trials as stacks of one instead (members that had already diverged keep their
+records), with a warning on the "adamlab.sweep" logger: a stacking problem never costs a trial.
+KeyboardInterrupt is not caught: an interrupted trial leaves no record and runs again next time.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adamlab import __version__
 from adamlab.errors import AdamlabError
@@ -36,6 +47,8 @@ from adamlab.store.records import TrialRecord
 from adamlab.sweep.trials import Trial
 
 ERROR_MAX_CHARS = 300
+
+logger = logging.getLogger("adamlab.sweep")
 
 
 @dataclass
@@ -114,58 +127,161 @@ class _FailedAtStep(Exception):
         self.step = step
 
 
-def _train(trial: Trial, task, optimizer, log: MetricLog) -> tuple[str, int]:
-    """The training loop; returns (status, steps_run)."""
+@dataclass
+class _Member:
+    trial: Trial
+    log: MetricLog = field(default_factory=MetricLog)
+    threshold: float = math.inf
+    outcome: TrialOutcome | None = None
+
+
+def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
+    """Run `trial` alone (a stack of one) to its end and return its record."""
+    return run_stack([trial], sweep_name)[0]
+
+
+def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
+    """Run `trials` (stackable: see `stacking.stack_key`) together; outcomes in `trials` order."""
+    started = time.perf_counter()
+    members = [_Member(trial) for trial in trials]
+    first = trials[0]
+    goals: dict[str, str] = {}
+    device = first.device_spec
+    try:
+        task, optimizer, device, goals = _build(trials)
+    except Exception as exc:
+        if len(trials) > 1:
+            logger.warning(
+                "could not stack %d trials of %s (%s); running them one at a time",
+                len(trials), first.task, _one_line(exc),
+            )
+            return [run_trial(trial, sweep_name) for trial in trials]
+        record = trial_record(
+            first, sweep_name, device=str(device), status="failed", steps_run=0,
+            wall_time_s=time.perf_counter() - started, log=members[0].log, goals=goals,
+            error=_one_line(exc),
+        )
+        return [TrialOutcome(record, traceback.format_exc())]
+    try:
+        _train(members, task, optimizer, device, goals, sweep_name, started)
+    except _FailedAtStep as failure:
+        cause = failure.__cause__
+        pending = [m for m in members if m.outcome is None]
+        if len(trials) > 1:
+            logger.warning(
+                "a stack of %d %s trials failed at step %d (%s); running its %d unfinished "
+                "trial(s) one at a time", len(trials), first.task, failure.step, _one_line(cause),
+                len(pending),
+            )
+            for member in pending:
+                member.outcome = run_trial(member.trial, sweep_name)
+        else:
+            trace = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+            member = members[0]
+            member.outcome = TrialOutcome(trial_record(
+                member.trial, sweep_name, device=str(device), status="failed",
+                steps_run=failure.step, wall_time_s=time.perf_counter() - started, log=member.log,
+                goals=goals, error=_one_line(cause), optimizer=optimizer,
+            ), trace)
+    return [m.outcome for m in members]
+
+
+def _build(trials: list[Trial]):
+    from adamlab.optimizers.stacked import build_stacked_optimizer
+    from adamlab.tasks.device import resolve_device
+    from adamlab.tasks.registry import load_task
+
+    first = trials[0]
+    task_cls = load_task(first.task)
+    goals = dict(task_cls.metric_goals)
+    device = resolve_device(first.device_spec)
+    seed_everything(first.seed)
+    params = task_cls.Params.model_validate(first.task_params)
+    task = task_cls(
+        params, seed=first.seed, device=device, batch_size=first.batch_size, members=len(trials),
+    )
+    optimizer = build_stacked_optimizer(
+        first.optimizer, task.tensors, [t.hparams for t in trials],
+        sparse=task_cls.uses_sparse_gradients(params),
+    )
+    return task, optimizer, device, goals
+
+
+def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: str, started: float) -> None:
+    """The training loop of every member of the stack at once; ends each member's record."""
     import torch
 
-    from adamlab.optimizers.diagnostics import params_snapshot, step_diagnostics
-
-    steps, log_every, eval_every = trial.steps, trial.log_every, trial.eval_every
-    factor, isfinite = trial.divergence_factor, math.isfinite
-    check_every_step = task.device.type == "cpu"
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    loss_and_grad, optimizer_step = task.loss_and_grad, optimizer.step
-    threshold = math.inf
-    peak = None  # CUDA: running max of the losses since the last check, kept on the device
+    first = members[0].trial
+    steps, log_every, eval_every = first.steps, first.log_every, first.eval_every
+    factor, isfinite = first.divergence_factor, math.isfinite
+    check_every_step = device.type == "cpu"
+    active = list(members)  # the members still in the stack, in stack order
+    peak = None  # CUDA: running max of each member's loss since the last check
     next_log, next_eval = 1, eval_every
     start = time.perf_counter()
     step = 0
+
+    def end(member: _Member, status: str, steps_run: int) -> None:
+        member.outcome = TrialOutcome(trial_record(
+            member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
+            wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
+            optimizer=optimizer,
+        ))
+
     try:
         for step in range(1, steps + 1):
-            for p in params:  # the Task contract: grads are None on entry
-                p.grad = None
-            loss = loss_and_grad(step)
+            losses = task.loss_and_grad(step)
             is_log = step == next_log or step == steps
             if check_every_step or is_log:
-                value = loss.item()
-                if step == 1 and value > 0:
-                    threshold = factor * value
-                diverged = not isfinite(value) or value > threshold
+                values = losses.tolist()
+                if step == 1:
+                    for member, value in zip(active, values, strict=True):
+                        member.threshold = factor * value if value > 0 else math.inf
+                worst = values
                 if peak is not None:  # CUDA: also every step since the last check
-                    worst = torch.maximum(peak, loss).item()
-                    diverged = diverged or not isfinite(worst) or worst > threshold
+                    worst = torch.maximum(peak, losses).tolist()
                     peak = None
+                diverged = [
+                    i for i, (value, high) in enumerate(zip(values, worst, strict=True))
+                    if not isfinite(value) or value > active[i].threshold
+                    or not isfinite(high) or high > active[i].threshold
+                ]
                 if diverged:
-                    log.add(step, time.perf_counter() - start, {"train_loss": value})
-                    return "diverged", step
+                    now = time.perf_counter() - start
+                    for i in diverged:
+                        active[i].log.add(step, now, {"train_loss": values[i]})
+                        end(active[i], "diverged", step)
+                    kept = [i for i in range(len(active)) if i not in set(diverged)]
+                    if not kept:
+                        return
+                    task.keep(kept)
+                    optimizer.keep(kept, task.tensors)
+                    active = [active[i] for i in kept]
+                    values = [values[i] for i in kept]
             else:
-                peak = loss if peak is None else torch.maximum(peak, loss)
+                peak = losses if peak is None else torch.maximum(peak, losses)
             if is_log:
-                snapshot = params_snapshot(optimizer)
-                optimizer_step()
+                diagnostics = optimizer.step_and_diagnose()
                 now = time.perf_counter() - start
-                log.add(step, now, {"train_loss": value})
-                log.add(step, now, step_diagnostics(optimizer, snapshot))
-                log.add(step, now, task.step_metrics())
+                step_metrics = task.step_metrics()
+                for member, value, opt_metrics, task_metrics in zip(
+                    active, values, diagnostics, step_metrics, strict=True
+                ):
+                    member.log.add(step, now, {"train_loss": value})
+                    member.log.add(step, now, opt_metrics)
+                    member.log.add(step, now, task_metrics)
                 next_log = log_every if step == 1 and log_every > 1 else step + log_every
             else:
-                optimizer_step()
+                optimizer.step()
             if step == next_eval or step == steps:
-                log.add(step, time.perf_counter() - start, task.evaluate())
+                now = time.perf_counter() - start
+                for member, metrics in zip(active, task.evaluate(), strict=True):
+                    member.log.add(step, now, metrics)
                 next_eval = step + eval_every
     except Exception as exc:
         raise _FailedAtStep(step) from exc
-    return "finished", steps
+    for member in active:
+        end(member, "finished", steps)
 
 
 def trial_record(
@@ -200,41 +316,3 @@ def trial_record(
         adamlab_version=__version__,
         environment=capture_environment(implementation_of(optimizer) if optimizer is not None else ""),
     )
-
-
-def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
-    """Run `trial` to its end (finished, diverged or failed) and return its record."""
-    started = time.perf_counter()
-    log = MetricLog()
-    goals: dict[str, str] = {}
-    status, steps_run, error, trace = "failed", 0, None, None
-    device = trial.device_spec
-    optimizer = None
-    try:
-        from adamlab.optimizers.registry import build_optimizer
-        from adamlab.tasks.device import resolve_device
-        from adamlab.tasks.registry import load_task
-
-        task_cls = load_task(trial.task)
-        goals = dict(task_cls.metric_goals)
-        torch_device = resolve_device(trial.device_spec)
-        device = str(torch_device)
-        seed_everything(trial.seed)
-        task = task_cls(
-            task_cls.Params.model_validate(trial.task_params),
-            seed=trial.seed, device=torch_device, batch_size=trial.batch_size,
-        )
-        optimizer = build_optimizer(trial.optimizer, task.param_groups(), **trial.hparams)
-        status, steps_run = _train(trial, task, optimizer, log)
-    except _FailedAtStep as failure:
-        cause = failure.__cause__
-        status, steps_run, error = "failed", failure.step, _one_line(cause)
-        trace = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
-    except Exception as exc:  # building the task or the optimizer
-        status, error, trace = "failed", _one_line(exc), traceback.format_exc()
-    record = trial_record(
-        trial, sweep_name, device=device, status=status, steps_run=steps_run,
-        wall_time_s=time.perf_counter() - started, log=log, goals=goals, error=error,
-        optimizer=optimizer,
-    )
-    return TrialOutcome(record, trace)

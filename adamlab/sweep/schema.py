@@ -11,6 +11,7 @@ checked against the registered task's `Params` model and the optimizer's registr
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,8 @@ from adamlab.optimizers.registry import OPTIMIZERS, OptimizerSpec, optimizer_nam
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
 from adamlab.tasks.registry import TASKS, load_task, task_names
+
+logger = logging.getLogger("adamlab.sweep")
 
 # the name is a folder name under results/: not only dots ("." and ".." are the folder itself
 # and its parent)
@@ -68,7 +71,10 @@ class SweepFile(BaseModel):
     log_every: _StepCount = 10
     eval_every: _StepCount | None = None
     divergence_factor: float = Field(1.0e3, gt=1)
-    batch_trials: _StepCount = 1
+    #: "auto" or an integer >= 1 (checked in validate_sweep, for a one-line message)
+    stack_size: Any = "auto"
+    #: the old name of stack_size, accepted with a deprecation message
+    batch_trials: _StepCount | None = None
     tasks: list[Any] = Field(min_length=1)
     optimizers: list[Any] = Field(min_length=1)
 
@@ -128,7 +134,8 @@ class Sweep:
     #: device as asked for ('cpu', 'cuda', 'cuda:1'); 'auto' is resolved to 'cpu' or 'cuda'
     device: str
     divergence_factor: float
-    batch_trials: int
+    #: the most trials per stack; None = automatic (as many as share one and fit in memory)
+    stack_size: int | None
     tasks: tuple[TaskPlan, ...]
     optimizers: tuple[OptimizerPlan, ...]
     #: the keys the YAML gave explicitly per optimizer entry (for display of what varies)
@@ -153,7 +160,7 @@ class Sweep:
             "seeds": list(self.seeds),
             "device": self.device,
             "divergence_factor": self.divergence_factor,
-            "batch_trials": self.batch_trials,
+            "stack_size": "auto" if self.stack_size is None else self.stack_size,
             "tasks": [
                 {
                     "name": t.name,
@@ -474,6 +481,23 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
     if top is not None and top.steps is not None and top.epochs is not None:
         problems.append(Problem("steps", "give steps or epochs, not both"))
         top = None  # the step count is unknown: skip the checks that need it
+    stack_size = None
+    if top is not None and top.stack_size != "auto":
+        if type(top.stack_size) is not int or top.stack_size < 1:
+            problems.append(Problem(
+                "stack_size", f"must be auto or an integer >= 1, got {top.stack_size!r}"
+            ))
+        else:
+            stack_size = top.stack_size
+    if top is not None and top.batch_trials is not None:
+        if "stack_size" in data:
+            problems.append(Problem("batch_trials", "is the old name of stack_size; give stack_size only"))
+        else:
+            stack_size = top.batch_trials
+            logger.warning(
+                "%s: batch_trials is deprecated; it is now stack_size (default auto: "
+                "trials share stacks as far as memory allows)", source,
+            )
 
     seeds = data.get("seeds")
     seen_seeds: set[int] = set()
@@ -518,7 +542,7 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
         seeds=tuple(top.seeds),
         device=resolved_device,
         divergence_factor=top.divergence_factor,
-        batch_trials=top.batch_trials,
+        stack_size=stack_size,
         tasks=tuple(plan for _, plan in tasks),
         optimizers=tuple(plan for _, plan in optimizers),
         explicit_hparams=tuple(explicit for _, (_, explicit) in entries),

@@ -1,17 +1,18 @@
-"""Which pending trials run together as one stack (issue 8's batched trials), and the units of
-work a sweep hands out (to this process or to the workers of `--jobs`).
+"""Which pending trials run together as one stack: the work a sweep hands out (to this
+process, to the workers of `--jobs`, or to Ray).
 
-Trials stack when they share everything but the optimizer hyperparameters that may differ per
-member: the task and its params, seed, steps, batch size, log/eval cadence, divergence factor,
-device, the optimizer's registry name and its discrete flags (amsgrad, bias_correction: the
-optimizer's `StackedForm.shared_hparams`). And only when both the task and the optimizer have a
-stacked form (tasks/stacked.py, optimizers/stacked.py) that takes the configuration; any other
-trial is a unit of its own and runs exactly as without batching.
+Every trial runs in a stack of K >= 1 members (adamlab.sweep.runner). Trials share a stack when
+they share everything but the optimizer hyperparameters that may differ per member: the task and
+its params, seed, steps, batch size, log/eval cadence, divergence factor, device, the optimizer's
+registry name and its discrete flags (amsgrad, bias_correction: everything outside the
+registry's `per_member`). Optimizers without a stacked form (torch's reference classes,
+SparseAdam) and tasks with sparse gradients run in stacks of one.
 
-A group of n stackable trials becomes ceil(n / batch_trials) stacks of near-equal size (33 with
-batch_trials 32 are 17 + 16, not 32 + 1), and with `jobs` workers stacks are split further until
-every worker has a unit, when there are that many trials. Units keep sweep order (by their first
-trial).
+`stack_size` caps K: None ("auto", the default) lets a stack grow to every trial that can share
+it, as far as the memory of the device it runs on allows (`auto_stack_size`); 1 runs every trial
+alone. A group of n stackable trials becomes ceil(n / K) stacks of near-equal size (33 with K 32
+are 17 + 16, not 32 + 1), and with `jobs` workers stacks are split further until every worker
+has one, when there are that many trials. Stacks keep sweep order (by their first trial).
 """
 
 from __future__ import annotations
@@ -20,63 +21,75 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from adamlab.sweep.runner import TrialOutcome, run_trial
 from adamlab.sweep.trials import Trial, canonical_json
 
 logger = logging.getLogger("adamlab.sweep")
 
+#: the share of the device's free memory one stack may fill (the rest: the other processes,
+#: the data, torch's workspace, evaluation chunks)
+MEMORY_SHARE = 0.25
+
 
 @dataclass
 class WorkPlan:
-    #: units of work in sweep order: a one-trial unit runs as before, a larger one as a stack
-    units: list[list[Trial]]
-    #: why trials that asked to be batched run one at a time (one line per distinct reason)
+    #: stacks in sweep order, each a list of trials (K >= 1)
+    stacks: list[list[Trial]]
+    #: why some trials run alone although stacking was asked for (one line per distinct reason)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def stacks(self) -> list[list[Trial]]:
-        return [unit for unit in self.units if len(unit) > 1]
 
 
 class _Stackability:
-    """Whether a trial's task and optimizer have stacked forms taking it (cached per configuration)."""
+    """Whether a trial can share a stack, and how many members fit (cached per configuration)."""
 
     def __init__(self) -> None:
-        self._reasons: dict[tuple, str | None] = {}
+        self._cache: dict[tuple, tuple[str | None, int]] = {}
         self.notes: dict[str, None] = {}
 
-    def shared_hparams(self, trial: Trial) -> dict | None:
-        """The hyperparameters a stack of `trial` must share, or None when it cannot stack."""
-        from adamlab.optimizers.stacked import STACKED_OPTIMIZERS
+    def check(self, trial: Trial) -> tuple[dict | None, int]:
+        """(the hyperparameters a stack of `trial` must share, or None when it runs alone;
+        the most members that fit in memory)."""
+        from adamlab.optimizers.registry import get_spec
 
-        key = (trial.task, canonical_json(trial.task_params), trial.device_spec, trial.optimizer)
-        if key not in self._reasons:
-            self._reasons[key] = self._reason(trial)
-            if self._reasons[key] is not None:
-                self.notes.setdefault(self._reasons[key], None)
-        if self._reasons[key] is not None:
-            return None
-        return STACKED_OPTIMIZERS[trial.optimizer].shared_hparams(trial.hparams)
+        key = (trial.task, canonical_json(trial.task_params), trial.device_spec, trial.optimizer,
+               trial.batch_size)
+        if key not in self._cache:
+            self._cache[key] = self._reason_and_room(trial)
+            reason = self._cache[key][0]
+            if reason is not None:
+                self.notes.setdefault(reason, None)
+        reason, room = self._cache[key]
+        if reason is not None:
+            return None, 1
+        return get_spec(trial.optimizer).shared_hparams(trial.hparams), room
 
     @staticmethod
-    def _reason(trial: Trial) -> str | None:
-        import torch
-
-        from adamlab.optimizers.stacked import STACKED_OPTIMIZERS
+    def _reason_and_room(trial: Trial) -> tuple[str | None, int]:
+        from adamlab.optimizers.registry import OPTIMIZERS
         from adamlab.tasks.registry import load_task
-        from adamlab.tasks.stacked import load_stacked_task
 
-        if trial.optimizer not in STACKED_OPTIMIZERS:
+        if OPTIMIZERS[trial.optimizer].stacked is None:
+            stackable = ", ".join(name for name, spec in OPTIMIZERS.items() if spec.stacked)
             return (f"optimizer {trial.optimizer} has no stacked form (stackable: "
-                    f"{', '.join(STACKED_OPTIMIZERS)}): its trials run one at a time")
-        stacked = load_stacked_task(trial.task)
-        if stacked is None:
-            return f"task {trial.task} has no stacked form: its trials run one at a time"
-        params = load_task(trial.task).Params.model_validate(trial.task_params)
-        declined = stacked.declines(params, torch.device(trial.device_spec))
-        if declined is not None:
-            return f"{trial.task} on {trial.device}: {declined}"
-        return None
+                    f"{stackable}): its trials run one at a time"), 1
+        task_cls = load_task(trial.task)
+        params = task_cls.Params.model_validate(trial.task_params)
+        if task_cls.uses_sparse_gradients(params):
+            return (f"{trial.task} with sparse gradients runs one trial at a time (no optimizer "
+                    f"takes sparse gradients per member)"), 1
+        member = task_cls.member_bytes(params, trial.batch_size)
+        return None, auto_stack_size(member, trial.device_spec)
+
+
+def auto_stack_size(member_bytes: int, device_spec: str) -> int:
+    """The most members of `member_bytes` each that fit in MEMORY_SHARE of the memory of the
+    device the stack runs on (tasks.device.available_memory: a GPU's, or the RAM available now;
+    at least 1; unbounded where it cannot be told)."""
+    from adamlab.tasks.device import available_memory
+
+    free = available_memory(device_spec)
+    if free is None or member_bytes <= 0:
+        return 1 << 30
+    return max(1, int(free * MEMORY_SHARE) // member_bytes)
 
 
 def stack_key(trial: Trial, shared_hparams: dict) -> tuple:
@@ -99,44 +112,39 @@ def _split(trials: list[Trial], parts: int) -> list[list[Trial]]:
     return out
 
 
-def plan_units(trials: list[Trial], batch_trials: int, *, jobs: int = 1) -> WorkPlan:
-    """The units `trials` (pending, in sweep order) run as; see the module docstring.
+def plan_stacks(trials: list[Trial], stack_size: int | None = None, *, jobs: int = 1) -> WorkPlan:
+    """The stacks `trials` (pending, in sweep order) run as; see the module docstring.
 
-    Why some trials run one at a time despite batch_trials > 1 is logged once per reason (a
-    warning on the "adamlab.sweep" logger) and kept in `WorkPlan.notes`.
+    Why some trials run alone is logged once per reason (a warning on the "adamlab.sweep"
+    logger) when a stack size other than 1 was asked for explicitly, and kept in `notes`.
     """
-    if batch_trials < 1:
-        raise ValueError(f"batch_trials must be >= 1, got {batch_trials}")
-    if batch_trials == 1:
+    if stack_size is not None and stack_size < 1:
+        raise ValueError(f"stack_size must be >= 1, got {stack_size}")
+    if stack_size == 1:
         return WorkPlan([[trial] for trial in trials])
     position = {trial.trial_id: i for i, trial in enumerate(trials)}
     stackability = _Stackability()
     groups: dict[tuple, list[Trial]] = {}
-    units: list[list[Trial]] = []
+    room: dict[tuple, int] = {}
+    stacks: list[list[Trial]] = []
     for trial in trials:
-        shared = stackability.shared_hparams(trial)
+        shared, fits = stackability.check(trial)
         if shared is None:
-            units.append([trial])
+            stacks.append([trial])
         else:
-            groups.setdefault(stack_key(trial, shared), []).append(trial)
-    for group in groups.values():
-        units.extend(_split(group, math.ceil(len(group) / batch_trials)))
-    while len(units) < jobs:  # give every worker something to do
-        largest = max(units, key=len, default=[])
+            key = stack_key(trial, shared)
+            groups.setdefault(key, []).append(trial)
+            room[key] = fits if stack_size is None else min(fits, stack_size)
+    for key, group in groups.items():
+        stacks.extend(_split(group, math.ceil(len(group) / room[key])))
+    while len(stacks) < jobs:  # give every worker something to do
+        largest = max(stacks, key=len, default=[])
         if len(largest) < 2:
             break
-        units.remove(largest)
-        units.extend(_split(largest, 2))
-    units.sort(key=lambda unit: position[unit[0].trial_id])
-    for note in stackability.notes:
-        logger.warning("batch_trials: %s", note)
-    return WorkPlan(units, list(stackability.notes))
-
-
-def run_unit(unit: list[Trial], sweep_name: str) -> list[TrialOutcome]:
-    """Run one unit of work: a single trial as `run_trial`, more as a stack. Outcomes in order."""
-    if len(unit) == 1:
-        return [run_trial(unit[0], sweep_name)]
-    from adamlab.sweep.stacked_runner import run_stack
-
-    return run_stack(unit, sweep_name)
+        stacks.remove(largest)
+        stacks.extend(_split(largest, 2))
+    stacks.sort(key=lambda stack: position[stack[0].trial_id])
+    if stack_size is not None:
+        for note in stackability.notes:
+            logger.warning("stack_size: %s", note)
+    return WorkPlan(stacks, list(stackability.notes))

@@ -1,4 +1,4 @@
-"""Stacked optimizer updates (issue 8) against the one-trial optimizers of the registry.
+"""Stacked optimizer updates against the one-trial optimizers of the registry.
 
 Every member of a stack gets the gradients its one-trial twin gets; after each step the member's
 parameters and its opt.* diagnostics must be those of the twin (diagnostics.py's definitions).
@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adamlab.optimizers.adam_kernel import load_kernel
 from adamlab.optimizers.diagnostics import params_snapshot, step_diagnostics
 from adamlab.optimizers.registry import OPTIMIZERS, build_optimizer
 from adamlab.optimizers.stacked import StackedAdam, build_stacked_optimizer
-from adamlab.optimizers.stacked_kernel import load_stacked_kernel
 
 SHAPES = [(6, 3), (3,)]
 STEPS = 12
@@ -69,7 +69,7 @@ def _stacked(members: int, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _implementations(family: str) -> list[str]:
     if _registry_name(family) in ("adam", "adamw"):
-        return ["tensor", "kernel"] if load_stacked_kernel(torch.float32) else ["tensor"]
+        return ["tensor", "kernel"] if load_kernel(torch.float32) else ["tensor"]
     return ["default"]
 
 
@@ -101,7 +101,7 @@ def test_each_member_steps_like_its_one_trial_optimizer(family, implementation):
 
 
 def test_the_kernel_and_the_tensor_ops_agree():
-    if load_stacked_kernel(torch.float32) is None:
+    if load_kernel(torch.float32) is None:
         pytest.skip("no C compiler: the kernel is not built here")
     members = FAMILIES["adamw"]
     generator = torch.Generator().manual_seed(2)
@@ -111,7 +111,7 @@ def test_the_kernel_and_the_tensor_ops_agree():
         theta = initial.clone().requires_grad_()
         optimizer = StackedAdam([theta], members, decoupled_weight_decay=True,
                                 implementation=implementation)
-        assert optimizer._use_kernel == (implementation == "kernel")
+        assert optimizer.uses_kernel() == (implementation == "kernel")
         for step in range(20):
             theta.grad = torch.randn(len(members), 50, generator=torch.Generator().manual_seed(step))
             optimizer.step()

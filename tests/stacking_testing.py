@@ -1,4 +1,4 @@
-"""Helpers for the batched-trials tests: trials of one task differing in optimizer settings, and
+"""Helpers for the stack tests: trials of one task differing in optimizer settings, and
 the comparison of a stacked member's record with its one-trial record."""
 
 from __future__ import annotations

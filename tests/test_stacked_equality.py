@@ -1,4 +1,4 @@
-"""A stack's members equal their one-at-a-time runs, per task and optimizer family (issue 8).
+"""A stack's members equal their one-at-a-time runs, per task and optimizer family.
 
 Each case runs the same trials once with `run_trial` and once as one stack with `run_stack`,
 and compares every record: status, steps run, and every logged metric (train_loss, the task's
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from batched_testing import assert_same_record, trials_for
+from stacking_testing import assert_same_record, trials_for
 from task_testing import tiny_mnist_arrays, write_mnist
 
-from adamlab.sweep.runner import run_trial
-from adamlab.sweep.stacked_runner import run_stack
+from adamlab.sweep.runner import run_stack, run_trial
 
 QUADRATIC = {"dim": 20, "rotated": True, "condition": 50.0, "noise": 0.5}
 EMBEDDING = {"vocab_size": 300, "dim": 8, "target_noise": 0.1}
@@ -92,3 +91,21 @@ def test_cuda_stack_matches_cuda_trials(task, params, optimizer, grid):
     trials = trials_for(task, params, optimizer, steps=30, device="cuda", **grid)
     for trial, outcome in zip(trials, run_stack(trials, "s"), strict=True):
         assert_same_record(outcome.record, run_trial(trial, "s").record)
+
+
+@pytest.mark.parametrize("optimizer", ["sparse_adam", "sgd"])
+def test_sparse_gradients_run_in_stacks_of_one_as_torch_runs_them(optimizer):
+    """Sparse gradients (a [K * V, dim] leaf) go to torch's optimizer itself, one member a stack."""
+    from adamlab.optimizers.stacked import build_stacked_optimizer
+
+    sparse = trials_for("embedding_sparsity", {**EMBEDDING, "sparse": True}, optimizer, steps=20,
+                        lr=[0.05])[0]
+    record = run_trial(sparse, "s").record
+    assert record.status == "finished" and record.error is None
+    if optimizer == "sgd":  # plain SGD moves the batch's rows alike on sparse and dense gradients
+        dense = trials_for("embedding_sparsity", EMBEDDING, "sgd", steps=20, lr=[0.05])[0]
+        reference = run_trial(dense, "s").record
+        assert record.final["test_loss"] == pytest.approx(reference.final["test_loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="no stacked form for sparse gradients"):
+        build_stacked_optimizer(optimizer, [torch.zeros(6, 2, requires_grad=True)],
+                                [sparse.hparams] * 2, sparse=True)

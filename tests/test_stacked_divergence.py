@@ -1,4 +1,4 @@
-"""Divergence and failures inside a stack (issue 8): a diverging member is marked at the step its
+"""Divergence and failures inside a stack: a diverging member is marked at the step its
 one-trial run would be and leaves the stack; the others go on untouched. A stack that cannot be
 built, or fails while training, runs its trials one at a time instead of failing them."""
 
@@ -8,11 +8,10 @@ import logging
 import math
 
 import pytest
-from batched_testing import assert_same_record, trials_for
+from stacking_testing import assert_same_record, trials_for
 
-from adamlab.sweep.runner import run_trial
-from adamlab.sweep.stacked_runner import run_stack
-from adamlab.tasks.quadratic_stacked import StackedQuadraticTask
+from adamlab.sweep.runner import run_stack, run_trial
+from adamlab.tasks.quadratic import QuadraticTask
 
 # f = theta^2 from theta = 3 (H = 2): SGD multiplies theta by (1 - 2 lr) per step, so lr 1e10
 # passes 1e3 x f(theta0) at step 2 (3.6e21) and lr 1.1 (theta x -1.2, f x 1.44 per step) at
@@ -64,10 +63,14 @@ def test_every_member_diverging_ends_the_stack():
 
 
 def test_a_stack_that_cannot_be_built_runs_its_trials_one_at_a_time(monkeypatch, caplog):
-    def broken(self, *args, **kwargs):
-        raise MemoryError("no room for the stack")
+    real = QuadraticTask.__init__
 
-    monkeypatch.setattr(StackedQuadraticTask, "__init__", broken)
+    def broken(self, *args, members=1, **kwargs):
+        if members > 1:
+            raise MemoryError("no room for the stack")
+        real(self, *args, members=members, **kwargs)
+
+    monkeypatch.setattr(QuadraticTask, "__init__", broken)
     trials = trials_for("quadratic", THETA_SQUARED, "sgd", steps=10, lr=[0.1, 0.2, 1e10])
     with caplog.at_level(logging.WARNING, logger="adamlab.sweep"):
         outcomes = run_stack(trials, "s")
@@ -79,14 +82,14 @@ def test_a_stack_that_cannot_be_built_runs_its_trials_one_at_a_time(monkeypatch,
 
 
 def test_a_stack_failing_mid_run_reruns_its_unfinished_trials_alone(monkeypatch, caplog):
-    real = StackedQuadraticTask.loss_and_grad
+    real = QuadraticTask.loss_and_grad
 
     def failing_at_step_6(self, step):
-        if step == 6:
+        if step == 6 and self.members > 1:
             raise RuntimeError("simulated fault")
         return real(self, step)
 
-    monkeypatch.setattr(StackedQuadraticTask, "loss_and_grad", failing_at_step_6)
+    monkeypatch.setattr(QuadraticTask, "loss_and_grad", failing_at_step_6)
     trials = trials_for("quadratic", THETA_SQUARED, "sgd", steps=10, lr=[0.1, 1e10, 0.2])
     with caplog.at_level(logging.WARNING, logger="adamlab.sweep"):
         outcomes = run_stack(trials, "s")
