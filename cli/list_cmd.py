@@ -23,13 +23,23 @@ def list_registered(
         raise typer.BadParameter(f"got {what!r}; allowed: all, tasks, optimizers", param_hint="WHAT")
     if what in ("all", "optimizers"):
         from adamlab.optimizers.registry import OPTIMIZERS
+        from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, SCHEDULES, WEIGHT_DECAY_SCALINGS
 
-        table = Table(title="Optimizers", show_lines=False)
+        every = ", ".join(f"{k}={_format_default(v)}" for k, v in SCHEDULE_DEFAULTS.items())
+        table = Table(
+            title="Optimizers",
+            caption=f"every optimizer also takes {every} (schedule: {' | '.join(SCHEDULES)}; "
+            f"lr_t = lr x eta_t, with a linear warmup over warmup_steps); weight_decay_scaling: "
+            f"{' | '.join(WEIGHT_DECAY_SCALINGS)}",
+            show_lines=False,
+        )
         table.add_column("name", style="bold cyan")
         table.add_column("hyperparameters (defaults)")
         table.add_column("description")
         for spec in sorted(OPTIMIZERS.values(), key=lambda s: s.name):
-            params = ", ".join(f"{k}={_format_default(v)}" for k, v in spec.defaults.items())
+            own = {**spec.defaults, **{k: v for k, v in spec.optional.items()
+                                       if k not in SCHEDULE_DEFAULTS}}
+            params = ", ".join(f"{k}={_format_default(v)}" for k, v in own.items())
             table.add_row(spec.name, params, spec.summary)
         stdout.print(table)
     if what in ("all", "tasks"):

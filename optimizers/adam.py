@@ -10,7 +10,11 @@ For every parameter tensor theta with gradient g, at step t:
 
 Adam's weight_decay is L2 regularisation coupled into the gradient (g += weight_decay * theta);
 AdamW's is decoupled: theta *= 1 - lr * weight_decay before the moments are updated, as in
-torch.optim.AdamW. With amsgrad, v_hat uses the running maximum of v instead of v.
+torch.optim.AdamW (`weight_decay_scaling="lr"`, the default), or theta *= 1 - eta_t *
+weight_decay with `weight_decay_scaling="schedule"`, Loshchilov & Hutter's Algorithm 2: eta_t is
+the schedule multiplier, the group's lr over its `initial_lr` (which torch's lr schedulers set;
+1.0 without a scheduler), so the decay per step does not depend on the base lr. With amsgrad,
+v_hat uses the running maximum of v instead of v.
 
 State uses torch's keys (`step` as a 0-dim float tensor on the CPU, `exp_avg` = m,
 `exp_avg_sq` = v, `max_exp_avg_sq`), so state_dicts load into torch.optim.Adam/AdamW and back.
@@ -31,6 +35,8 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from adamlab.optimizers.schedules import WEIGHT_DECAY_SCALINGS
+
 IMPLEMENTATIONS = ("auto", "plain", "foreach", "fused")
 
 
@@ -47,6 +53,9 @@ class AdamHyperparameters:
     amsgrad: bool
     maximize: bool
     bias_correction: bool
+    #: AdamW's shrink per step, theta *= 1 - decay: lr * weight_decay, or eta_t * weight_decay
+    #: with weight_decay_scaling "schedule" (0 for Adam)
+    decay: float = 0.0
 
     def bias_corrections(self, t: float) -> tuple[float, float]:
         """(1 - beta1^t, 1 - beta2^t), or (1, 1) when bias correction is switched off."""
@@ -90,7 +99,7 @@ def adam_textbook(tensors: AdamTensors, hp: AdamHyperparameters) -> None:
             g = -g
         if hp.weight_decay != 0:
             if hp.decoupled_weight_decay:
-                theta.mul_(1 - hp.lr * hp.weight_decay)
+                theta.mul_(1 - hp.decay)
             else:
                 g = g.add(theta, alpha=hp.weight_decay)
         m.mul_(hp.beta1).add_(g, alpha=1 - hp.beta1)
@@ -147,6 +156,12 @@ def check_hyperparameters(group: dict) -> None:
     for flag in ("amsgrad", "maximize", "bias_correction"):
         if not isinstance(group[flag], bool):
             raise ValueError(f"{flag} must be True or False, got {group[flag]!r}")
+    scaling = group.get("weight_decay_scaling", "lr")
+    if scaling not in WEIGHT_DECAY_SCALINGS:
+        raise ValueError(
+            f"weight_decay_scaling must be one of {', '.join(map(repr, WEIGHT_DECAY_SCALINGS))}, "
+            f"got {scaling!r}"
+        )
 
 
 class Adam(torch.optim.Optimizer):
@@ -187,9 +202,13 @@ class Adam(torch.optim.Optimizer):
         defaults = dict(
             lr=lr, betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas, eps=eps,
             weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
-            bias_correction=bias_correction,
+            bias_correction=bias_correction, **self._decay_defaults(),
         )
         super().__init__(params, defaults)  # validates each group (add_param_group)
+
+    def _decay_defaults(self) -> dict:
+        """Defaults only AdamW has (its weight_decay_scaling)."""
+        return {}
 
     def add_param_group(self, param_group: dict) -> None:
         # checked before torch adds it: a bad group is refused and the optimizer left unchanged
@@ -203,14 +222,24 @@ class Adam(torch.optim.Optimizer):
             group.setdefault("amsgrad", False)
             group.setdefault("maximize", False)
             group.setdefault("bias_correction", True)
+            group.update({k: group.get(k, v) for k, v in self._decay_defaults().items()})
 
     def _hyperparameters(self, group: dict) -> AdamHyperparameters:
         beta1, beta2 = group["betas"]
+        lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
+        decay = 0.0
+        if self.decoupled_weight_decay:
+            if group.get("weight_decay_scaling", "lr") == "schedule":
+                # eta_t: the lr a scheduler set over the lr it started from (1.0 without one)
+                initial = float(group.get("initial_lr", lr))
+                decay = (lr / initial if initial != 0 else 1.0) * weight_decay
+            else:
+                decay = lr * weight_decay
         return AdamHyperparameters(
-            lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
+            lr=lr, beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
+            weight_decay=weight_decay,
             decoupled_weight_decay=self.decoupled_weight_decay, amsgrad=group["amsgrad"],
-            maximize=group["maximize"], bias_correction=group["bias_correction"],
+            maximize=group["maximize"], bias_correction=group["bias_correction"], decay=decay,
         )
 
     def _tensors_with_grad(self, group: dict) -> AdamTensors:
@@ -278,7 +307,7 @@ def _fast_step(tensors: AdamTensors, hp: AdamHyperparameters, *, use_kernel: boo
     n = len(tensors)
     coefficients = fast_adam.Coefficients(
         [hp.lr] * n, [hp.beta1] * n, [hp.beta2] * n, [hp.eps] * n, [hp.weight_decay] * n,
-        [step.item() for step in tensors.steps],
+        [step.item() for step in tensors.steps], decay=[hp.decay] * n,
     )
     slabs = fast_adam.SlabTensors(
         tensors.params, tensors.grads, tensors.exp_avgs, tensors.exp_avg_sqs,
@@ -291,7 +320,9 @@ def _fast_step(tensors: AdamTensors, hp: AdamHyperparameters, *, use_kernel: boo
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: theta *= 1 - lr * weight_decay before each update."""
+    """Adam with decoupled weight decay: theta *= 1 - lr * weight_decay before each update
+    (`weight_decay_scaling="lr"`, torch's), or theta *= 1 - eta_t * weight_decay
+    (`"schedule"`, Loshchilov & Hutter's Algorithm 2; eta_t = lr / initial_lr of the group)."""
 
     decoupled_weight_decay = True
 
@@ -306,9 +337,14 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         bias_correction: bool = True,
+        weight_decay_scaling: str = "lr",
         implementation: str = "auto",
     ) -> None:
+        self._weight_decay_scaling = weight_decay_scaling
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
             bias_correction=bias_correction, implementation=implementation,
         )
+
+    def _decay_defaults(self) -> dict:
+        return {"weight_decay_scaling": getattr(self, "_weight_decay_scaling", "lr")}

@@ -4,7 +4,7 @@ One source serves every caller: the public Adam/AdamW classes (each parameter te
 group's hyperparameters and its own step count) and stacks of K members (each member's slab of
 every stacked tensor with that member's hyperparameters). The kernel sees tensors cut into
 slabs: tensor j is `slabs[j]` consecutive slabs of `numel[j]` elements, and slab s of tensor j
-takes coefficient set `first[j] + s` (lr, beta1, beta2, eps, weight_decay, t). A plain tensor is
+takes coefficient set `first[j] + s` (lr, beta1, beta2, eps, weight_decay, decay, t). A plain tensor is
 one slab with a coefficient set of its own; a [K, ...] stacked tensor is K slabs sharing the
 member coefficient sets 0..K-1.
 
@@ -39,13 +39,16 @@ SOURCE = r"""
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 typedef SCALAR scalar;
 
 struct coefficients {
     scalar beta1, beta2, one_minus_beta1, one_minus_beta2, eps;
     scalar l2;         /* Adam: g += l2 * theta (0 for AdamW) */
-    scalar shrink;     /* AdamW: theta *= 1 - lr * weight_decay before the update (1 for Adam) */
+    scalar shrink;     /* AdamW: theta *= 1 - decay (lr * wd, or eta_t * wd) before the update (1 for Adam) */
     scalar step_size;  /* lr / bc1 */
     scalar inv_bc2;    /* 1 / bc2 */
     scalar bc2;        /* for the diagnostics' v_hat = v / bc2, as diagnostics.py divides */
@@ -98,18 +101,28 @@ static inline __attribute__((always_inline)) void adam_slab(
               DIAGNOSE ? moved + q : NULL, DIAGNOSE ? below + q : NULL)
 
 /* One Adam step over `count` tensors. Tensor j is slabs[j] slabs of numel[j] elements; slab s
- * uses coefficient set q = first[j] + s: lr[q], beta1[q], beta2[q], eps[q], weight_decay[q] and
- * t[q], the step number after this step. v_max is NULL unless AMSGrad; moved/below (per
+ * uses coefficient set q = first[j] + s: lr[q], beta1[q], beta2[q], eps[q], weight_decay[q] (Adam's
+ * L2), decay[q] (AdamW's shrink per step) and t[q], the step number after this step. v_max is NULL unless AMSGrad; moved/below (per
  * coefficient set, zeroed by the caller) are NULL unless the step is diagnosed. Each thread
  * takes the same contiguous share of every slab (static schedule, no barrier between slabs). */
 void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scalar *const *m,
                scalar *const *v, scalar *const *v_max, const int64_t *numel,
                const int64_t *slabs, const int64_t *first, const double *lr,
                const double *beta1, const double *beta2, const double *eps,
-               const double *weight_decay, const double *t, int decoupled, int bias_correction,
-               int maximize, int threads, double *moved, int64_t *below)
+               const double *weight_decay, const double *decay, const double *t, int decoupled,
+               int bias_correction, int maximize, int threads, double *moved, int64_t *below)
 {
+#if defined(__SSE__)
+    /* every thread takes the caller's flush-to-zero / denormals-are-zero modes (MXCSR is per
+     * thread, and OpenMP's threads may predate torch.set_flush_denormal) */
+    const unsigned int caller_csr = _mm_getcsr();
+#endif
 #pragma omp parallel num_threads(threads)
+    {
+#if defined(__SSE__)
+    const unsigned int own_csr = _mm_getcsr();
+    _mm_setcsr((own_csr & ~0x8040u) | (caller_csr & 0x8040u));
+#endif
     for (int64_t j = 0; j < count; ++j) {
         const int64_t n = numel[j];
         for (int64_t s = 0; s < slabs[j]; ++s) {
@@ -120,7 +133,7 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
                 .beta1 = beta1[q], .beta2 = beta2[q], .one_minus_beta1 = 1.0 - beta1[q],
                 .one_minus_beta2 = 1.0 - beta2[q], .eps = eps[q],
                 .l2 = decoupled ? 0.0 : weight_decay[q],
-                .shrink = decoupled ? 1.0 - lr[q] * weight_decay[q] : 1.0,
+                .shrink = decoupled ? 1.0 - decay[q] : 1.0,
                 .step_size = lr[q] / bc1, .inv_bc2 = 1.0 / bc2, .bc2 = bc2, .maximize = maximize,
             };
             if (moved) {
@@ -129,6 +142,10 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
                 if (v_max) SLAB(1, 0); else SLAB(0, 0);
             }
         }
+    }
+#if defined(__SSE__)
+    _mm_setcsr(own_csr);
+#endif
     }
 }
 """
@@ -148,7 +165,7 @@ class AdamKernel:
         self._library = ctypes.CDLL(str(library_path))
         self.function = self._library.adam_step
         self.function.argtypes = [
-            ctypes.c_int64, *[_Pointers] * 5, _Int64s, _Int64s, _Int64s, *[_Doubles] * 6,
+            ctypes.c_int64, *[_Pointers] * 5, _Int64s, _Int64s, _Int64s, *[_Doubles] * 7,
             ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _Doubles, _Int64s,
         ]
         self.function.restype = None

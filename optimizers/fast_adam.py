@@ -63,9 +63,16 @@ class Coefficients:
     weight_decay: list[float]
     #: the step number after this step (1-based)
     t: list[float]
+    #: AdamW's shrink per step (theta *= 1 - decay); None: lr * weight_decay, torch's
+    decay: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self.lr)
+
+    def decays(self) -> list[float]:
+        if self.decay is not None:
+            return self.decay
+        return [lr * wd for lr, wd in zip(self.lr, self.weight_decay, strict=True)]
 
     def bias_corrections(self, q: int, flags: AdamFlags) -> tuple[float, float]:
         """(1 - beta1^t, 1 - beta2^t) of set q, or (1, 1) without bias correction."""
@@ -179,7 +186,8 @@ def _kernel_step(
         int64s([p.numel() // s for p, s in zip(tensors.params, tensors.slabs, strict=True)]),
         int64s(tensors.slabs), int64s(tensors.first),
         doubles(coefficients.lr), doubles(coefficients.beta1), doubles(coefficients.beta2),
-        doubles(coefficients.eps), doubles(coefficients.weight_decay), doubles(coefficients.t),
+        doubles(coefficients.eps), doubles(coefficients.weight_decay),
+        doubles(coefficients.decays()), doubles(coefficients.t),
         int(flags.decoupled_weight_decay), int(flags.bias_correction), int(flags.maximize),
         threads, moved, below,
     )
@@ -276,7 +284,7 @@ def _foreach_update(
     weight_decay = each(c.weight_decay)
     if any(weight_decay):
         if flags.decoupled_weight_decay:
-            torch._foreach_mul_(theta, [1 - lr * wd for lr, wd in zip(each(c.lr), weight_decay, strict=True)])
+            torch._foreach_mul_(theta, [1 - decay for decay in each(c.decays())])
         else:
             g = torch._foreach_add(g, torch._foreach_mul(theta, weight_decay))
     # the kernel's expressions: m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2

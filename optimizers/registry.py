@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adamlab.errors import AdamlabError
+from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, split_schedule
 
 ADAM_PER_MEMBER = ("lr", "beta1", "beta2", "eps", "weight_decay")
 _ADAM_DEFAULTS = {
@@ -41,6 +42,14 @@ class OptimizerSpec:
     stacked: str | None = None
     #: the hyperparameters that may differ between the members of one stack
     per_member: tuple[str, ...] = ()
+    #: hyperparameters a trial names only when they differ from these defaults (so adding one
+    #: leaves every existing trial id as it was): the schedule's, for every optimizer, and any
+    #: of the optimizer's own added after its first release
+    optional: dict[str, Any] = field(default_factory=lambda: dict(SCHEDULE_DEFAULTS))
+
+    def allowed(self) -> dict[str, Any]:
+        """Every hyperparameter a sweep may give, with its default."""
+        return {**self.defaults, **self.optional}
 
     def shared_hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
         """What the members of one stack must have in common (amsgrad, bias_correction, ...)."""
@@ -61,12 +70,14 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
         ),
         OptimizerSpec(
             "adamw",
-            "adamlab AdamW (Loshchilov & Hutter); weight_decay shrinks theta by lr*wd directly",
+            "adamlab AdamW (Loshchilov & Hutter); weight_decay shrinks theta by lr_t*wd per step "
+            "(weight_decay_scaling: lr, torch's) or by eta_t*wd (schedule: L&H Alg. 2)",
             "adamlab.optimizers.factories:adamw",
             {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
             adaptive=True,
             stacked="adamlab.optimizers.stacked:adamw",
             per_member=ADAM_PER_MEMBER,
+            optional={"weight_decay_scaling": "lr", **SCHEDULE_DEFAULTS},
         ),
         OptimizerSpec(
             "sgd",
@@ -122,6 +133,20 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 OPTIMIZERS["sgd"] = OptimizerSpec(**{**OPTIMIZERS["sgd"].__dict__, "sparse_ok": True})
 
 
+def trial_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """`hparams` as a trial records them: optional hyperparameters at their defaults left out."""
+    optional = get_spec(name).optional
+    return {k: v for k, v in hparams.items()
+            if not (k in optional and _same_value(v, optional[k]))}
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b or (
+        isinstance(a, (int, float)) and isinstance(b, (int, float))
+        and not isinstance(a, bool) and not isinstance(b, bool) and a == b
+    )
+
+
 def optimizer_names() -> list[str]:
     return sorted(OPTIMIZERS)
 
@@ -138,12 +163,14 @@ def get_spec(name: str) -> OptimizerSpec:
 def build_optimizer(name: str, params, **hyperparameters):
     """Construct the registered optimizer over `params` (imports torch)."""
     spec = get_spec(name)
-    unknown = set(hyperparameters) - set(spec.defaults)
+    unknown = set(hyperparameters) - set(spec.allowed())
     if unknown:
         raise AdamlabError(
             f"optimizer {name!r} has no hyperparameter {sorted(unknown)[0]!r}; "
-            f"allowed: {', '.join(spec.defaults)}"
+            f"allowed: {', '.join(spec.allowed())}"
         )
+    # the schedule is the training loop's to apply (see schedules.py), not the optimizer's
+    own, _ = split_schedule(hyperparameters)
     module_name, attr = spec.target.split(":")
     factory = getattr(importlib.import_module(module_name), attr)
-    return factory(params, **{**spec.defaults, **hyperparameters})
+    return factory(params, **{**spec.defaults, **own})

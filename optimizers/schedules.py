@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SCHEDULES = ("constant", "cosine", "linear")
+#: AdamW's decoupled decay per step: lr_t * wd (torch's) or eta_t * wd (Loshchilov & Hutter)
+WEIGHT_DECAY_SCALINGS = ("lr", "schedule")
 #: the schedule hyperparameters every optimizer entry takes, with their defaults
 SCHEDULE_DEFAULTS: dict[str, Any] = {"schedule": "constant", "warmup_steps": 0}
 

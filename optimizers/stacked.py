@@ -14,10 +14,13 @@ optimizer's update:
 - Any other registered optimizer (torch's reference Adam/AdamW, SparseAdam; and every optimizer
   on sparse gradients) runs unchanged on a K = 1 stack (`TorchStack`).
 
-Members of one stack share the optimizer and its discrete flags (amsgrad, bias_correction; the
-registry name fixes momentum/nesterov): the registry's `per_member` says which hyperparameters
-may vary. At log steps `step_and_diagnose()` gives each member the opt.* metrics of
-diagnostics.py. `keep()` drops members (a diverged one leaves the stack with its state).
+Members of one stack share the optimizer and its discrete flags (amsgrad, bias_correction,
+weight_decay_scaling; the registry name fixes momentum/nesterov) and the lr schedule: the
+registry's `per_member` says which hyperparameters may vary. The training loop sets the
+schedule's multiplier eta_t before each step (`set_lr_multiplier`): every member's lr in force is
+then its lr * eta_t, as a torch lr scheduler would set it. At log steps `step_and_diagnose()`
+gives each member the opt.* metrics of diagnostics.py (effective step over the lr in force).
+`keep()` drops members (a diverged one leaves the stack with its state).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from adamlab.optimizers.diagnostics import (
     step_diagnostics,
 )
 from adamlab.optimizers.registry import ADAM_PER_MEMBER, build_optimizer, get_spec
+from adamlab.optimizers.schedules import split_schedule
 
 IMPLEMENTATIONS = ("auto", "tensor", "kernel")
 
@@ -78,6 +82,15 @@ class StackedOptimizer(ABC):
     def __init__(self, params: list[Tensor], hp: MemberValues):
         self.params = list(params)
         self.hp = hp
+        #: the schedule's multiplier eta_t of every member's lr at this step
+        self.lr_multiplier = 1.0
+
+    def set_lr_multiplier(self, eta: float) -> None:
+        self.lr_multiplier = eta
+
+    def lrs(self) -> list[float]:
+        """Each member's lr in force (lr * eta_t)."""
+        return [lr * self.lr_multiplier for lr in self.hp["lr"]]
 
     @property
     def members(self) -> int:
@@ -104,7 +117,7 @@ class StackedOptimizer(ABC):
         coordinates = sum(p[0].numel() for p in self.params)
         return [
             opt_metrics(total / lr if lr > 0 else None, coordinates)
-            for total, lr in zip(member_movement(before, self.params), self.hp["lr"], strict=True)
+            for total, lr in zip(member_movement(before, self.params), self.lrs(), strict=True)
         ]
 
 
@@ -130,6 +143,8 @@ class StackedAdam(StackedOptimizer):
             amsgrad=bool(_shared(members, "amsgrad", False)),
             bias_correction=bool(_shared(members, "bias_correction", True)),
         )
+        #: AdamW's decay per step: lr_t * wd ("lr") or eta_t * wd ("schedule")
+        self.weight_decay_scaling = _shared(members, "weight_decay_scaling", "lr")
         self.implementation = implementation
         self.t = 0
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
@@ -175,7 +190,7 @@ class StackedAdam(StackedOptimizer):
         coordinates = sum(p[0].numel() for p in self.params)
         metrics = []
         t = float(self.t)
-        for k, lr in enumerate(self.hp["lr"]):
+        for k, lr in enumerate(self.lrs()):
             metrics.append(opt_metrics(
                 sums.moved[k] / lr if lr > 0 else None, coordinates,
                 bc1=1.0 - self.hp["beta1"][k] ** t, bc2=1.0 - self.hp["beta2"][k] ** t,
@@ -187,8 +202,13 @@ class StackedAdam(StackedOptimizer):
         self.t += 1
         count, members = len(self.params), self.members
         hp = self.hp
+        lrs = self.lrs()
+        decay = None  # lr_t * wd: torch's, computed by fast_adam
+        if self.weight_decay_scaling == "schedule":
+            decay = [self.lr_multiplier * wd for wd in hp["weight_decay"]]
         coefficients = fast_adam.Coefficients(
-            hp["lr"], hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"], [float(self.t)] * members
+            lrs, hp["beta1"], hp["beta2"], hp["eps"], hp["weight_decay"], [float(self.t)] * members,
+            decay=decay,
         )
         tensors = fast_adam.SlabTensors(
             self.params, [p.grad for p in self.params], self.exp_avgs, self.exp_avg_sqs,
@@ -242,7 +262,10 @@ class StackedSGD(StackedOptimizer):
                 else:
                     buffer.mul_(momentum).addcmul_(g, 1 - self.hp.column("dampening", theta))
                 g = g.addcmul(buffer, momentum) if self.nesterov else buffer
-            theta.addcmul_(g, -self.hp.column("lr", theta))
+            if self.lr_multiplier == 1.0:
+                theta.addcmul_(g, -self.hp.column("lr", theta))
+            else:  # torch.optim.SGD under an lr scheduler: the buffer is not rescaled
+                theta.addcmul_(g, self.hp.column("lr", theta), value=-self.lr_multiplier)
 
 
 class TorchStack:
@@ -251,6 +274,14 @@ class TorchStack:
     def __init__(self, optimizer: torch.optim.Optimizer, params: list[Tensor]):
         self.optimizer = optimizer
         self.params = list(params)
+        self.initial_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.lr_multiplier = 1.0
+
+    def set_lr_multiplier(self, eta: float) -> None:
+        """As a torch lr scheduler sets it: each group's lr = its initial lr * eta."""
+        self.lr_multiplier = eta
+        for group, lr in zip(self.optimizer.param_groups, self.initial_lrs, strict=True):
+            group["lr"] = lr * eta
 
     @property
     def members(self) -> int:
@@ -321,4 +352,5 @@ def build_stacked_optimizer(
     if any(s != shared[0] for s in shared):
         raise ValueError(f"members of one {name} stack must share {', '.join(shared[0]) or 'nothing'}")
     module_name, attr = spec.stacked.split(":")
-    return getattr(importlib.import_module(module_name), attr)(params, members, **options)
+    own = [split_schedule(m)[0] for m in members]  # the schedule is the training loop's
+    return getattr(importlib.import_module(module_name), attr)(params, own, **options)

@@ -22,6 +22,12 @@ selected config are what gets reported (`adamlab summary`, `adamlab report`). 0 
 off: every training image is trained on and selection falls back to the test set (the summary
 warns).
 
+``train_size`` trains on the first ``train_size`` of the training images left after the split
+(a fixed subset, the same for every seed and trial; MNIST's training order is already mixed),
+so that a CPU budget can afford enough epochs for the model to overfit (weight decay matters
+then). The validation set stays the full held-out part. ``steps_per_epoch`` counts batches of
+the subset.
+
 Metrics: ``train_loss`` is the cross-entropy of the step's batch (before the update);
 ``val_loss``/``val_accuracy`` over the held-out training images and ``test_loss``/
 ``test_accuracy`` (fraction correct, 0..1) over the 10000 test images, at each evaluation.
@@ -66,6 +72,11 @@ class MnistMlpParams(TaskParams):
         VALIDATION_FRACTION, ge=0.0, lt=1.0,
         description="share of the training images (the last ones) held out as a validation set "
         "that is never trained on; 1/6 = the last 10,000 of 60,000; 0 = no validation split",
+    )
+    train_size: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="train on the first N training images left after the validation split (a "
+        "fixed subset, to overfit within a small budget); None = all of them",
     )
 
 
@@ -112,16 +123,24 @@ class MnistMlpTask(Task):
         self.data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         self.data = load_mnist(self.data_dir, device, download=params.download)
         n_total = self.data.train_images.shape[0]
-        n_train = n_total - validation_size(n_total, params.validation_fraction)
+        n_split = n_total - validation_size(n_total, params.validation_fraction)
+        n_train = n_split
+        if params.train_size is not None:
+            if params.train_size > n_split:
+                raise AdamlabError(
+                    f"mnist_mlp: train_size must be <= {n_split} (the training images left after "
+                    f"the validation split), got {params.train_size}"
+                )
+            n_train = params.train_size
         # views of the training tensors: the split copies nothing
         self.train_images = self.data.train_images[:n_train]
         self.train_labels = self.data.train_labels[:n_train]
-        self.val_images = self.data.train_images[n_train:]
-        self.val_labels = self.data.train_labels[n_train:]
+        self.val_images = self.data.train_images[n_split:]
+        self.val_labels = self.data.train_labels[n_split:]
         if not 1 <= batch_size <= n_train:
             raise AdamlabError(
-                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training images left "
-                f"after the validation split), got {batch_size}"
+                f"mnist_mlp: batch_size must be in [1, {n_train}] (the training images trained "
+                f"on, after the validation split and train_size), got {batch_size}"
             )
         self.batches = EpochBatches(n_train, batch_size, seed, "mnist_mlp.batches", device)
         self.activation = ACTIVATIONS[params.activation]

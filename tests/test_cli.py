@@ -79,3 +79,7 @@ def test_list_optimizers_shows_names_and_defaults(capsys):
         assert name in out
     assert "beta2=0.999" in out
     assert "weight_decay=0.01" in out  # AdamW's default decay
+    flat = " ".join(out.split())  # the table wraps long cells
+    assert "weight_decay_scaling=lr" in flat
+    assert "every optimizer also takes schedule=constant, warmup_steps=0" in flat
+    assert "constant | cosine | linear" in flat and "lr | schedule" in flat

@@ -123,7 +123,7 @@ def test_late_is_judged_at_the_largest_beta2_past_its_horizon():
     assert bias_correction.past_horizon([0.99, 0.999, 0.9999], 2999) == 0.99
     assert bias_correction.past_horizon([0.999, 0.9999], 1000) is None
     claims = bias_correction.claims(bias_results(last=1000))
-    late, best = claims[5], claims[6]
+    late = claims[5]
     # 1,000 steps reach only beta2=0.99's horizon (300): there beta1=0.9 has no extra step
     # (factor 1), so "worse" cannot hold
     assert "β2=0.99:" in late.claim and late.status != "holds"

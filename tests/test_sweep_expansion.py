@@ -139,3 +139,31 @@ def test_count_is_the_product_and_ids_are_unique_and_stable(sweep):
     # the id is a function of the identity alone: rebuilding each trial gives the same id
     for trial in trials[:5]:
         assert Trial(**trial.identity()).trial_id == trial.trial_id
+
+
+def test_schedules_and_weight_decay_scaling_name_a_trial_only_when_not_at_their_defaults(tmp_path):
+    from adamlab.sweep.schema import load_sweep
+
+    def trials_of(entry: str):
+        path = tmp_path / "s.yaml"
+        path.write_text("name: s\nsteps: 10\ntasks: [quadratic]\noptimizers:\n" + entry)
+        return expand_trials(load_sweep(path))
+
+    plain = trials_of("  - name: adamw\n    lr: 0.01\n")
+    explicit = trials_of(
+        "  - name: adamw\n    lr: 0.01\n    schedule: constant\n    warmup_steps: 0\n"
+        "    weight_decay_scaling: lr\n"
+    )
+    assert [t.trial_id for t in plain] == [t.trial_id for t in explicit]
+    assert "schedule" not in plain[0].hparams and "weight_decay_scaling" not in plain[0].hparams
+    swept = trials_of(
+        "  - name: adamw\n    lr: 0.01\n    schedule: [constant, cosine]\n    warmup_steps: [0, 5]\n"
+        "    weight_decay_scaling: [lr, schedule]\n"
+    )
+    assert len({t.trial_id for t in swept}) == 8
+    assert plain[0].trial_id in {t.trial_id for t in swept}
+    cosine = [t for t in swept if t.hparams.get("schedule") == "cosine"]
+    assert len(cosine) == 4 and all(t.hparams["schedule"] == "cosine" for t in cosine)
+    assert {t.hparams.get("warmup_steps", 0) for t in swept} == {0, 5}
+    assert "warmup_steps=5" in next(t for t in swept if "warmup_steps" in t.hparams).label(
+        {"adamw": ["lr", "warmup_steps"]})

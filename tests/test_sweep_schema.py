@@ -121,12 +121,35 @@ BAD_FILES = {
     "hyperparameter of another optimizer": (
         GOOD_HEAD + "optimizers:\n  - name: adam\n    momentum: 0.9\n",
         "optimizers[0].momentum: unknown hyperparameter for adam; allowed: lr, beta1, beta2, eps, "
-        "weight_decay, amsgrad, bias_correction (line 8)",
+        "weight_decay, amsgrad, bias_correction, schedule, warmup_steps (line 8)",
     ),
     "betas as a pair": (
         GOOD_HEAD + "optimizers:\n  - name: adamw\n    betas: [0.9, 0.99]\n",
         "optimizers[0].betas: unknown hyperparameter for adamw (betas are given as beta1 and beta2); "
-        "allowed: lr, beta1, beta2, eps, weight_decay, amsgrad, bias_correction (line 8)",
+        "allowed: lr, beta1, beta2, eps, weight_decay, amsgrad, bias_correction, "
+        "weight_decay_scaling, schedule, warmup_steps (line 8)",
+    ),
+    "unknown schedule": (
+        GOOD_HEAD + "optimizers:\n  - name: sgd\n    schedule: [cosine, step]\n",
+        "optimizers[0].schedule[1]: must be one of constant, cosine, linear, got 'step' (line 8)",
+    ),
+    "negative warmup": (
+        GOOD_HEAD + "optimizers:\n  - name: momentum\n    warmup_steps: -5\n",
+        "optimizers[0].warmup_steps: must be >= 0, got -5 (line 8)",
+    ),
+    "warmup longer than the run": (
+        GOOD_HEAD + "optimizers:\n  - name: adam\n    warmup_steps: 1000000\n",
+        "optimizers[0].warmup_steps: must be <= the steps of every task, got 1000000 (tasks[0] "
+        "quadratic runs 5 steps) (line 8)",
+    ),
+    "unknown weight_decay_scaling": (
+        GOOD_HEAD + "optimizers:\n  - name: adamw\n    weight_decay_scaling: eta\n",
+        "optimizers[0].weight_decay_scaling: must be one of lr, schedule, got 'eta' (line 8)",
+    ),
+    "weight_decay_scaling of adam": (
+        GOOD_HEAD + "optimizers:\n  - name: adam\n    weight_decay_scaling: schedule\n",
+        "optimizers[0].weight_decay_scaling: unknown hyperparameter for adam; allowed: lr, beta1, "
+        "beta2, eps, weight_decay, amsgrad, bias_correction, schedule, warmup_steps (line 8)",
     ),
     "negative learning rate": (
         GOOD_HEAD + "optimizers:\n  - name: sgd\n    lr: -0.1\n",
@@ -362,5 +385,5 @@ def test_the_readme_example_is_a_valid_sweep(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
     example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:] if "optimizers:" in block)
     sweep = load_sweep(write(tmp_path, example))
-    # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + sgd) x 3 seeds
-    assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1) * 3
+    # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + adamw-lh + sgd) x 3 seeds
+    assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1 + 1) * 3

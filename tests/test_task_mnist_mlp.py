@@ -141,6 +141,23 @@ def test_validation_metrics_are_the_held_out_images(data_dir):
     )
 
 
+def test_train_size_trains_on_a_fixed_subset_and_keeps_the_validation_set(data_dir):
+    task = make(data_dir, batch_size=16, widths=[16], train_size=50)
+    assert task.train_images.shape[0] == 50 and task.val_images.shape[0] == 33
+    assert torch.equal(task.train_images, task.data.train_images[:50])
+    assert torch.equal(task.val_images, task.data.train_images[167:])
+    assert task.steps_per_epoch == 3  # floor(50 / 16)
+    seen = torch.cat([task.batches.indices(step) for step in range(1, 4 * 3 + 1)])
+    assert int(seen.max()) < 50
+    # the same subset for every seed
+    assert torch.equal(make(data_dir, seed=7, batch_size=16, train_size=50).train_images,
+                       task.train_images)
+    with pytest.raises(AdamlabError, match=r"train_size must be <= 167 .*got 168"):
+        make(data_dir, train_size=168)
+    with pytest.raises(AdamlabError, match=r"batch_size must be in \[1, 20\].*got 32"):
+        make(data_dir, batch_size=32, train_size=20)
+
+
 def test_validation_fraction_zero_turns_the_split_off(data_dir):
     task = make(data_dir, validation_fraction=0)
     assert task.train_images.shape[0] == 200 and task.val_images.shape[0] == 0
@@ -173,6 +190,7 @@ def test_missing_data_is_an_adamlab_error(tmp_path):
         ({"depth": 3}, "Extra inputs are not permitted"),
         ({"validation_fraction": 1.0}, "less than 1"),
         ({"validation_fraction": -0.1}, "greater than or equal to 0"),
+        ({"train_size": 0}, "greater than or equal to 1"),
     ],
 )
 def test_bad_params_are_rejected(params, message):
@@ -183,7 +201,7 @@ def test_bad_params_are_rejected(params, message):
 def test_params_dump_is_plain(data_dir):
     assert MnistMlpParams(widths=[128, 64]).model_dump(mode="json") == {
         "widths": [128, 64], "activation": "relu", "data_dir": None, "download": True,
-        "validation_fraction": 1 / 6,
+        "validation_fraction": 1 / 6, "train_size": None,
     }
 
 

@@ -12,7 +12,14 @@ What is recorded per member (all under `TrialRecord.metrics`, long format):
 - each row's `wall_time`: seconds since the stack's training loop began; a record's
   `wall_time_s` is the time from the stack's start to that member's end.
 `train_loss` at step t is the loss of step t's batch before the t-th update; step metrics and
-evaluations at step t are taken after it. `final`/`best` per metric follow the task's
+evaluations at step t are taken after it. `opt.lr` at a log step is the lr in force for that
+step's update: the member's lr times the schedule's multiplier eta_t (see schedules.py; the
+members of a stack share the schedule, set on the optimizer before every update).
+
+Subnormal floats are flushed to zero while a stack trains (torch.set_flush_denormal, which the
+Adam kernel's threads follow too): once a large weight decay kills a ReLU, Adam's moments of its
+dead weights decay geometrically into subnormals, and CPU arithmetic on subnormals is ~40x
+slower. Values that small (< 1.2e-38 in float32) change no metric. `final`/`best` per metric follow the task's
 `metric_goals` (a metric not listed is minimised, unless its name ends in "accuracy").
 
 Divergence: a member's loss is NaN/inf or above `divergence_factor` x its step-1 loss (the ratio
@@ -34,6 +41,7 @@ KeyboardInterrupt is not caught: an interrupted trial leaves no record and runs 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -142,6 +150,23 @@ def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
 
 def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
     """Run `trials` (stackable: see `stacking.stack_key`) together; outcomes in `trials` order."""
+    with flush_denormals():
+        return _run_stack(trials, sweep_name)
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Subnormal floats read and computed as zero inside (see the module docstring)."""
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
     started = time.perf_counter()
     members = [_Member(trial) for trial in trials]
     first = trials[0]
@@ -211,8 +236,11 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
     """The training loop of every member of the stack at once; ends each member's record."""
     import torch
 
+    from adamlab.optimizers.schedules import Schedule
+
     first = members[0].trial
     steps, log_every, eval_every = first.steps, first.log_every, first.eval_every
+    schedule = Schedule.of(first.hparams, steps)
     factor, isfinite = first.divergence_factor, math.isfinite
     check_every_step = device.type == "cpu"
     active = list(members)  # the members still in the stack, in stack order
@@ -260,14 +288,18 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
                     values = [values[i] for i in kept]
             else:
                 peak = losses if peak is None else torch.maximum(peak, losses)
+            if not schedule.constant:
+                optimizer.set_lr_multiplier(schedule.multiplier(step))
             if is_log:
                 diagnostics = optimizer.step_and_diagnose()
                 now = time.perf_counter() - start
                 step_metrics = task.step_metrics()
+                eta = optimizer.lr_multiplier
                 for member, value, opt_metrics, task_metrics in zip(
                     active, values, diagnostics, step_metrics, strict=True
                 ):
                     member.log.add(step, now, {"train_loss": value})
+                    member.log.add(step, now, {"opt.lr": float(member.trial.hparams["lr"]) * eta})
                     member.log.add(step, now, opt_metrics)
                     member.log.add(step, now, task_metrics)
                 next_log = log_every if step == 1 and log_every > 1 else step + log_every

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import OPTIMIZERS, OptimizerSpec, optimizer_names
+from adamlab.optimizers.schedules import SCHEDULES, WEIGHT_DECAY_SCALINGS
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
 from adamlab.tasks.registry import TASKS, load_task, task_names
@@ -48,6 +49,12 @@ HPARAM_RANGES: dict[str, tuple[float, bool, float, bool]] = {
     "weight_decay": (0.0, True, math.inf, False),
     "momentum": (0.0, True, math.inf, False),
     "dampening": (0.0, True, 1.0, True),
+    "warmup_steps": (0, True, math.inf, False),
+}
+#: hyperparameters that take one of a few names
+HPARAM_CHOICES: dict[str, tuple[str, ...]] = {
+    "schedule": SCHEDULES,
+    "weight_decay_scaling": WEIGHT_DECAY_SCALINGS,
 }
 
 # ---------------------------------------------------------------- input models (static shape)
@@ -288,6 +295,8 @@ def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]
             return None, f"must be an integer, got {_got(value)}"
     elif value is not None and not isinstance(value, (bool, int, float, str)):
         return None, f"must be a scalar, got {_got(value)}"
+    if name in HPARAM_CHOICES and value not in HPARAM_CHOICES[name]:
+        return None, f"must be one of {', '.join(HPARAM_CHOICES[name])}, got {_got(value)}"
     if name in HPARAM_RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
         lo, lo_in, hi, hi_in = HPARAM_RANGES[name]
         inside = (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
@@ -335,9 +344,10 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int)
         if key in ("name", "optimizer"):
             continue
         path = f"{where}.{key}"
-        if key not in spec.defaults:
+        allowed_keys = spec.allowed()
+        if key not in allowed_keys:
             hint = " (betas are given as beta1 and beta2)" if key == "betas" else ""
-            problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(spec.defaults)}"))
+            problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(allowed_keys)}"))
             ok = False
             continue
         try:
@@ -348,7 +358,7 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int)
             continue
         checked = []
         for item, suffix in zip(values, suffixes, strict=True):
-            coerced, message = _check_hparam(key, item, spec.defaults[key])
+            coerced, message = _check_hparam(key, item, allowed_keys[key])
             if message:
                 problems.append(Problem(path + suffix, message))
                 ok = False
@@ -359,6 +369,8 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int)
         return None
     explicit = tuple(k for k in raw if k not in ("name", "optimizer"))
     full = {key: grid.get(key, [default]) for key, default in spec.defaults.items()}
+    # optional hyperparameters (the schedule's, ...) only where the entry gives them
+    full.update({key: grid[key] for key in spec.optional if key in grid})
     return OptimizerPlan(label=label, optimizer=registry_name, grid=full), explicit
 
 
@@ -456,6 +468,18 @@ def _sparse_problems(tasks, optimizers, problems: list[Problem]) -> None:
                 ))
 
 
+def _warmup_problems(tasks, optimizers, problems: list[Problem]) -> None:
+    for j, opt in optimizers:
+        longest = max(opt.grid.get("warmup_steps", [0]))
+        for i, task in tasks:
+            if longest > task.steps:
+                problems.append(Problem(
+                    f"optimizers[{j}].warmup_steps",
+                    f"must be <= the steps of every task, got {longest} (tasks[{i}] {task.name} "
+                    f"runs {task.steps} steps)",
+                ))
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -518,6 +542,7 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
     entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems, max_trials))]
     optimizers = [(j, plan) for j, (plan, _) in entries]
     _sparse_problems(tasks, optimizers, problems)
+    _warmup_problems(tasks, optimizers, problems)
     if not problems and top is not None:
         problems.extend(_size_problems(tasks, optimizers, len(top.seeds), max_trials))
         if resolved_device is not None:

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from adamlab.optimizers.registry import trial_hparams
 from adamlab.sweep.schema import Sweep
 
 ID_LENGTH = 16
@@ -75,7 +76,7 @@ class Trial:
         `shown` maps a variant label to the hyperparameters worth naming (see `shown_hparams`).
         """
         names = (shown or {}).get(self.variant, [])
-        hps = " ".join(f"{k}={format_value(self.hparams[k])}" for k in names)
+        hps = " ".join(f"{k}={format_value(self.hparams[k])}" for k in names if k in self.hparams)
         return " ".join(part for part in (self.variant, hps, f"seed={self.seed}", f"on {self.task}") if part)
 
 
@@ -102,7 +103,7 @@ def expand_trials(sweep: Sweep) -> list[Trial]:
         for entry in sweep.optimizers:
             keys = list(entry.grid)
             for combo in itertools.product(*(entry.grid[k] for k in keys)):
-                hparams = dict(zip(keys, combo, strict=True))
+                hparams = trial_hparams(entry.optimizer, dict(zip(keys, combo, strict=True)))
                 for seed in sweep.seeds:
                     trial = Trial(
                         task=task.name,
@@ -134,7 +135,9 @@ def shown_hparams(sweep: Sweep, trials: list[Trial]) -> dict[str, list[str]]:
         per = values.setdefault(trial.variant, {})
         for key, value in trial.hparams.items():
             per.setdefault(key, set()).add(canonical_json(value))
-    order = {t.variant: list(t.hparams) for t in trials}
+    order: dict[str, dict[str, None]] = {}
+    for trial in trials:  # optional hyperparameters at their defaults are absent from some trials
+        order.setdefault(trial.variant, {}).update(dict.fromkeys(trial.hparams))
     return {
         variant: [k for k in order[variant] if k in keys.get(variant, set()) or len(per[k]) > 1]
         for variant, per in values.items()
