@@ -38,6 +38,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.optimizer_step
 	$(BIN)/python -m benchmarks.sweep_throughput
+	$(BIN)/python -m benchmarks.end_to_end
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
