@@ -43,6 +43,19 @@ def quick_sweep(directory: Path, *, name: str = "quick", steps: int = 40, seeds:
         """)
 
 
+def failing_sweep(directory: Path) -> Path:
+    """Two trials: sgd on the quadratic (finishes) and on mnist_mlp with no data (fails)."""
+    return write_yaml(directory, f"""\
+        name: r
+        steps: 2
+        tasks:
+          - quadratic
+          - name: mnist_mlp
+            params: {{data_dir: {directory / 'missing'}, download: false}}
+        optimizers: [sgd]
+        """)
+
+
 def records(results_dir: Path) -> dict[str, TrialRecord]:
     return {
         p.stem: TrialRecord.from_json(p.read_text())

@@ -9,11 +9,10 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import tomllib
-from sweep_testing import REPO_ROOT, quick_sweep, records, write_yaml
+from sweep_testing import REPO_ROOT, failing_sweep, quick_sweep, records
 
 from adamlab.cli.app import main
 from adamlab.store import atomic
@@ -117,20 +116,9 @@ def test_a_foreign_folder_is_left_as_it_was(tmp_path, capsys):
 # ---------------------------------------------------------------- item 6
 
 
-def _failing_sweep(tmp_path) -> Path:
-    return write_yaml(tmp_path, f"""\
-        name: r
-        steps: 2
-        tasks:
-          - quadratic
-          - name: mnist_mlp
-            params: {{data_dir: {tmp_path / 'missing'}, download: false}}
-        optimizers: [sgd]
-        """)
-
 
 def test_a_sweep_with_failed_trials_exits_1_and_says_how_to_retry(tmp_path, capsys):
-    config = _failing_sweep(tmp_path)
+    config = failing_sweep(tmp_path)
     out = tmp_path / "out"
     assert main(["sweep", str(config), "--out", str(out), "-q"]) == 1
     last = capsys.readouterr().out.strip().splitlines()[-1]

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 from sweep_testing import (
+    failing_sweep,
     fast_then_slow_sweep,
     manifest,
     quick_sweep,
@@ -17,7 +18,6 @@ from sweep_testing import (
     start_cli,
     wait_for_records,
     wait_until_dead,
-    write_yaml,
 )
 
 from adamlab.cli.app import main
@@ -154,15 +154,7 @@ def _cmdline(pid: int) -> str:
 
 
 def test_retry_failed_reruns_only_failed_trials(tmp_path):
-    path = write_yaml(tmp_path, f"""\
-        name: r
-        steps: 2
-        tasks:
-          - quadratic
-          - name: mnist_mlp
-            params: {{data_dir: {tmp_path / 'missing'}, download: false}}
-        optimizers: [sgd]
-        """)
+    path = failing_sweep(tmp_path)
     sweep = load_sweep(path).with_output(tmp_path / "out")
     assert [r.status for r in run_sweep(sweep).records] == ["finished", "failed"]
     assert run_sweep(sweep).records == []
