@@ -146,6 +146,27 @@ def test_grid_edge_cases(lrs, best, diverged, expected):
         assert edges["hp.lr"].bracketed
 
 
+@pytest.mark.parametrize(
+    ("hparam", "grid", "best", "expected"),
+    [
+        ("weight_decay", [0.0, 0.001, 0.01], 0.0, {}),  # 0 is the domain's lower limit
+        ("beta1", [0.0, 0.5, 0.9], 0.0, {}),
+        ("weight_decay", [0.0001, 0.001, 0.01], 0.0001, {"hp.weight_decay": "open"}),
+        ("weight_decay", [0.0, 0.001, 0.01], 0.01, {"hp.weight_decay": "open"}),  # top still open
+    ],
+)
+def test_a_best_at_a_zero_lower_limit_is_not_an_open_edge(hparam, grid, best, expected):
+    configs = pd.DataFrame({
+        "config_id": range(len(grid)),
+        "hp.lr": [0.1] * len(grid),
+        f"hp.{hparam}": grid,
+        "n_diverged": [0] * len(grid),
+    })
+    row = configs[configs[f"hp.{hparam}"] == best].iloc[0]
+    edges = grid_edges(configs, row, [f"hp.{hparam}"])
+    assert {hp: e.flag for hp, e in edges.items()} == expected
+
+
 def test_grid_edges_judge_the_line_through_the_best():
     # lr=1 diverged only at beta1=0.5, not on the best's line (beta1=0.9)
     configs = pd.DataFrame({

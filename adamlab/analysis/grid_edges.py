@@ -9,6 +9,8 @@ other hyperparameter held at the best's value), for each numeric hyperparameter:
 - "refine": as "stability limit", but the diverging neighbour is more than 2x away: the
   optimum may lie in between ("refine between X and Y");
 - "untuned": the variant tried a single lr: never called best-tuned.
+A best at the bottom of its grid is not open when that value is the hyperparameter's own lower
+limit (weight_decay = 0, momentum or beta1 = 0): no smaller value exists to try.
 "open", "refine" and "untuned" leave the best unbracketed: a lead measured against such a
 baseline is an upper bound of the true lead (a better-tuned baseline can only do better).
 """
@@ -28,6 +30,8 @@ UNBRACKETED = frozenset({OPEN, REFINE, UNTUNED})
 #: a diverging neighbour further than this factor from the best leaves room for a better value
 REFINE_FACTOR = 2.0
 LR = HP_PREFIX + "lr"
+#: hyperparameters whose domain starts at 0: a best at 0, the bottom of its grid, is bracketed
+LOWER_LIMIT_ZERO = frozenset({"weight_decay", "momentum", "beta1", "dampening"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def _judge(configs: pd.DataFrame, best: pd.Series, hp: str, hp_columns: list[str
     for side, step in (("bottom", -1), ("top", 1)):
         beyond = position + step
         if not 0 <= beyond < len(grid):
+            if side == "bottom" and value == 0 and name in LOWER_LIMIT_ZERO:
+                continue  # nothing below 0 to try
             flags.append(GridEdge(
                 hp, OPEN, f"{name}={_fmt(value)} is the {side} of the grid: widen it"
             ))
