@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/adamlab sweep configs/quickstart.yaml --jobs 2
 
-# Every experiment of EXPERIMENTS.md, then its tables regenerated (budget: 45 min on 2 CPU cores,
+# Every experiment of EXPERIMENTS.md, then its tables regenerated (budget: 39 min on 2 CPU cores,
 # the sum of the budgets in the configs' headers). MNIST from $ADAMLAB_DATA (else ./data).
 EXPERIMENTS = quickstart embedding_sparsity embedding_sparse bias_correction bias_correction_mnist weight_decay
 experiments: $(STAMP)
