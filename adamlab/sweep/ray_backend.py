@@ -308,9 +308,16 @@ class RayExecutor:
             ) from None
 
     def stop(self, handles: list) -> None:
-        for ref in handles:  # Ctrl-C or an error: what has not returned is dropped, not kept
+        """Ctrl-C or an error: what has not returned is dropped, not kept. Only the tasks still
+        running are cancelled: Ray's core worker can abort the whole driver when a cancel races
+        with a task's completion (a RAY_CHECK in its task manager, ray-project/ray#54798)."""
+        ray = self._backend._ray
+        running = list(handles)
+        with suppress(Exception):
+            _, running = ray.wait(running, num_returns=len(running), timeout=0)
+        for ref in running:
             with suppress(Exception):
-                self._backend._ray.cancel(ref, force=True)
+                ray.cancel(ref, force=True)
 
 
 def _stop_reaper(reaper) -> None:
