@@ -79,8 +79,9 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def fast_then_slow_sweep(directory: Path, *, fast_seeds: int = 3) -> Path:
-    """`fast_seeds` trials of 100 steps, then 2 that take many minutes: a kill or Ctrl-C sent once
-    the fast ones have records always lands mid-sweep, with exactly those done."""
+    """`fast_seeds` trials of 100 steps, then as many that take many minutes: a kill or Ctrl-C
+    sent once the fast ones have records always lands mid-sweep, with exactly those done and no
+    trial about to finish (a Ray cancel racing a task's completion can abort Ray's driver)."""
     return write_yaml(directory, f"""\
         name: interrupted
         log_every: 10000

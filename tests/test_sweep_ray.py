@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from sweep_testing import (
     cli_command,
+    fast_then_slow_sweep,
     manifest,
     quick_sweep,
     records,
@@ -205,32 +206,9 @@ def test_relative_paths_in_task_params_mean_what_they_mean_to_the_driver(
     assert record.task_params["data_dir"] == "mnist-here"  # as written: the trial id is the YAML's
 
 
-def _fast_then_slow_sweep(directory):
-    """1 trial of 100 steps, then 2 that take minutes: Ctrl-C always lands mid-sweep, while no
-    task is about to finish (a cancel racing a task's completion can abort Ray's driver)."""
-    return write_yaml(directory, """\
-        name: interrupted
-        seeds: [0]
-        log_every: 1000
-        tasks:
-          - name: quadratic
-            params: {dim: 5, noise: 0.5}
-            steps: 100
-          - name: quadratic
-            params: {dim: 6, noise: 0.5}
-            steps: 1000000
-          - name: quadratic
-            params: {dim: 7, noise: 0.5}
-            steps: 1000000
-        optimizers:
-          - name: sgd
-            lr: 0.01
-        """)
-
-
 @requires_ray
 def test_ctrl_c_cancels_ray_tasks_keeps_finished_ones_and_exits_130(tmp_path):
-    config = _fast_then_slow_sweep(tmp_path)
+    config = fast_then_slow_sweep(tmp_path, fast_seeds=1)
     out = tmp_path / "out"
     # no --address: the CLI starts a local Ray instance of its own, and must stop it
     process = start_cli("sweep", str(config), "--out", str(out), "--backend", "ray", cwd=tmp_path)
@@ -281,7 +259,7 @@ ray.shutdown()
 def test_ctrl_c_frees_the_cluster_it_is_connected_to(tmp_path):
     """On a cluster the sweep does not own (here: its caller's connection) nothing is shut
     down, so the running tasks must be cancelled or they would hold its CPUs for minutes."""
-    config = _fast_then_slow_sweep(tmp_path)
+    config = fast_then_slow_sweep(tmp_path, fast_seeds=1)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -300,7 +278,7 @@ def test_ctrl_c_frees_the_cluster_it_is_connected_to(tmp_path):
 @pytest.mark.slow
 def test_kill_9_of_the_sweep_stops_its_local_ray_instance(tmp_path):
     """Issue 13, item 3: kill -9 of the sweep leaves no Ray process of its local instance."""
-    config = _fast_then_slow_sweep(tmp_path)
+    config = fast_then_slow_sweep(tmp_path, fast_seeds=1)
     out = tmp_path / "out"
     process = start_cli("sweep", str(config), "--out", str(out), "--backend", "ray", "-q", cwd=tmp_path)
     wait_for_records(out, 1, process, timeout=180)

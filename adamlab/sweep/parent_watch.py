@@ -36,11 +36,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, another user's
         return True
-    try:  # a zombie (dead, not yet reaped) is gone for our purpose
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] != "Z"  # a zombie (dead, not yet reaped) is gone for us
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None when it
+    cannot be read."""
+    try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return True
+        return None
 
 
 def _kill_with_parent() -> None:
@@ -88,12 +95,8 @@ def _descendants(root: int) -> dict[int, str]:
     children: dict[int, list[int]] = {}
     started: dict[int, str] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
+        fields = _stat_fields(int(entry)) if entry.isdigit() else None
+        if fields is None:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
         started[int(entry)] = fields[19]
@@ -108,11 +111,8 @@ def _descendants(root: int) -> dict[int, str]:
 
 
 def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None else None
 
 
 def reap_when_gone(pid: int) -> None:
