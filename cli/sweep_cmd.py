@@ -121,7 +121,8 @@ def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int 
         return batch_trials
     if stack_size is None or stack_size == "auto":
         return stack_size
-    if not stack_size.isdigit() or int(stack_size) < 1:
+    # str.isdigit() also takes '²' and other digits int() cannot read
+    if not (stack_size.isascii() and stack_size.isdigit()) or int(stack_size) < 1:
         print_error(f"--stack-size: must be auto or an integer >= 1, got {stack_size!r}")
         raise typer.Exit(2)
     return int(stack_size)
@@ -165,7 +166,9 @@ def _dry_run(sweep, retry_failed: bool) -> None:
     table.add_column("done")
     for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
         task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
-        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
+        # optional hyperparameters (warmup_steps, schedule) at their default are absent from a trial
+        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, [])
+                       if k in trial.hparams)
         row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
         if len(steps) > 1:
             row.append(str(trial.steps))

@@ -21,14 +21,26 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from torch import Tensor
+
+#: the largest integer a parameter may hold: results tables store integers as int64
+INT64_MAX = 2**63 - 1
 
 
 class TaskParams(BaseModel):
-    """Base of each task's parameter schema: unknown keys are errors."""
+    """Base of each task's parameter schema: unknown keys are errors, and every integer (also
+    inside a list) fits in int64, whatever the field's own range."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _int64(cls, value):
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool) and not -INT64_MAX - 1 <= item <= INT64_MAX:
+                raise ValueError(f"must be an integer within int64 (|n| < 2^63), got {item}")
+        return value
 
 
 class Task(ABC):

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_text_atomic
+from adamlab.store.identity import IDENTITY_FIELDS, device_type, trial_id_of
 
 TrialStatus = Literal["finished", "diverged", "failed"]
 METRIC_LOG_COLUMNS = ("step", "wall_time", "metric", "value")
+#: the tables hold integers as int64
+INT64_MAX = 2**63 - 1
+_Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 
 def _empty_log() -> dict[str, list]:
@@ -46,6 +50,8 @@ class RecordEnvironment(BaseModel):
     hostname: str = ""
     #: {"commit": sha, "dirty": bool} of the checkout holding adamlab's code, or None
     git: dict[str, Any] | None = None
+    #: fingerprint of the data files the task read (Task.data_identity); None: no files
+    data_hash: str | None = None
 
     def key(self) -> tuple[str, str, str]:
         """What must match for two records to be comparable."""
@@ -60,7 +66,7 @@ class MetricColumns(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    step: list[int]
+    step: list[_Count]
     wall_time: list[float]
     metric: list[str]
     value: list[float]
@@ -86,12 +92,16 @@ class TrialRecord(BaseModel):
     variant: str
     #: every hyperparameter the optimizer was built with, defaults included
     hparams: dict[str, Any]
-    seed: int = Field(ge=0)
-    steps: int = Field(ge=0)
-    batch_size: int = Field(ge=1)
+    seed: _Count
+    steps: _Count
+    batch_size: int = Field(ge=1, le=INT64_MAX)
     device: str
+    #: the rest of the trial's identity (None in records written before adamlab recorded it)
+    log_every: int | None = Field(None, ge=1, le=INT64_MAX)
+    eval_every: int | None = Field(None, ge=1, le=INT64_MAX)
+    divergence_factor: float | int | None = None
     status: TrialStatus
-    steps_run: int = Field(ge=0)
+    steps_run: _Count
     wall_time_s: float
     #: last recorded value of each metric
     final: dict[str, float] = Field(default_factory=dict)
@@ -103,6 +113,41 @@ class TrialRecord(BaseModel):
     adamlab_version: str = ""
     #: where it ran (None in records written before adamlab recorded it)
     environment: RecordEnvironment | None = None
+
+    @field_validator("task_params", "hparams")
+    @classmethod
+    def _int64_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for name, value in values.items():
+            problem = _int64_problem(value)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        return values
+
+    @model_validator(mode="after")
+    def _hparams_of_their_optimizer(self) -> TrialRecord:
+        # each hyperparameter of a registered optimizer has its default's type (a string lr
+        # would reach the summary's arithmetic)
+        from adamlab.optimizers.registry import OPTIMIZERS
+
+        spec = OPTIMIZERS.get(self.optimizer)
+        allowed = spec.allowed() if spec is not None else {}
+        for name, value in self.hparams.items():
+            if name in allowed and not _same_kind(value, allowed[name]):
+                raise ValueError(f"hparams.{name}: must be {_kind_of(allowed[name])} like "
+                                 f"{self.optimizer}'s default {allowed[name]!r}, got {value!r:.60}")
+            if not (value is None or isinstance(value, (bool, int, float, str))):
+                raise ValueError(f"hparams.{name}: must be a number, true/false or a string, got {value!r:.60}")
+        return self
+
+    def identity(self) -> dict[str, Any] | None:
+        """The fields the trial id hashes, or None for a record of an adamlab that did not
+        write them all (see adamlab.store.identity)."""
+        if self.log_every is None or self.eval_every is None or self.divergence_factor is None:
+            return None
+        return {
+            **{name: getattr(self, name) for name in IDENTITY_FIELDS},
+            "device": device_type(self.device),
+        }
 
     @field_validator("metrics")
     @classmethod
@@ -136,6 +181,40 @@ class TrialRecord(BaseModel):
         return path
 
 
+def _int64_problem(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else f"integer outside int64, got {value}"
+    if isinstance(value, (list, tuple)):
+        return next((p for p in map(_int64_problem, value) if p), None)
+    if isinstance(value, dict):
+        return next((p for p in map(_int64_problem, value.values()) if p), None)
+    return None
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return True
+
+
+def _kind_of(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, int):
+        return "an integer"
+    return "a string" if isinstance(default, str) else "a value"
+
+
 def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
     """One line naming the file, the first bad field and what it holds (and how many more)."""
     errors = exc.errors()
@@ -153,6 +232,8 @@ def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
     else:
         message = f"{message[:1].lower()}{message[1:]}, got {shown}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    if first["type"] == "value_error" and not first["loc"]:  # a check across fields names its own
+        return AdamlabError(f"{path}: not a valid trial record: {message}{more}")
     return AdamlabError(f"{path}: not a valid trial record: {where}: {message}{more}")
 
 
@@ -167,4 +248,23 @@ def load_record(path: Path) -> TrialRecord:
         raise record_problem(path, exc) from None
     if record.trial_id != Path(path).stem:
         raise AdamlabError(f"{path}: trial_id {record.trial_id!r} does not match the file name")
+    check_identity(path, record, data)
     return record
+
+
+def check_identity(path: Path | str, record: TrialRecord, data: dict[str, Any] | None = None) -> None:
+    """Refuse a record whose identity fields do not hash to its trial_id (edited by hand, or
+    copied from another trial): it would stand in for a configuration that never ran.
+
+    `data`: the record as read from JSON, hashed as written (the model may coerce a value)."""
+    identity = record.identity()
+    if identity is None:
+        return
+    if data is not None:
+        identity = {**{name: data[name] for name in IDENTITY_FIELDS}, "device": identity["device"]}
+    if trial_id_of(identity) != record.trial_id:
+        raise AdamlabError(
+            f"{path}: the configuration in this record does not hash to its trial_id "
+            f"{record.trial_id} (edited by hand, or copied from another trial?); it is not used: "
+            f"move it out of {Path(path).parent.name}/ to run that trial again"
+        )

@@ -59,7 +59,9 @@ HPARAM_CHOICES: dict[str, tuple[str, ...]] = {
 
 # ---------------------------------------------------------------- input models (static shape)
 
-_StepCount = Annotated[int, Field(ge=1)]
+#: integers are stored as int64 in the results tables
+INT64_MAX = 2**63 - 1
+_StepCount = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 
 class SweepFile(BaseModel):
@@ -70,7 +72,7 @@ class SweepFile(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     output: str | None = None
-    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default=[0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(default=[0], min_length=1)
     device: str = "cpu"
     steps: _StepCount | None = None
     epochs: _StepCount | None = None
@@ -248,7 +250,8 @@ def _describe(error: dict, model: type[BaseModel] | None) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit:g}, got {_got(got)}"
+        shown = f"{limit:,}" if isinstance(limit, int) and abs(limit) >= 10**6 else f"{limit:g}"
+        return f"must be {bounds[kind]} {shown}, got {_got(got)}"
     expected = {
         "int_type": "an integer", "int_from_float": "an integer", "int_parsing": "an integer",
         "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
@@ -293,6 +296,8 @@ def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return None, f"must be an integer, got {_got(value)}"
+        if abs(value) > INT64_MAX:
+            return None, f"must be an integer within int64 (|n| < 2^63), got {value}"
     elif value is not None and not isinstance(value, (bool, int, float, str)):
         return None, f"must be a scalar, got {_got(value)}"
     if name in HPARAM_CHOICES and value not in HPARAM_CHOICES[name]:
