@@ -18,10 +18,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adamlab.cli.console import print_error, stderr, stdout
+from adamlab.cli.console import Interrupted, print_error, stderr, stdout
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS
 
-INTERRUPTED_EXIT = 130
 #: trials listed by --dry-run (a table of 10^5 rows takes minutes to draw); the count is exact
 DRY_RUN_ROWS = 500
 
@@ -85,6 +84,15 @@ def sweep(
     max_trials: Annotated[int, typer.Option(
         "--max-trials", min=1, help="Refuse a sweep that expands to more trials than this.",
     )] = DEFAULT_MAX_TRIALS,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, show_default=False,
+        help="Allow trials of up to this many steps (default: a trial may ask for at most a "
+        "week of estimated work).",
+    )] = None,
+    trust_folder: Annotated[bool, typer.Option(
+        "--trust-folder", help="Write into a results folder owned by another user or writable "
+        "by every user (refused without it: links planted there could redirect the writes).",
+    )] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
@@ -92,7 +100,7 @@ def sweep(
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device, max_trials=max_trials)
+        sweep = load_sweep(config, device=device, max_trials=max_trials, max_steps=max_steps)
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -107,7 +115,7 @@ def sweep(
         _warn_if_more_jobs_than_cores(jobs)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale)
+         rerun_stale=rerun_stale, accept_stale=accept_stale, trust_folder=trust_folder)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -273,7 +281,7 @@ class _Progress:
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False, trust_folder: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
@@ -282,17 +290,22 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
                                listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
-                               accept_stale=accept_stale)
+                               accept_stale=accept_stale, trust_folder=trust_folder)
     except SweepInterrupted as exc:
         partial = exc.result
-        print_error(
+        _print_notices(partial)
+        raise Interrupted(
             f"interrupted: {len(partial.records)} trial(s) ended this run, "
             f"{len(partial.plan.done) + len(partial.records)} of {len(partial.plan.trials)} done in all; "
-            f"kept in {partial.results_dir}: run the same command again to resume"
-        )
-        raise typer.Exit(INTERRUPTED_EXIT) from None
-    if not quiet:
-        _print_summary(result)
+            f"kept in {partial.results_dir} (tables rebuilt): run the same command again to resume"
+        ) from None
+    try:
+        _print_notices(result)
+        if not quiet:
+            _print_summary(result)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while printing the summary; the sweep had ended, its "
+                          f"results are complete in {result.results_dir}") from None
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, highlight=False, soft_wrap=True)
     if result.counts()["failed"]:  # a failed trial is a failed sweep, for scripts and CI
         raise typer.Exit(1)
@@ -314,6 +327,11 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _print_notices(result) -> None:
+    for notice in result.notices:
+        stderr.print(notice, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(result) -> None:

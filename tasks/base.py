@@ -81,6 +81,14 @@ class Task(ABC):
         return 0
 
     @classmethod
+    def data_identity(cls, params: TaskParams) -> str | None:
+        """A fingerprint of the data files this task would read with `params`, stored in each
+        record's environment so records made on other data are stale (cheap: the same files give
+        the same answer in a process without reading them again). None: the task reads no files
+        (its data comes from the seed), or they are not found here."""
+        return None
+
+    @classmethod
     def member_bytes(cls, params: TaskParams, batch_size: int) -> int:
         """An estimate of the memory one member adds to a stack (parameters, gradients, optimizer
         state, activations), by which automatic stacks are sized to the device's memory."""

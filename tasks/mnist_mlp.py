@@ -45,7 +45,7 @@ from pydantic import Field
 
 from adamlab.errors import AdamlabError
 from adamlab.tasks.base import Task, TaskParams
-from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
+from adamlab.tasks.mnist_data import NUM_CLASSES, data_fingerprint, default_data_dir, load_mnist
 from adamlab.tasks.randomness import EpochBatches, cpu_generator
 
 #: the last 10,000 of MNIST's 60,000 training images are the validation set by default
@@ -150,6 +150,11 @@ class MnistMlpTask(Task):
             self.stack(t.to(device), members)
             for t in init_mlp(sizes, cpu_generator(seed, "mnist_mlp.init"))
         ]
+
+    @classmethod
+    def data_identity(cls, params: MnistMlpParams) -> str | None:
+        root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
+        return data_fingerprint(root)
 
     @classmethod
     def member_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:

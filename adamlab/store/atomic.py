@@ -34,7 +34,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o775, parents=True, exist_ok=True)
     except FileExistsError:  # the parent is a file: say so as the OS would for a deeper path
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

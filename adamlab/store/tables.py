@@ -38,6 +38,7 @@ import pandas as pd
 from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
+from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
 from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
 from adamlab.store.layout import MANIFEST as MANIFEST_FILE
@@ -178,7 +179,7 @@ def parquet_available() -> bool:
 def record_paths(results_dir: str | Path) -> list[Path]:
     """Every trials/<trial_id>.json, sorted (temporary files of a write in progress excluded)."""
     trials_dir = Path(results_dir) / TRIALS_DIR
-    if not trials_dir.is_dir():
+    if not check_folder(trials_dir):  # a link to a folder elsewhere is refused
         return []  # the sweep has not ended a trial yet
     return sorted(p for p in trials_dir.iterdir() if _RECORD_NAME.match(p.name))
 

@@ -87,8 +87,22 @@ def _fused_path(optimizer: Any) -> str:
     return "fused kernel"
 
 
-def capture_environment(implementation: str = "") -> RecordEnvironment:
-    """This process's environment, with the optimizer path that ran (see `implementation_of`)."""
+def data_hash_of(task: str, task_params: dict[str, Any]) -> str | None:
+    """The task's fingerprint of the data files it reads with these parameters
+    (`Task.data_identity`); None when it reads none, or they cannot be found or read here."""
+    from adamlab.errors import AdamlabError
+    from adamlab.tasks.registry import load_task
+
+    try:
+        task_cls = load_task(task)
+        return task_cls.data_identity(task_cls.Params.model_validate(task_params))
+    except (AdamlabError, OSError, ValueError):  # no data here: nothing to compare with
+        return None
+
+
+def capture_environment(implementation: str = "", data_hash: str | None = None) -> RecordEnvironment:
+    """This process's environment, with the optimizer path that ran (see `implementation_of`)
+    and the fingerprint of the data the trial read (see `data_hash_of`)."""
     import torch
 
     return RecordEnvironment(
@@ -98,4 +112,5 @@ def capture_environment(implementation: str = "") -> RecordEnvironment:
         implementation=implementation,
         hostname=socket.gethostname(),
         git=_git(),
+        data_hash=data_hash,
     )

@@ -323,7 +323,7 @@ def trial_record(
 ) -> TrialRecord:
     """The record of an ended trial: its configuration, outcome, metric log and the environment
     it ran in (with the code path of `optimizer`, None when it was never built)."""
-    from adamlab.sweep.environment import capture_environment, implementation_of
+    from adamlab.sweep.environment import capture_environment, data_hash_of, implementation_of
 
     final, best = log.final_and_best(goals)
     return TrialRecord(
@@ -349,5 +349,8 @@ def trial_record(
         error=error,
         metrics=log.columns(),
         adamlab_version=__version__,
-        environment=capture_environment(implementation_of(optimizer) if optimizer is not None else ""),
+        environment=capture_environment(
+            implementation_of(optimizer) if optimizer is not None else "",
+            data_hash=data_hash_of(trial.task, trial.task_params),
+        ),
     )

@@ -38,6 +38,9 @@ LOGGED_VALUE_BYTES = 200
 #: values logged per log or evaluation step, a generous bound over the tasks and optimizers
 VALUES_PER_LOG_STEP = 40
 DEFAULT_RESULTS_ROOT = Path("results")
+#: the most estimated work one trial may ask for without --max-steps: a week (steps x the
+#: estimated seconds of one step of one member, adamlab.sweep.execute's work model)
+MAX_TRIAL_WORK_S = 7 * 24 * 3600.0
 
 # Allowed ranges of hyperparameters, by name, whatever the optimizer:
 # name -> (low, low included, high, high included)
@@ -489,11 +492,13 @@ def _warmup_problems(tasks, optimizers, problems: list[Problem]) -> None:
 
 
 def validate_sweep(doc: YamlDocument, *, device: str | None = None,
-                   max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
+                   max_trials: int = DEFAULT_MAX_TRIALS, max_steps: int | None = None) -> Sweep:
     """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option).
 
     A sweep of more than `max_trials` trials (counted from its grid sizes, before anything is
-    expanded) and a task too large for the memory of the device it would run on are refused.
+    expanded), a task too large for the memory of the device it would run on, and a trial of
+    more than `max_steps` steps (when None: of more than MAX_TRIAL_WORK_S estimated seconds)
+    are refused.
     """
     source, data = doc.source, doc.data
     if data is None:
@@ -550,8 +555,10 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
     _warmup_problems(tasks, optimizers, problems)
     if not problems and top is not None:
         problems.extend(_size_problems(tasks, optimizers, len(top.seeds), max_trials))
-        if resolved_device is not None:
-            problems.extend(_memory_problems(tasks, resolved_device))
+        too_big = _memory_problems(tasks, resolved_device) if resolved_device is not None else []
+        problems.extend(too_big)
+        # a task that cannot fit is not also said to take too long
+        problems.extend(p for p in _work_problems(tasks, max_steps) if p.path not in {q.path for q in too_big})
     if not problems:
         from adamlab.sweep.preflight import preflight_problems
 
@@ -590,6 +597,39 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
         f"optimizer configuration(s) x {seeds} seed(s)), more than the limit of {max_trials:,}; "
         f"shrink the grids, or raise the limit with --max-trials"
     ))]
+
+
+def _work_problems(tasks, max_steps: int | None) -> list[Problem]:
+    """Trials that would run for more than a week (estimated), or more than `max_steps` steps
+    when given: a mistyped steps: must not run until it is killed."""
+    from adamlab.sweep.execute import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
+
+    problems = []
+    for i, task in tasks:
+        if max_steps is not None:
+            if task.steps > max_steps:
+                problems.append(Problem(f"tasks[{i}]", (
+                    f"{task.name} runs {task.steps:,} steps, more than --max-steps {max_steps:,}"
+                )))
+            continue
+        task_cls = load_task(task.name)
+        member = task_cls.member_bytes(task_cls.Params.model_validate(task.params), task.batch_size)
+        per_step = STEP_OVERHEAD_S + member * SECONDS_PER_MEMBER_BYTE
+        if task.steps * per_step > MAX_TRIAL_WORK_S:
+            problems.append(Problem(f"tasks[{i}]", (
+                f"{task.steps:,} steps of {task.name} would take about "
+                f"{_duration(task.steps * per_step)} per trial (estimated {per_step * 1e3:.2g} ms "
+                f"a step), more than the {_duration(MAX_TRIAL_WORK_S)} a sweep may ask for; lower "
+                f"its steps, or allow them with --max-steps {task.steps}"
+            )))
+    return problems
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600)):
+        if seconds >= size:
+            return f"{seconds / size:,.0f} {unit}" if unit == "years" else f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def _memory_problems(tasks, device: str) -> list[Problem]:
@@ -634,6 +674,6 @@ def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
 
 
 def load_sweep(path: str | Path, *, device: str | None = None,
-               max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
+               max_trials: int = DEFAULT_MAX_TRIALS, max_steps: int | None = None) -> Sweep:
     """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema problems)."""
-    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials)
+    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials, max_steps=max_steps)
