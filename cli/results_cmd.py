@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from adamlab.cli.console import stdout
+from adamlab.cli.console import printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
@@ -76,7 +76,7 @@ def summary(
         from adamlab.analysis.summary import summarize
         from adamlab.analysis.summary_json import summary_json
 
-        typer.echo(summary_json(summarize(results, options), show_all=show_all))
+        typer.echo(printable(summary_json(summarize(results, options), show_all=show_all)))
         return
     from adamlab.analysis.render import print_summary
 

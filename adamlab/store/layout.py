@@ -28,6 +28,7 @@ from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot, write_text_atomic
 from adamlab.store.entries import check_folder, open_regular, read_regular
+from adamlab.store.json_files import read_json_object
 from adamlab.store.records import TrialRecord, load_record
 
 LAYOUT_VERSION = 1
@@ -267,17 +268,12 @@ class ResultsFolder:
         """The folder's run history; an unreadable one is moved aside (never overwritten), and
         `notices` says where to."""
         path = self.path / PROVENANCE
-        try:
-            data = json.loads(read_regular(path).decode("utf-8"))
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return {}
-        except (OSError, AdamlabError, ValueError) as exc:  # ValueError: bad JSON or UTF-8
-            problem = str(exc).removeprefix(f"{path}: ") if isinstance(exc, AdamlabError) else (
-                exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__)
-            return self._move_aside(path, problem)
-        if not isinstance(data, dict):
-            return self._move_aside(path, f"a JSON {type(data).__name__}, not an object")
-        return data
+        try:
+            return read_json_object(path)
+        except AdamlabError as exc:
+            return self._move_aside(path, str(exc).removeprefix(f"{path}: "))
 
     def _move_aside(self, path: Path, problem: str) -> dict[str, Any]:
         aside = path.with_name(f"{path.name}.unreadable-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")

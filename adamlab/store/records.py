@@ -114,15 +114,6 @@ class TrialRecord(BaseModel):
     #: where it ran (None in records written before adamlab recorded it)
     environment: RecordEnvironment | None = None
 
-    @field_validator("task_params", "hparams")
-    @classmethod
-    def _int64_values(cls, values: dict[str, Any]) -> dict[str, Any]:
-        for name, value in values.items():
-            problem = _int64_problem(value)
-            if problem:
-                raise ValueError(f"{name}: {problem}")
-        return values
-
     @model_validator(mode="after")
     def _hparams_of_their_optimizer(self) -> TrialRecord:
         # each hyperparameter of a registered optimizer has its default's type (a string lr
@@ -179,18 +170,6 @@ class TrialRecord(BaseModel):
         path = Path(trials_dir) / f"{self.trial_id}.json"
         write_text_atomic(path, self.to_json())
         return path
-
-
-def _int64_problem(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return None if -INT64_MAX - 1 <= value <= INT64_MAX else f"integer outside int64, got {value}"
-    if isinstance(value, (list, tuple)):
-        return next((p for p in map(_int64_problem, value) if p), None)
-    if isinstance(value, dict):
-        return next((p for p in map(_int64_problem, value.values()) if p), None)
-    return None
 
 
 def _same_kind(value: Any, default: Any) -> bool:

@@ -339,6 +339,8 @@ def run_sweep(
                 jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
             )
             run_info["runs"][-1].update(stale_note)
+            if "previous_provenance_moved_to" in history:  # an unreadable history, kept aside
+                run_info["runs"][-1]["previous_provenance_moved_to"] = history["previous_provenance_moved_to"]
             if cluster is not None:
                 run_info["runs"][-1].update(cluster.provenance())
             folder.write_provenance(run_info)
