@@ -352,11 +352,15 @@ def run_sweep(
                     listener.trial_started(trial)
 
             def ended_trial(trial: Trial, outcome: TrialOutcome) -> None:
-                folder.write_record(outcome.record, outcome.traceback)
-                result.records.append(outcome.record)
-                # kept current, so a run killed with kill -9 still says how many trials it ran
-                run_info["runs"][-1]["trials_run"] = len(result.records)
-                folder.write_provenance(run_info)
+                # a Ctrl-C waits until the record is written and counted
+                with _interrupts_deferred() as came:
+                    folder.write_record(outcome.record, outcome.traceback)
+                    result.records.append(outcome.record)
+                    # kept current, so a run killed with kill -9 still says how many trials it ran
+                    run_info["runs"][-1]["trials_run"] = len(result.records)
+                    folder.write_provenance(run_info)
+                if came:
+                    raise KeyboardInterrupt
                 if listener is not None:
                     listener.trial_ended(trial, outcome.record)
 
@@ -376,6 +380,13 @@ def run_sweep(
             # however often Ctrl-C is pressed now, the run's end is recorded and the tables rebuilt
             with _interrupts_deferred():
                 result.wall_time_s = time.perf_counter() - started
+                if run_info is None:  # stopped before its entry was written: the run is still one
+                    run_info = provenance.start_run(
+                        folder.read_provenance(), device=sweep.device, started=layout.now_iso(),
+                        argv=argv, jobs=jobs, threads=threads, to_run=len(plan.pending),
+                        skipped=len(plan.done),
+                    )
+                    result.notices.extend(n for n in folder.notices if n not in result.notices)
                 if run_info is not None:
                     folder.write_provenance(provenance.end_run(
                         run_info, ended=layout.now_iso(), outcome=outcome_name,
