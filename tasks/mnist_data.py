@@ -221,9 +221,11 @@ def _file_identity(path: Path) -> tuple[str, int, int]:
 
 
 def data_fingerprint(root: Path) -> str | None:
-    """16 hex digits of the sha256 of the four files' contents (decompressed, so a .gz and its
-    raw file agree), or None when ``root`` holds no MNIST. Hashing 55 MB is paid once per
-    process and set of files (cached by path, size and modification time)."""
+    """16 hex digits of the sha256 of the four files as they are on disk, or None when ``root``
+    holds no MNIST. Paid once per process and set of files (cached by path, size and
+    modification time); the bytes on disk, not decompressed, to stay cheap (11 MB of .gz), so
+    a gunzipped copy of the same data counts as other data (its records are re-run, never
+    wrongly reused)."""
     files = find_mnist_files(Path(root))
     if files is None:
         return None
@@ -236,7 +238,10 @@ def _fingerprint(identity: tuple) -> str:
 
     digest = hashlib.sha256()
     for role, (resolved, _, _) in identity:
-        data = _read_bytes(Path(resolved))
+        try:
+            data = Path(resolved).read_bytes()
+        except OSError as error:
+            raise AdamlabError(f"{resolved}: cannot read: {error.strerror or error}") from None
         digest.update(f"{role}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:16]
