@@ -203,3 +203,24 @@ def test_an_unreadable_provenance_is_moved_aside_and_said_never_overwritten(done
     assert [r["outcome"] for r in provenance["runs"]] == ["completed"]
     assert provenance["runs"][0]["previous_provenance_moved_to"] == aside[0].name
     assert len(records(out)) == 12
+
+
+def test_plots_linked_to_another_folder_is_refused(done, tmp_path, capsys):
+    _, out, _ = done
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "plots").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["plot", str(out)]) == 1
+    assert f"{out}/plots: a symbolic link" in _one_line(capsys)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_plot_name_linked_to_a_file_outside_is_replaced_not_followed(done, capsys):
+    _, out, victim = done
+    assert main(["plot", str(out)]) == 0
+    first = sorted((out / "plots").glob("*.png"))[0]
+    first.unlink()
+    first.symlink_to(victim)
+    assert main(["plot", str(out)]) == 0
+    assert victim.read_text() == "precious\n"
+    assert not first.is_symlink() and first.read_bytes().startswith(b"\x89PNG")
