@@ -358,7 +358,7 @@ def run_sweep(
                     result.records.append(outcome.record)
                     # kept current, so a run killed with kill -9 still says how many trials it ran
                     run_info["runs"][-1]["trials_run"] = len(result.records)
-                    folder.write_provenance(run_info)
+                    folder.write_provenance(run_info, sync=False)
                 if came:
                     raise KeyboardInterrupt
                 if listener is not None:
