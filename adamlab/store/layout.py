@@ -180,7 +180,7 @@ class ResultsFolder:
                 raise cannot("read", folder, exc) from None
             if info.st_uid != os.geteuid():
                 problem = f"owned by another user (uid {info.st_uid})"
-            elif info.st_mode & 0o002 and not info.st_mode & 0o1000:
+            elif info.st_mode & 0o002:  # sticky or not: others could still create links in it
                 problem = f"writable by every user (mode {info.st_mode & 0o7777:04o})"
             else:
                 continue

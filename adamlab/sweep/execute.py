@@ -380,7 +380,7 @@ def run_sweep(
             # however often Ctrl-C is pressed now, the run's end is recorded and the tables rebuilt
             with _interrupts_deferred():
                 result.wall_time_s = time.perf_counter() - started
-                if run_info is None:  # stopped before its entry was written: the run is still one
+                if run_info is None and outcome_name == "interrupted":  # stopped before its entry was written
                     run_info = provenance.start_run(
                         folder.read_provenance(), device=sweep.device, started=layout.now_iso(),
                         argv=argv, jobs=jobs, threads=threads, to_run=len(plan.pending),
