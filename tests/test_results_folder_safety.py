@@ -224,3 +224,12 @@ def test_a_plot_name_linked_to_a_file_outside_is_replaced_not_followed(done, cap
     assert main(["plot", str(out)]) == 0
     assert victim.read_text() == "precious\n"
     assert not first.is_symlink() and first.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_file_where_trials_should_be_is_one_line(done, capsys):
+    config, out, _ = done
+    (out / "errors").write_text("not a folder")
+    assert main(["sweep", str(config), "--out", str(out), "-q"]) == 1
+    assert _one_line(capsys) == (
+        f"error: {out}/errors: a file where the results folder has a folder; remove it, or use another --out"
+    )

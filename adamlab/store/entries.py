@@ -73,6 +73,8 @@ def check_folder(path: Path) -> bool:
         info = os.lstat(path)
     except FileNotFoundError:
         return False
+    if stat.S_ISREG(info.st_mode):
+        raise AdamlabError(f"{path}: a file where the results folder has a folder; remove it, or use another --out")
     if not stat.S_ISDIR(info.st_mode):
-        raise not_own(path, _kind(info.st_mode) if not stat.S_ISREG(info.st_mode) else "a file")
+        raise not_own(path, _kind(info.st_mode))
     return True
