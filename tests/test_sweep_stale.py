@@ -13,7 +13,7 @@ from adamlab import __version__
 from adamlab.cli.app import main
 from adamlab.errors import AdamlabError
 from adamlab.sweep import environment
-from adamlab.sweep.environment import hash_sources, source_hash
+from adamlab.sweep.environment import hash_modules, source_hash
 from adamlab.sweep.execute import plan_sweep, run_sweep
 from adamlab.sweep.schema import load_sweep
 
@@ -48,11 +48,11 @@ def test_source_hash_follows_every_byte_of_the_source(tmp_path):
     (tmp_path / "optimizers").mkdir()
     adam = tmp_path / "optimizers" / "adam.py"
     adam.write_text("m_hat = m / bc1\n")
-    roots = [("adamlab.optimizers", tmp_path / "optimizers")]
-    before = hash_sources(roots)
-    assert hash_sources(roots) == before
+    modules = {"adamlab.optimizers.adam": adam}
+    before = hash_modules(modules)
+    assert hash_modules(modules) == before
     adam.write_text("m_hat = m / bc2\n")
-    assert hash_sources(roots) != before
+    assert hash_modules(modules) != before
 
 
 def test_stale_records_are_refused_in_one_line_naming_both_environments(ran, monkeypatch, capsys):

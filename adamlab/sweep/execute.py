@@ -70,10 +70,10 @@ def threads_per_job(jobs: int) -> int:
 
 
 def _stack_bytes(stack: list[Trial]) -> int:
-    from adamlab.tasks.registry import load_task
+    from adamlab.tasks.registry import task_spec
 
     first = stack[0]
-    task_cls = load_task(first.task)
+    task_cls = task_spec(first.task, first.task_target, first.folder)
     params = task_cls.Params.model_validate(first.task_params)
     return len(stack) * task_cls.member_bytes(params, first.batch_size)
 
@@ -208,12 +208,15 @@ def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dic
 
 
 def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
-    from adamlab.tasks.registry import load_task
+    """What the results folder records of each task: its goals, primary metric, which validation
+    metric selects each reported one, its loss, where it came from (the analysis reads these)."""
+    from adamlab.tasks.registry import task_spec
 
     out = {}
-    for name in dict.fromkeys(t.task for t in plan.trials):
-        cls = load_task(name)
-        out[name] = {"primary_metric": cls.primary_metric, "metric_goals": dict(cls.metric_goals)}
+    for trial in plan.trials:
+        if trial.task not in out:
+            spec = task_spec(trial.task, trial.task_target, trial.folder)
+            out[trial.task] = {**spec.describe(), **({"target": trial.task_target} if trial.task_target else {})}
     return out
 
 
