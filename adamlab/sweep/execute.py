@@ -264,6 +264,10 @@ def run_sweep(
     # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
     plan = plan_sweep(sweep, retry_failed=retry_failed)
     stale_note = _settle_stale(plan, rerun_stale, accept_stale)
+    if plan.pending and not sweep.optimizers_checked:
+        from adamlab.sweep.schema import check_optimizers
+
+        check_optimizers(sweep)  # before anything runs or is written
     result = SweepResult(plan)
     cluster = None
     if backend == "ray":
@@ -321,8 +325,9 @@ def run_sweep(
                 backend_here = InProcess(sweep.name, threads)
             else:
                 backend_here = ProcessPool(sweep.name, jobs, threads)
-            with backend_here:
-                drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
+            if work.stacks:  # nothing to run: no executor, so no torch
+                with backend_here:
+                    drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
             outcome_name = "interrupted"

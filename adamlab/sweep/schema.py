@@ -140,6 +140,9 @@ class Sweep:
     folder: str | None = None
     #: the YAML it was validated from (for the line numbers of later checks)
     document: YamlDocument | None = field(default=None, compare=False, repr=False)
+    #: whether every optimizer entry was built and stepped (check_optimizers); a run does it
+    #: before its first trial when validation left it out
+    optimizers_checked: bool = field(default=False, compare=False)
 
     @property
     def device_type(self) -> str:
@@ -648,6 +651,7 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
     )
     if preflight:
         check_optimizers(sweep)
+        sweep = replace(sweep, optimizers_checked=True)
     return sweep
 
 

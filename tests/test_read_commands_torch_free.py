@@ -1,0 +1,58 @@
+"""The read commands never import torch: what they need about tasks and optimizers (names,
+parameters, defaults, metric goals) is the torch-free metadata beside each of them.
+
+One subprocess runs every command in turn through the CLI's `main` and reports, after each,
+whether `torch` is in sys.modules, so the first command that pulls it in is named."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sweep_testing import quick_sweep
+
+from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.schema import load_sweep
+
+COMMANDS = [
+    ["list"],
+    ["list", "tasks"],
+    ["summary", "{out}"],
+    ["summary", "{out}", "--json"],
+    ["summary", "{out}", "--all", "--rule", "best", "--metric", "loss", "--against", "adam"],
+    ["summary", "{out}", "--at-step", "20", "--task", "quadratic", "--target", "0.5"],
+    ["export", "{out}", "--out", "{tmp}/trials.csv"],
+    ["export", "{out}", "--long", "--out", "{tmp}/metrics.csv"],
+    ["report", "{out}", "--experiment", "quickstart", "--json"],
+    ["sweep", "{config}", "--out", "{out}", "--dry-run"],
+    ["sweep", "{config}", "--out", "{out}", "-q"],  # every trial done: nothing to run
+]
+
+PROBE = """
+import contextlib, io, json, sys
+from adamlab.cli.app import main
+seen = []
+for argv in json.loads(sys.argv[1]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    seen.append([" ".join(argv[:3]), code, "torch" in sys.modules])
+print(json.dumps(seen))
+"""
+
+
+def test_read_commands_do_not_import_torch(tmp_path):
+    config = quick_sweep(tmp_path, steps=20)
+    out = tmp_path / "out"
+    run_sweep(load_sweep(config).with_output(out))
+    commands = [[part.format(out=out, tmp=tmp_path, config=config) for part in argv] for argv in COMMANDS]
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
+                          text=True, check=True, cwd=tmp_path)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    torch_after = [command for command, _, torch in seen if torch]
+    assert torch_after == [], f"torch imported by: {torch_after[0]}"
+    # every command did its work (report's --json prints the claims, exit 0 without --check)
+    assert [code for _, code, _ in seen] == [0] * len(COMMANDS)
