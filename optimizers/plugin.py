@@ -88,7 +88,7 @@ def spec_of(name: str, value: Any, *, target: str, origin: str, source_file: str
         f"{getattr(value, '__name__', 'Plugin')}Params", __base__=OptimizerParams, **fields,
     )
     # every keyword but lr is named by a trial only when the sweep gives it
-    params_model.optional = (*OptimizerParams.optional, *(k for k in fields if k != "lr"))
+    params_model.optional = (*(k for k in fields if k != "lr"), *OptimizerParams.optional)
     params_model.open_keywords = open_keywords
     params_model.required = tuple(
         p.name for p in keywords if p.default is inspect.Parameter.empty

@@ -293,8 +293,7 @@ def _check_hparam(spec: OptimizerSpec, name: str, value: Any) -> tuple[Any, str 
     default = info.get_default(call_default_factory=True) if info is not None else None
     if isinstance(default, list):
         if not isinstance(value, list):
-            return None, (f"must be a list (one value: [{_got(default)}] is not a sweep; give "
-                          f"[[...]] for one list value), got {_got(value)}")
+            return None, f"must be a list (given as [[...]]), got {_got(value)}"
         if not all(_scalar(item) for item in value):
             return None, "list values must hold scalars"
         return list(value), None
@@ -394,6 +393,14 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int,
             else:
                 hint = " (betas are given as beta1 and beta2)" if key == "betas" else ""
                 problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(allowed_keys)}"))
+            ok = False
+            continue
+        default = allowed_keys.get(key)
+        if isinstance(default, list) and isinstance(value, list) and all(map(_scalar, value)):
+            problems.append(Problem(path, (
+                f"takes a list: give it as [[...]] (e.g. {[value]}), one list per value; a plain "
+                f"list is a sweep axis of scalars, got {value}"
+            )))
             ok = False
             continue
         try:
