@@ -36,7 +36,16 @@ class Registered:
         return self.origin == BUILT_IN
 
     def load(self):
-        return self.entry_point.load()
+        """The object the entry point names; a failing import is one line naming the plug-in."""
+        try:
+            return self.entry_point.load()
+        except Exception as exc:
+            lines = str(exc).strip().splitlines()
+            reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+            raise AdamlabError(
+                f"plug-in {self.name!r} ({self.entry_point.value}, {self.origin}) cannot be "
+                f"loaded: {reason}"
+            ) from None
 
 
 def _origin(entry: EntryPoint) -> str:

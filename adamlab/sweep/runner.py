@@ -328,6 +328,23 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
         end(member, "finished", steps)
 
 
+def _plugin_targets(trial: Trial) -> list[str]:
+    """"module:attribute" of the trial's plug-in optimizer and task (in a file or installed)."""
+    from adamlab.optimizers.registry import get_spec
+    from adamlab.tasks.registry import task_spec
+
+    targets = []
+    for find in (lambda: get_spec(trial.optimizer, trial.optimizer_target, trial.folder),
+                 lambda: task_spec(trial.task, trial.task_target, trial.folder)):
+        try:
+            spec = find()
+        except AdamlabError:  # it never loaded: the trial failed before it ran
+            continue
+        if spec.plugin:
+            targets.append(spec.implementation if hasattr(spec, "implementation") else spec.target)
+    return targets
+
+
 def trial_record(
     trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
     wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
@@ -366,6 +383,6 @@ def trial_record(
         adamlab_version=__version__,
         environment=capture_environment(
             implementation_of(optimizer) + task_path if optimizer is not None else "",
-            plugin_files(trial.optimizer_target, trial.task_target),
+            plugin_files(*_plugin_targets(trial)),
         ),
     )
