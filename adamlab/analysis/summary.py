@@ -99,6 +99,11 @@ class TaskSummary:
     #: things the reader must know (e.g. selection on the test set)
     warnings: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        best = ", ".join(str(v) for v in self.variant_best["variant"]) if not self.configs.empty else ""
+        return (f"TaskSummary({self.label}: {self.metric} ({self.goal}), {len(self.configs)} configs"
+                f"{'; best per variant: ' + best if best else ''})")
+
     @property
     def has_metric(self) -> bool:
         return self.metric in self.available_metrics

@@ -125,6 +125,10 @@ class TrialRecord(BaseModel):
             raise ValueError(f"{where + ': ' if where else ''}{message}") from None
         return log
 
+    def __repr__(self) -> str:
+        return (f"TrialRecord({self.trial_id}: {self.variant} seed {self.seed} on {self.task}, "
+                f"{self.status} after {self.steps_run} steps)")
+
     def to_json(self) -> str:
         # the fields as they are: model_dump() would copy every metric value first
         fields_ = {name: getattr(self, name) for name in type(self).model_fields}

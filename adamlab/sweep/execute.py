@@ -154,6 +154,12 @@ class SweepResult:
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
 
+    def __repr__(self) -> str:
+        ran = ", ".join(f"{n} {status}" for status, n in self.counts().items() if n) or "none"
+        return (f"SweepResult({self.plan.sweep.name}: {len(self.plan.trials)} trials, "
+                f"{len(self.records)} run ({ran}), {len(self.plan.done)} already done -> "
+                f"{self.results_dir})")
+
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: what finished is on disk; `result` says how far it got."""
