@@ -9,8 +9,8 @@ attributes of the wanted kind, so `my_optimizers:Lino` suggests `Lion`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,26 +43,47 @@ def _local_file(module_name: str, folder: Path) -> Path | None:
     return None
 
 
+def source_stamp(target: str, folder: Path | None) -> str:
+    """The bytes' hash of the file in `folder` that `target`'s module is ("" when it comes from
+    sys.path): a plug-in edited since it was loaded is loaded again."""
+    local = _local_file(split_target(target)[0], folder) if folder is not None else None
+    return _file_stamp(local) if local is not None else ""
+
+
+def _file_stamp(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
 def import_module(module_name: str, folder: Path | None) -> Any:
     """Import `module_name`, from `folder` first when it holds it, else from sys.path.
 
-    A module of that name imported before from elsewhere (another sweep's folder) is replaced by
-    the one in `folder`, so two sweeps beside two different files each get their own."""
+    A module of that name imported before from elsewhere (another sweep's folder), or from the
+    same file before it was edited, is imported again, so a trial always runs the file as it is
+    (the bytes its record's fingerprint hashes)."""
     local = _local_file(module_name, folder) if folder is not None else None
     if local is not None:
         top = module_name.split(".")[0]
+        stamp = _file_stamp(local)
         loaded = sys.modules.get(top)
         loaded_file = getattr(loaded, "__file__", None)
-        if loaded is not None and (loaded_file is None or Path(loaded_file).resolve() != local):
+        if loaded is not None and (
+            loaded_file is None or Path(loaded_file).resolve() != local
+            or getattr(loaded, "__adamlab_stamp__", None) != stamp
+        ):
             for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
                 del sys.modules[name]
         sys.path.insert(0, str(folder))
         try:
-            return importlib.import_module(module_name)
+            module = importlib.import_module(module_name)
         finally:
             with_folder = str(folder)
             if with_folder in sys.path:
                 sys.path.remove(with_folder)
+        sys.modules[top].__adamlab_stamp__ = stamp
+        return module
     return importlib.import_module(module_name)
 
 
@@ -120,17 +141,3 @@ def _suggestions(module: Any, kind: str, candidates: Callable[[Any], bool] | Non
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def plugin_module_names(target: str) -> str:
-    """The module part of a target (for fingerprints and messages)."""
-    return split_target(target)[0]
-
-
-def has_module(module_name: str, folder: Path | None) -> bool:
-    if folder is not None and _local_file(module_name, folder) is not None:
-        return True
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except (ImportError, ValueError):
-        return False

@@ -40,7 +40,7 @@ def _registered_spec(name: str) -> OptimizerSpec:
 
 
 @functools.cache
-def _plugin_spec(name: str, target: str, folder: str | None) -> OptimizerSpec:
+def _plugin_spec(name: str, target: str, folder: str | None, stamp: str) -> OptimizerSpec:
     from adamlab.optimizers.plugin import optimizer_plugin_spec
 
     return optimizer_plugin_spec(name, target, Path(folder) if folder else None)
@@ -50,7 +50,10 @@ def get_spec(name: str, target: str = "", folder: str | Path | None = None) -> O
     """The spec of optimizer `name`: registered, or (with `target`) the plug-in at
     "module:attribute", imported from `folder` first (the sweep file's folder)."""
     if target:
-        return _plugin_spec(name, target, str(folder) if folder is not None else None)
+        from adamlab.targets import source_stamp
+
+        where = str(folder) if folder is not None else None
+        return _plugin_spec(name, target, where, source_stamp(target, Path(folder) if folder else None))
     if name not in registered(OPTIMIZER_GROUP):
         raise AdamlabError(f"unknown optimizer {name!r}; allowed: {', '.join(optimizer_names())}")
     return _registered_spec(name)

@@ -55,6 +55,25 @@ class MnistMlpSpec(TaskSpec):
     implementation = "adamlab.tasks.mnist_mlp:MnistMlpTask"
 
     @classmethod
+    def epoch_steps(cls, params: MnistMlpParams, batch_size: int) -> int | None:
+        """Batches per epoch from the training labels' IDX header, without loading the data
+        (None when the files are not found or the sizes do not fit: building the task says why)."""
+        from pathlib import Path
+
+        from adamlab.tasks.mnist_data import default_data_dir, find_mnist_files, idx_count
+
+        root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
+        files = find_mnist_files(root)
+        n_total = idx_count(files["train_labels"]) if files is not None else None
+        if not n_total:
+            return None
+        n_split = n_total - validation_size(n_total, params.validation_fraction)
+        n_train = params.train_size if params.train_size is not None else n_split
+        if n_train > n_split or not 1 <= batch_size <= n_train:
+            return None
+        return n_train // batch_size
+
+    @classmethod
     def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
         # MNIST held on the device (70,000 x 785 float32, twice while loading), weights with
         # their gradients and optimizer state, and a batch's activations forward and backward

@@ -35,7 +35,7 @@ def _registered_spec(name: str) -> type[TaskSpec]:
 
 
 @functools.cache
-def _plugin_spec(name: str, target: str, folder: str | None) -> type[TaskSpec]:
+def _plugin_spec(name: str, target: str, folder: str | None, stamp: str) -> type[TaskSpec]:
     from adamlab.tasks.plugin import task_plugin_spec
 
     return task_plugin_spec(name, target, Path(folder) if folder else None)
@@ -45,7 +45,10 @@ def task_spec(name: str, target: str = "", folder: str | Path | None = None) -> 
     """The spec of task `name`: registered, or (with `target`) the plug-in class at
     "module:Class", imported from `folder` first (the sweep file's folder)."""
     if target:
-        return _plugin_spec(name, target, str(folder) if folder is not None else None)
+        from adamlab.targets import source_stamp
+
+        where = str(folder) if folder is not None else None
+        return _plugin_spec(name, target, where, source_stamp(target, Path(folder) if folder else None))
     if name not in registered(TASK_GROUP):
         raise AdamlabError(f"unknown task {name!r}; allowed: {', '.join(task_names())}")
     return _registered_spec(name)

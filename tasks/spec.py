@@ -75,6 +75,12 @@ class TaskSpec:
         }
 
     @classmethod
+    def epoch_steps(cls, params: Any, batch_size: int) -> int | None:
+        """Batches per pass over the training data, for `epochs:` sweeps, told without building
+        the task; None: build it to know (`steps_per_epoch` of the built task)."""
+        return None
+
+    @classmethod
     def uses_sparse_gradients(cls, params: Any) -> bool:
         """Whether the model produces sparse gradients (only sparse-capable optimizers apply,
         and those run on stacks of one member)."""

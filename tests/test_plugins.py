@@ -155,6 +155,14 @@ def test_editing_the_users_optimizer_file_makes_its_records_stale(ran, capsys):
     capsys.readouterr()
     assert main(["sweep", str(config), "--out", str(out), "-q", "--rerun-stale"]) == 0
     assert "8 run (8 finished), 4 already done" in capsys.readouterr().out
+    # the re-run ran the file as it is now (loaded again in this process), and says so
+    import my_optimizers
+
+    from adamlab.sweep.environment import file_hash
+
+    assert my_optimizers.__adamlab_stamp__ == file_hash(optimizer_file)
+    lion = [r for r in _records(out) if r.variant == "lion"]
+    assert {r.environment.plugins[str(optimizer_file.resolve())] for r in lion} == {file_hash(optimizer_file)}
 
 
 @pytest.mark.parametrize("yaml_part, expected", [

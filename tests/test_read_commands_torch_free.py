@@ -10,7 +10,8 @@ import json
 import subprocess
 import sys
 
-from sweep_testing import quick_sweep
+from sweep_testing import quick_sweep, write_yaml
+from task_testing import tiny_mnist_arrays, write_mnist
 
 from adamlab.sweep.execute import run_sweep
 from adamlab.sweep.schema import load_sweep
@@ -27,6 +28,7 @@ COMMANDS = [
     ["report", "{out}", "--experiment", "quickstart", "--json"],
     ["sweep", "{config}", "--out", "{out}", "--dry-run"],
     ["sweep", "{config}", "--out", "{out}", "-q"],  # every trial done: nothing to run
+    ["sweep", "{epochs}", "--dry-run"],  # an epoch's length from the IDX header, no data loaded
 ]
 
 PROBE = """
@@ -48,7 +50,18 @@ def test_read_commands_do_not_import_torch(tmp_path):
     config = quick_sweep(tmp_path, steps=20)
     out = tmp_path / "out"
     run_sweep(load_sweep(config).with_output(out))
-    commands = [[part.format(out=out, tmp=tmp_path, config=config) for part in argv] for argv in COMMANDS]
+    write_mnist(tmp_path / "mnist", tiny_mnist_arrays(n_train=600, n_test=100), gz=True)
+    epochs = write_yaml(tmp_path, f"""\
+        name: by_epochs
+        epochs: 2
+        batch_size: 50
+        tasks:
+          - name: mnist_mlp
+            params: {{data_dir: {tmp_path / 'mnist'}, download: false}}
+        optimizers: [adam]
+        """, name="epochs.yaml")
+    commands = [[part.format(out=out, tmp=tmp_path, config=config, epochs=epochs) for part in argv]
+                for argv in COMMANDS]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
                           text=True, check=True, cwd=tmp_path)
     seen = json.loads(done.stdout.strip().splitlines()[-1])

@@ -497,7 +497,7 @@ def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]
         if task_cls.plugin:
             problems.append(Problem(f"{level}epochs", f"a plug-in task ({entry.target}) has no fixed epoch length here; use steps:"))
             return None
-        steps = _steps_for_epochs(load_task(entry.name), params, batch_size, epochs, top.seeds[0], f"{level}epochs", problems)
+        steps = _steps_for_epochs(entry.name, task_cls, params, batch_size, epochs, top.seeds[0], f"{level}epochs", problems)
         if steps is None:
             return None
     return TaskPlan(
@@ -512,10 +512,15 @@ def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]
     )
 
 
-def _steps_for_epochs(task_cls, params, batch_size, epochs, seed, path, problems) -> int | None:
-    # An epoch's length is known only to a built task (it depends on the data); build it once.
+def _steps_for_epochs(name, spec, params, batch_size, epochs, seed, path, problems) -> int | None:
+    # An epoch's length depends on the data: the spec tells it from the files' headers where it
+    # can (no torch), else the task is built once to count it
+    per_epoch = spec.epoch_steps(params, batch_size)
+    if per_epoch:
+        return epochs * per_epoch
     import torch
 
+    task_cls = load_task(name)
     try:
         per_epoch = task_cls(params, seed=seed, device=torch.device("cpu"), batch_size=batch_size).steps_per_epoch
     except Exception as exc:
