@@ -257,7 +257,7 @@ class ModuleTask(Task):
         return losses.detach()
 
     def _one_at_a_time(self, batch: Any) -> Tensor:
-        saved = self._random.save()
+        saved = self._random.save() if self.members > 1 else None
         grads: list[Tensor | None] = [None] * len(self.tensors)
         losses = []
         for k in range(self.members):
@@ -283,7 +283,7 @@ class ModuleTask(Task):
     # -- evaluation and membership --------------------------------------------------------------
 
     def evaluate(self) -> list[dict[str, float]]:
-        saved = self._random.save()
+        saved = self._random.save() if self.members > 1 else None
         results = []
         with torch.no_grad():
             for k in range(self.members):
