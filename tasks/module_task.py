@@ -43,7 +43,9 @@ state (torch's CPU and CUDA generators, Python's `random`, NumPy's global genera
 member's `loss` and `evaluate`, so each member draws what a lone run draws. The batch of step 1
 is drawn when the task is built (right after `model()`, as in a lone run) and used at step 1.
 Side effects of `loss` outside tensors (a Python counter on the task) happen once per step on
-the vmap path and once per member on the other.
+the vmap path and once per member on the other, and once more when the task is built (the vmap
+try): a loss whose value depends on such state cannot be stacked (adamlab.testing.check_task
+says so).
 """
 
 from __future__ import annotations
