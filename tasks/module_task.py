@@ -274,6 +274,11 @@ class ModuleTask(Task):
             for i, grad in enumerate(member_grads):
                 if grad is None:
                     continue
+                if grad.layout != torch.strided:
+                    raise TypeError(
+                        f"{type(self.user_task).__name__}: parameter {self._trained_names[i]!r} "
+                        f"has a sparse gradient (nn.Embedding(sparse=True)?); a stack's members "
+                        f"need dense gradients: build the model with sparse=False")
                 if grads[i] is None:
                     grads[i] = torch.zeros_like(self.tensors[i])
                 grads[i][k] = grad
