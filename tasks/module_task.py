@@ -43,7 +43,9 @@ state (torch's CPU and CUDA generators, Python's `random`, NumPy's global genera
 member's `loss` and `evaluate`, so each member draws what a lone run draws. The batch of step 1
 is drawn when the task is built (right after `model()`, as in a lone run) and used at step 1.
 Side effects of `loss` outside tensors (a Python counter on the task) happen once per step on
-the vmap path and once per member on the other.
+the vmap path and once per member on the other, and once more when the task is built (the vmap
+try): a loss whose value depends on such state cannot be stacked (adamlab.testing.check_task
+says so).
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ class ModuleTask(Task):
         return losses.detach()
 
     def _one_at_a_time(self, batch: Any) -> Tensor:
-        saved = self._random.save()
+        saved = self._random.save() if self.members > 1 else None
         grads: list[Tensor | None] = [None] * len(self.tensors)
         losses = []
         for k in range(self.members):
@@ -272,6 +274,11 @@ class ModuleTask(Task):
             for i, grad in enumerate(member_grads):
                 if grad is None:
                     continue
+                if grad.layout != torch.strided:
+                    raise TypeError(
+                        f"{type(self.user_task).__name__}: parameter {self._trained_names[i]!r} "
+                        f"has a sparse gradient (nn.Embedding(sparse=True)?); a stack's members "
+                        f"need dense gradients: build the model with sparse=False")
                 if grads[i] is None:
                     grads[i] = torch.zeros_like(self.tensors[i])
                 grads[i][k] = grad
@@ -283,7 +290,7 @@ class ModuleTask(Task):
     # -- evaluation and membership --------------------------------------------------------------
 
     def evaluate(self) -> list[dict[str, float]]:
-        saved = self._random.save()
+        saved = self._random.save() if self.members > 1 else None
         results = []
         with torch.no_grad():
             for k in range(self.members):

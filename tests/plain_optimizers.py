@@ -62,3 +62,4 @@ class SharedStepSGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     p.add_(p.grad, alpha=-group["lr"] / type(self).steps_taken)
+

@@ -189,3 +189,22 @@ def test_bad_metric_goals_and_evaluations_are_refused():
     task = ModuleTask(ListEvaluation(seed=0, device="cpu"), members=2)
     with pytest.raises(TypeError, match=r"evaluate\(\) must return a dict"):
         task.evaluate()
+
+
+def test_sparse_gradients_are_refused_naming_the_parameter():
+    class SparseEmbedding(MlpTask):
+        def model(self):
+            return torch.nn.Embedding(10, 3, sparse=True).double()
+
+        def batch(self, step):
+            return torch.tensor([1, 2, 2])
+
+        def loss(self, model, batch):
+            return model(batch).square().sum()
+
+    torch.manual_seed(0)
+    task = ModuleTask(SparseEmbedding(seed=0, device="cpu"), members=2)
+    assert task.path == ONE_AT_A_TIME  # vmap has no rule for the sparse backward
+    with pytest.raises(TypeError, match="SparseEmbedding: parameter 'model.weight' has a sparse "
+                                        "gradient .* build the model with sparse=False"):
+        task.loss_and_grad(1)
