@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from task_testing import tiny_mnist_arrays, write_mnist
 from torch import nn
 
-from adamlab.optimizers.registry import OPTIMIZERS
+from adamlab.optimizers.registry import get_spec
 from adamlab.optimizers.stacked import build_stacked_optimizer
 from adamlab.tasks.embedding_sparsity import EmbeddingSparsityTask
 from adamlab.tasks.mnist_mlp import ACTIVATIONS, MnistMlpTask
@@ -26,7 +26,7 @@ from adamlab.tasks.quadratic import QuadraticTask
 CPU = torch.device("cpu")
 BATCH = 16
 STEPS = 5
-MEMBERS = [{**OPTIMIZERS["momentum"].defaults, "lr": lr, "momentum": m}
+MEMBERS = [{**get_spec("momentum").defaults, "lr": lr, "momentum": m}
            for lr, m in [(0.01, 0.9), (0.05, 0.5), (0.2, 0.0)]]
 #: float32, a few steps: the hand-written and autograd gradients differ by rounding, which is
 #: relative to the largest entry (a rotated Hessian's products cancel)

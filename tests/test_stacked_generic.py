@@ -11,7 +11,7 @@ import torch
 
 from adamlab.optimizers import factories
 from adamlab.optimizers.optimizer_stack import OptimizerStack
-from adamlab.optimizers.registry import OPTIMIZERS
+from adamlab.optimizers.registry import get_spec
 from adamlab.optimizers.stacked import StackedAdam, StackedSGD, build_stacked_optimizer
 
 SHAPES = [(7, 4), (4,)]
@@ -21,7 +21,7 @@ ETAS = [0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 0.9, 0.7, 0.5, 0.3, 0.1, 0.0]
 
 def grid(name: str, **axes) -> list[dict]:
     keys = list(axes)
-    return [{**OPTIMIZERS[name].defaults, **dict(zip(keys, combo, strict=True))}
+    return [{**get_spec(name).defaults, **dict(zip(keys, combo, strict=True))}
             for combo in itertools.product(*axes.values())]
 
 
