@@ -65,7 +65,7 @@ def _records(out: Path):
     return [load_record(p) for p in sorted((out / "trials").glob("*.json"))]
 
 
-def _hand_loop(tmp_path: Path, seed: int, make_optimizer) -> dict[str, float]:
+def _hand_loop(tmp_path: Path, seed: int, make_optimizer, make_scheduler=None) -> dict[str, float]:
     """The loop a user would write: seed, build the task, model(), then per step loss, backward,
     step; evaluate() at the end."""
     import sys
@@ -79,10 +79,13 @@ def _hand_loop(tmp_path: Path, seed: int, make_optimizer) -> dict[str, float]:
     task = my_tasks.TeacherRegression(seed=seed, device=torch.device("cpu"), hidden=8)
     model = task.model()
     optimizer = make_optimizer(model.parameters())
+    scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
     for step in range(1, STEPS + 1):
         optimizer.zero_grad()
         task.loss(model, task.batch(step)).backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
     return task.evaluate(model)
 
 
@@ -242,3 +245,42 @@ def test_a_plugin_that_raises_fails_its_trial_and_the_sweep_goes_on(tmp_path):
     assert failed.status == "failed" and failed.error == "RuntimeError: exploded at step 4"
     trace = (tmp_path / "out" / "errors" / f"{failed.trial_id}.txt").read_text()
     assert "broken.py" in trace and "exploded at step 4" in trace
+
+
+def test_a_plugin_follows_the_schedule_as_a_torch_lr_scheduler_would(tmp_path):
+    config = _beside(tmp_path, f"""\
+        name: sched
+        steps: {STEPS}
+        tasks:
+          - name: teacher
+            target: my_tasks:TeacherRegression
+            params: {{hidden: 8}}
+        optimizers:
+          - name: lion
+            target: my_optimizers:Lion
+            lr: [1.0e-3, 3.0e-3]
+            schedule: linear
+            warmup_steps: 5
+        """)
+    result = run_sweep(load_sweep(config).with_output(tmp_path / "out"))
+    import sys
+
+    from adamlab.optimizers.schedules import Schedule
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from my_optimizers import Lion
+    finally:
+        sys.path.remove(str(tmp_path))
+    schedule = Schedule("linear", 5, STEPS)
+    for record in result.records:
+        assert record.hparams == {"lr": record.hparams["lr"], "schedule": "linear", "warmup_steps": 5}
+        def make(params, lr=record.hparams["lr"]):
+            return Lion(params, lr=lr)
+
+        def make_scheduler(optimizer):  # LambdaLR's epoch e is the lr of step e + 1
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: schedule.multiplier(e + 1))
+
+        expected = _hand_loop(tmp_path, record.seed, make, make_scheduler)
+        for metric, value in expected.items():
+            assert math.isclose(record.final[metric], value, rel_tol=1e-4), metric
