@@ -76,6 +76,11 @@ def registered(group: str) -> dict[str, Registered]:
                 f"{kind} {entry.name!r}; rename it in its package's [project.entry-points.\"{group}\"]"
             )
         found[entry.name] = Registered(entry.name, entry, origin)
+    if not any(r.built_in for r in found.values()):
+        raise AdamlabError(
+            f"adamlab's own {group} entry points are missing: its installed metadata predates "
+            f"them; reinstall it (pip install -e . in the checkout, or make venv)"
+        )
     return found
 
 

@@ -51,3 +51,10 @@ def test_the_no_data_example_runs(tmp_path, capsys):
     rows = _run_and_summarise(config, tmp_path / "out", capsys)
     lion = [row for row in rows if row["variant"] == "lion"]
     assert lion and lion[0]["metric"] == "test_loss" and lion[0]["select_metric"] == "val_loss"
+
+
+def test_the_readme_shows_the_example_files_as_they_are():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme.split("## Bring your own optimizer and model", 1)[1].split("\n## ", 1)[0]
+    for name in ("my_optimizers.py", "my_tasks.py", "lion_mnist.yaml"):
+        assert (EXAMPLES / name).read_text().rstrip() in section, name

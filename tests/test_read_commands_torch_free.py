@@ -36,12 +36,14 @@ import contextlib, io, json, sys
 from adamlab.cli.app import main
 seen = []
 for argv in json.loads(sys.argv[1]):
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         try:
             code = main(argv)
         except SystemExit as exc:
             code = exc.code
-    seen.append([" ".join(argv[:3]), code, "torch" in sys.modules])
+    seen.append([" ".join(argv[:3]) + (": " + err.getvalue()[-300:] if code else ""), code,
+                 "torch" in sys.modules])
 print(json.dumps(seen))
 """
 
@@ -68,4 +70,4 @@ def test_read_commands_do_not_import_torch(tmp_path):
     torch_after = [command for command, _, torch in seen if torch]
     assert torch_after == [], f"torch imported by: {torch_after[0]}"
     # every command did its work (report's --json prints the claims, exit 0 without --check)
-    assert [code for _, code, _ in seen] == [0] * len(COMMANDS)
+    assert [code for _, code, _ in seen] == [0] * len(COMMANDS), [c for c, code, _ in seen if code]

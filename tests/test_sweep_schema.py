@@ -383,7 +383,8 @@ def test_cli_missing_file_is_one_line(tmp_path, capsys):
 
 def test_the_readme_example_is_a_valid_sweep(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
-    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:] if "optimizers:" in block)
+    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]
+                   if block.startswith("name: quickstart"))  # the schema reference, not the plug-in example
     sweep = load_sweep(write(tmp_path, example))
     # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + adamw-lh + sgd) x 3 seeds
     assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1 + 1) * 3
