@@ -63,3 +63,25 @@ class SharedStepSGD(torch.optim.Optimizer):
                 if p.grad is not None:
                     p.add_(p.grad, alpha=-group["lr"] / type(self).steps_taken)
 
+
+
+class ClassMomentumSGD(torch.optim.Optimizer):
+    """Broken: its momentum is stored on the class, so every instance steps with the momentum of
+    the last one built (each lone run is right; the members of a stack are not)."""
+
+    momentum = 0.0
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0):
+        super().__init__(params, {"lr": lr})
+        type(self).momentum = momentum
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                buffer = state.setdefault("buffer", torch.zeros_like(p))
+                buffer.mul_(type(self).momentum).add_(p.grad)
+                p.add_(buffer, alpha=-group["lr"])

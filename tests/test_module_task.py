@@ -208,3 +208,40 @@ def test_sparse_gradients_are_refused_naming_the_parameter():
     with pytest.raises(TypeError, match="SparseEmbedding: parameter 'model.weight' has a sparse "
                                         "gradient .* build the model with sparse=False"):
         task.loss_and_grad(1)
+
+
+class NoisyEvaluationTask(MlpTask):
+    """evaluate() draws from the global RNG (a random subsample) and training uses dropout: an
+    evaluation in the middle of training must leave every member's later draws as its lone run's."""
+
+    def evaluate(self, model):
+        index = torch.randperm(self.x.shape[0])[:32]
+        return {"subsample_loss": torch.nn.functional.cross_entropy(model(self.x[index]),
+                                                                    self.y[index]).item()}
+
+
+@pytest.mark.parametrize("stacking", ["auto", "loop"])
+def test_random_draws_in_evaluate_leave_each_member_on_its_lone_runs_stream(stacking):
+    torch.manual_seed(0)
+    task = ModuleTask(NoisyEvaluationTask(seed=0, device="cpu"), members=len(LRS), stacking=stacking)
+    optimizer = OptimizerStack(_sgd, task.tensors, [{"lr": lr} for lr in LRS])
+    losses, evaluations = [], []
+    for step in range(1, STEPS + 1):
+        losses.append(task.loss_and_grad(step).tolist())
+        optimizer.step()
+        if step % 2 == 0:
+            evaluations.append(task.evaluate())
+    for k, lr in enumerate(LRS):
+        torch.manual_seed(0)
+        lone = NoisyEvaluationTask(seed=0, device="cpu")
+        model = lone.model()
+        lone_optimizer = _sgd(model.parameters(), lr)
+        for step in range(1, STEPS + 1):
+            loss = lone.loss(model, lone.batch(step))
+            lone_optimizer.zero_grad()
+            loss.backward()
+            lone_optimizer.step()
+            assert losses[step - 1][k] == pytest.approx(loss.item(), rel=1e-10), (k, step)
+            if step % 2 == 0:
+                value = lone.evaluate(model)["subsample_loss"]
+                assert evaluations[step // 2 - 1][k]["subsample_loss"] == pytest.approx(value, rel=1e-10)

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from plain_optimizers import CachedLrSGD, Lion, SharedStepSGD
+from plain_optimizers import CachedLrSGD, ClassMomentumSGD, Lion, SharedStepSGD
 from plain_tasks import BatchNormTask, BranchingTask, MlpTask
 
 from adamlab.optimizers import factories
@@ -39,6 +39,13 @@ def test_check_optimizer_fails_instances_that_share_state():
     with pytest.raises(AssertionError, match=r"SharedStepSGD: member 1 \(\{'lr': 0.01\}\) of a stack "
                                              r"of 2 instances differs from its lone run at step 1"):
         check_optimizer(SharedStepSGD, [{"lr": 0.1}, {"lr": 0.01}])
+
+
+def test_check_optimizer_fails_an_optimizer_that_ignores_a_members_own_hyperparameters():
+    with pytest.raises(AssertionError, match=r"ClassMomentumSGD: member 0 \(\{'lr': 0.1, 'momentum': "
+                                             r"0.0\}\) of a stack of 2 instances differs from its "
+                                             r"lone run at step 2"):
+        check_optimizer(ClassMomentumSGD, [{"lr": 0.1, "momentum": 0.0}, {"lr": 0.1, "momentum": 0.9}])
 
 
 def test_check_optimizer_fails_what_is_not_an_optimizer():
