@@ -100,7 +100,10 @@ def sweep(
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device, max_trials=max_trials, max_steps=max_steps)
+        # the optimizers are built and stepped once (preflight) only when something will run:
+        # --dry-run and a sweep whose trials are all done never import torch
+        sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False,
+                           max_steps=max_steps)
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -283,6 +286,7 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
          rerun_stale: bool = False, accept_stale: bool = False, trust_folder: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
+    from adamlab.sweep.schema import SweepConfigError
 
     started = time.perf_counter()
     try:
@@ -291,6 +295,10 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
                                listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
                                accept_stale=accept_stale, trust_folder=trust_folder)
+    except SweepConfigError as exc:  # an optimizer entry that fails its one step (preflight)
+        for line in exc.lines:
+            print_error(line)
+        raise typer.Exit(1) from None
     except SweepInterrupted as exc:
         partial = exc.result
         _print_notices(partial)

@@ -17,6 +17,17 @@ IDENTITY_FIELDS = (
     "task", "task_params", "optimizer", "hparams", "seed", "steps", "batch_size", "log_every",
     "eval_every", "divergence_factor", "device",
 )
+#: "module:attribute" of a plug-in optimizer / task: hashed only when set, so the ids of
+#: registered optimizers and tasks do not depend on them
+TARGET_FIELDS = ("optimizer_target", "task_target")
+
+
+def identity_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """The identity to hash from IDENTITY_FIELDS and TARGET_FIELDS' values (empty targets left out)."""
+    return {
+        **{name: fields[name] for name in TARGET_FIELDS if fields.get(name)},
+        **{name: fields[name] for name in IDENTITY_FIELDS},
+    }
 
 
 def canonical_json(value: Any) -> str:

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_text_atomic
-from adamlab.store.identity import IDENTITY_FIELDS, device_type, trial_id_of
+from adamlab.store.identity import (
+    IDENTITY_FIELDS,
+    TARGET_FIELDS,
+    device_type,
+    identity_of,
+    trial_id_of,
+)
 
 TrialStatus = Literal["finished", "diverged", "failed"]
 METRIC_LOG_COLUMNS = ("step", "wall_time", "metric", "value")
@@ -50,7 +56,9 @@ class RecordEnvironment(BaseModel):
     hostname: str = ""
     #: {"commit": sha, "dirty": bool} of the checkout holding adamlab's code, or None
     git: dict[str, Any] | None = None
-    #: fingerprint of the data files the task read (Task.data_identity); None: no files
+    #: {source file: hash} of the user's plug-in modules the trial ran (its optimizer's, task's)
+    plugins: dict[str, str] = Field(default_factory=dict)
+    #: fingerprint of the data files the task read (TaskSpec.data_identity); None: no files
     data_hash: str | None = None
 
     def key(self) -> tuple[str, str, str]:
@@ -90,8 +98,12 @@ class TrialRecord(BaseModel):
     optimizer: str
     #: display name of the configured entry (e.g. "adam-nobc"); equals optimizer when unnamed
     variant: str
-    #: every hyperparameter the optimizer was built with, defaults included
+    #: every hyperparameter the optimizer was built with, defaults included (a plug-in's: the
+    #: keywords the sweep gave, and lr)
     hparams: dict[str, Any]
+    #: "module:attribute" of a plug-in optimizer / task given by target: ("" when registered)
+    optimizer_target: str = ""
+    task_target: str = ""
     seed: _Count
     steps: _Count
     batch_size: int = Field(ge=1, le=INT64_MAX)
@@ -116,12 +128,13 @@ class TrialRecord(BaseModel):
 
     @model_validator(mode="after")
     def _hparams_of_their_optimizer(self) -> TrialRecord:
-        # each hyperparameter of a registered optimizer has its default's type (a string lr
-        # would reach the summary's arithmetic)
-        from adamlab.optimizers.registry import OPTIMIZERS
+        # each hyperparameter of a built-in optimizer has its default's type (a string lr would
+        # reach the summary's arithmetic); a plug-in's code is not imported to read a record
+        from adamlab.entry_points import OPTIMIZER_GROUP, registered
+        from adamlab.optimizers.registry import get_spec
 
-        spec = OPTIMIZERS.get(self.optimizer)
-        allowed = spec.allowed() if spec is not None else {}
+        entry = None if self.optimizer_target else registered(OPTIMIZER_GROUP).get(self.optimizer)
+        allowed = get_spec(self.optimizer).allowed() if entry is not None and entry.built_in else {}
         for name, value in self.hparams.items():
             if name in allowed and not _same_kind(value, allowed[name]):
                 raise ValueError(f"hparams.{name}: must be {_kind_of(allowed[name])} like "
@@ -135,10 +148,8 @@ class TrialRecord(BaseModel):
         write them all (see adamlab.store.identity)."""
         if self.log_every is None or self.eval_every is None or self.divergence_factor is None:
             return None
-        return {
-            **{name: getattr(self, name) for name in IDENTITY_FIELDS},
-            "device": device_type(self.device),
-        }
+        fields = {name: getattr(self, name) for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)}
+        return identity_of({**fields, "device": device_type(self.device)})
 
     @field_validator("metrics")
     @classmethod
@@ -154,6 +165,10 @@ class TrialRecord(BaseModel):
                 message += f", got {first.get('input')!r:.60}"
             raise ValueError(f"{where + ': ' if where else ''}{message}") from None
         return log
+
+    def __repr__(self) -> str:
+        return (f"TrialRecord({self.trial_id}: {self.variant} seed {self.seed} on {self.task}, "
+                f"{self.status} after {self.steps_run} steps)")
 
     def to_json(self) -> str:
         # the fields as they are: model_dump() would copy every metric value first
@@ -240,7 +255,8 @@ def check_identity(path: Path | str, record: TrialRecord, data: dict[str, Any] |
     if identity is None:
         return
     if data is not None:
-        identity = {**{name: data[name] for name in IDENTITY_FIELDS}, "device": identity["device"]}
+        written = {name: data.get(name, "") for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)}
+        identity = identity_of({**written, "device": identity["device"]})
     if trial_id_of(identity) != record.trial_id:
         raise AdamlabError(
             f"{path}: the configuration in this record does not hash to its trial_id "

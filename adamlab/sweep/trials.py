@@ -14,8 +14,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from adamlab.optimizers.registry import trial_hparams
-from adamlab.store.identity import ID_LENGTH, IDENTITY_FIELDS, canonical_json, trial_id_of
+from adamlab.store.identity import (
+    ID_LENGTH,
+    IDENTITY_FIELDS,
+    TARGET_FIELDS,
+    canonical_json,
+    identity_of,
+    trial_id_of,
+)
 from adamlab.sweep.schema import Sweep
 
 __all__ = ["ID_LENGTH", "Trial", "canonical_json", "expand_trials", "shown_hparams", "trial_id_of"]
@@ -39,6 +45,12 @@ class Trial:
     variant: str = field(default="", compare=False)
     #: the exact device to run on ('cuda:1'); not part of the id
     device_spec: str = field(default="", compare=False)
+    #: "module:attribute" of a plug-in optimizer / task given by target: ("" when registered);
+    #: part of the id only when set, so registered optimizers' and tasks' ids are unchanged
+    optimizer_target: str = ""
+    task_target: str = ""
+    #: where plug-in modules are imported from first (the sweep file's folder); not part of the id
+    folder: str | None = field(default=None, compare=False)
     trial_id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -49,8 +61,8 @@ class Trial:
             object.__setattr__(self, "variant", self.optimizer)
 
     def identity(self) -> dict[str, Any]:
-        """Exactly the fields the id hashes (adamlab.store.identity.IDENTITY_FIELDS)."""
-        return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+        """Exactly the fields the id hashes (adamlab.store.identity: the targets only when set)."""
+        return identity_of({name: getattr(self, name) for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)})
 
     def label(self, shown: dict[str, list[str]] | None = None) -> str:
         """Short human label: 'adam-nobc lr=0.001 beta2=0.99 seed=0 on quadratic'.
@@ -63,6 +75,8 @@ class Trial:
 
 
 def format_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -80,8 +94,9 @@ def expand_trials(sweep: Sweep) -> list[Trial]:
     for task in sweep.tasks:
         for entry in sweep.optimizers:
             keys = list(entry.grid)
+            spec = sweep.optimizer_spec(entry)
             for combo in itertools.product(*(entry.grid[k] for k in keys)):
-                hparams = trial_hparams(entry.optimizer, dict(zip(keys, combo, strict=True)))
+                hparams = spec.trial_hparams(dict(zip(keys, combo, strict=True)))
                 for seed in sweep.seeds:
                     trial = Trial(
                         task=task.name,
@@ -97,6 +112,9 @@ def expand_trials(sweep: Sweep) -> list[Trial]:
                         device=sweep.device_type,
                         variant=entry.label,
                         device_spec=sweep.device,
+                        optimizer_target=entry.target,
+                        task_target=task.target,
+                        folder=sweep.folder,
                     )
                     trials.setdefault(trial.trial_id, trial)
     return list(trials.values())
