@@ -139,8 +139,6 @@ class TrialRecord(BaseModel):
             if name in allowed and not _same_kind(value, allowed[name]):
                 raise ValueError(f"hparams.{name}: must be {_kind_of(allowed[name])} like "
                                  f"{self.optimizer}'s default {allowed[name]!r}, got {value!r:.60}")
-            if not (value is None or isinstance(value, (bool, int, float, str))):
-                raise ValueError(f"hparams.{name}: must be a number, true/false or a string, got {value!r:.60}")
         return self
 
     def identity(self) -> dict[str, Any] | None:
