@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adamlab.cli.console import print_error, stdout
+from adamlab.cli.console import print_error, printable, stdout
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
 
@@ -55,9 +55,9 @@ def report(
     results = load_results(results_dir)
     chosen, claims = judge(results, experiment)
     if as_json:
-        typer.echo(claims_json(claims))
+        typer.echo(printable(claims_json(claims)))
     elif markdown:
-        typer.echo(claims_markdown(claims), nl=False)
+        typer.echo(printable(claims_markdown(claims)), nl=False)
     else:
         stdout.print(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from adamlab.cli.console import stdout
+from adamlab.cli.console import printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
@@ -76,7 +76,7 @@ def summary(
         from adamlab.analysis.summary import summarize
         from adamlab.analysis.summary_json import summary_json
 
-        typer.echo(summary_json(summarize(results, options), show_all=show_all))
+        typer.echo(printable(summary_json(summarize(results, options), show_all=show_all)))
         return
     from adamlab.analysis.render import print_summary
 
@@ -89,9 +89,10 @@ def export(
         "--out", "-o", help="CSV file to write (default: standard output)."
     )] = None,
     long: Annotated[bool, typer.Option(
-        "--long/--wide",
-        help="long: one row per logged metric value with its trial's config; "
-        "wide: one row per trial.",
+        "--long", help="One row per logged metric value with its trial's config.",
+    )] = False,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="One row per trial (the default).",
     )] = False,
     task: TaskFilter = None,
     optimizer: Annotated[str | None, typer.Option(
@@ -99,6 +100,8 @@ def export(
     )] = None,
 ) -> None:
     """Write the trials (wide) or metrics (long) table as CSV."""
+    if long and wide:
+        raise typer.BadParameter("give --long or --wide, not both", param_hint="--long/--wide")
     from adamlab.analysis.export import export_frame, write_csv
     from adamlab.store.tables import load_results
 

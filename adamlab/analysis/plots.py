@@ -17,6 +17,7 @@ Figures are drawn on matplotlib's Agg canvas (no pyplot, no display, no global b
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from adamlab.analysis.grouping import (
 )
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
 from adamlab.errors import AdamlabError
+from adamlab.store.atomic import write_bytes_atomic
+from adamlab.store.entries import check_folder
 from adamlab.store.tables import HP_PREFIX, Results
 
 PLOTS_DIR = "plots"
@@ -51,6 +54,8 @@ def write_plots(
     """Write every figure for `results` into `out_dir` (default <results>/plots/); returns the
     paths written, sorted."""
     out = Path(out_dir) if out_dir is not None else results.root / PLOTS_DIR
+    if out_dir is None:
+        check_folder(out)  # the results folder's own plots/, not a link to a folder elsewhere
     if out.exists() and not out.is_dir():
         raise AdamlabError(f"--out: {out} is a file; give a folder")
     if metric is not None and metric not in set(results.metrics["metric"]):
@@ -304,5 +309,8 @@ def _slug(text: str) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
+    # written whole and by rename: a link planted under a plot's name is replaced, not followed
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
