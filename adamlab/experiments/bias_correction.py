@@ -291,8 +291,6 @@ def _decided(task: str, text: str, criterion: str, measured: str, value: float,
              configs: pd.DataFrame, verdict: str, why: str, edges: list[str]) -> Claim:
     claim = Claim(task, text, measured, criterion, verdict, value,
                   why=why if verdict == "inconclusive" else "")
-    if verdict == "inconclusive":
-        return claim
     return guard(claim, n_seeds=len(seeds_of(configs)), unbracketed_any=edges)
 
 

@@ -316,8 +316,10 @@ def guard(
     verdict resting on an unbracketed config the claim favours (`unbracketed_for`); any
     verdict on an unbracketed best (`unbracketed_any`). Each entry says which config and
     hyperparameter, e.g. "sgd: lr=10 is the top of the grid: widen it"."""
-    if claim.kind == CHECK or claim.verdict in ("not measurable", "inconclusive"):
+    if claim.kind == CHECK or claim.verdict == "not measurable":
         return claim
+    if claim.verdict == "inconclusive":  # say when too few seeds could not have decided it
+        unbracketed_against = unbracketed_for = unbracketed_any = ()
     reasons = []
     if n_seeds < MIN_SEEDS:
         reasons.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} (< {MIN_SEEDS})")
@@ -331,6 +333,9 @@ def guard(
         reasons.append("the best is not bracketed: " + "; ".join(unbracketed_any))
     if not reasons:
         return claim
+    if claim.verdict == "inconclusive":
+        return Claim(claim.scope, claim.claim, claim.measured, claim.criterion, "inconclusive",
+                     claim.value, claim.kind, "; ".join([*reasons, claim.why]))
     why = f"would {'hold' if claim.verdict == 'holds' else 'fail'}, but " + "; ".join(reasons)
     return Claim(claim.scope, claim.claim, claim.measured, claim.criterion, "inconclusive",
                  claim.value, claim.kind, why)

@@ -280,7 +280,8 @@ def best_wd_claim(results: Results, trials: pd.DataFrame, name: str, shape: str)
     )
     value = float(moved)
     if decision.verdict == "inconclusive":
-        return Claim(TASK, text, measured, criterion, "inconclusive", value, why=decision.why)
+        return guard(Claim(TASK, text, measured, criterion, "inconclusive", value,
+                           why=decision.why), n_seeds=len(seeds_of(configs)))
     at_edge = []
     for lr, cid in zip(per_lr["lr"], per_lr["config_id"], strict=True):
         row = configs[configs["config_id"] == cid].iloc[0]
