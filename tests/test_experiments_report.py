@@ -43,7 +43,8 @@ def test_report_prints_each_claim_measured_and_its_verdict(capsys, tmp_path):
     for heading in ("claim", "measured", "criterion", "verdict"):
         assert heading in out
     assert out.count("✓ holds") == 5 and "✗" not in out
-    assert out.endswith("5 of 5 claims hold.")
+    assert out.endswith("5 of 5 claims hold. No criteria stored in this folder (made before "
+                        "adamlab stored them): judged with today's criteria.")
     assert run_cli(capsys, "report", folder(tmp_path), "--check")[0] == 0
 
 
@@ -172,5 +173,6 @@ def test_update_experiments_replaces_each_block_with_its_command_output(tmp_path
             "stale table\n<!-- END -->\nafter\n")
     fresh = module.refresh(text, tmp_path)
     assert "stale table" not in fresh and fresh.startswith("intro\n<!-- BEGIN: adamlab report")
-    assert "| ✓ holds |" in fresh and "5 of 5 claims hold.\n<!-- END -->\nafter\n" in fresh
+    assert "| ✓ holds |" in fresh and "5 of 5 claims hold.\n" in fresh
+    assert "judged with today's criteria.\n<!-- END -->\nafter\n" in fresh
     assert module.refresh(fresh, tmp_path) == fresh  # idempotent

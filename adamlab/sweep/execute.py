@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adamlab.errors import AdamlabError
+from adamlab.experiments.criteria import store_criteria
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
@@ -279,6 +280,7 @@ def run_sweep(
             sweep_yaml=sweep.to_yaml(),
             extra={"tasks": _task_metadata(plan)},
         )
+        store_criteria(folder.path, sweep.name)
         plan.done = _done_ids(folder, plan.trials, retry_failed)
         if rerun_stale:
             plan.done -= set(plan.stale)
