@@ -28,24 +28,36 @@ test metrics are what is reported); a config's value is its final value, mean ov
 3. lr-scaled AdamW (torch's form), the same hypothesis in torch's units: the best lr * wd moves
    <= 1 grid step across lr (a slope -1 diagonal in lr x wd). It needs the lr and wd grids
    spaced alike in log10 (the config uses half-decades for both), so that lr * wd has a grid;
-4. schedule-scaled AdamW's best test_loss is at most 2% above Adam-L2's (paired per-seed ratio,
-   95% interval inside the margin: "as good as", margin fixed here in advance);
-5. its best test_accuracy is at most 0.2 percentage points below Adam-L2's (paired difference;
-   0.2 points is ~1.4 binomial standard errors of an accuracy near 98% on 10,000 test images);
+4. schedule-scaled AdamW's best test_loss is at most 1% above Adam-L2's (paired per-seed
+   ratio < 1.01 over its whole 95% interval: non-inferiority, margin fixed here in advance);
+5. its best test error rate (1 − test_accuracy) is at most 1% above Adam-L2's, the same way;
 6. weight decay helps in each parametrisation: each variant's best config (lr, wd > 0) has a
-   lower test_loss than the no-decay control's best (over lr), paired per-seed ratio < 1 over
-   its whole 95% interval (> 1 over it fails).
-Claims 1-3 are where-is-the-best claims: recomputed on every resample of the seeds (see
-`adamlab.experiments.claims`), and they need weight decay to matter at all: at >= 2 lrs the test
-loss must differ across the weight decays (the control included) beyond seed noise
-(repeated-measures F-test with seeds as blocks, p < 0.05 Holm-adjusted over the lrs, or some
-weight decay diverging where another does not). Without that, where the "best" weight decay lies
-is noise and the claim is inconclusive; so is one whose best weight decay at some lr sits at an
-open edge of its grid. Criteria changed since the first version of this experiment, for
-reasons that do not depend on any result of this sweep: claim 1 is measured on the paper's
-parametrisation (the first version's AdamW was torch's); claim 2 names the direction its
-diagonal must lean (it said "one way, whichever"), which the algebra above fixes; claims 3 and 6
-are new. The issue that rebuilt the experiment set all of this before the sweep ran.
+   test_loss at least 1% below the no-decay control's best (over lr): paired per-seed ratio
+   < 0.99 over its whole 95% interval, Holm over the three variants (> 0.99 over it fails).
+Claims 1-3 are where-is-the-best claims (`adamlab.experiments.claims`): weight decay must first
+matter, at >= 2 lrs, among the positive weight decays (repeated-measures F-test over them, seeds
+as blocks, on the selection metric val_loss, Holm over the lrs, 5%; or some weight decay
+diverging where another does not); then each lr's best weight decay is the set of those not
+shown worse than the observed best (one-sided paired t-tests, Holm over every contrast of the
+claim), and the claim holds (fails) when it holds (fails) for every choice from those sets. A
+best at an open edge of the grid makes the claim inconclusive.
+
+Criteria changed since the first version, for reasons that do not depend on any result of this
+sweep: claim 1 is measured on the paper's parametrisation (the first version's AdamW was
+torch's); claim 2 names the direction its diagonal must lean, which the algebra above fixes;
+claims 3 and 6 are new (all before the sweep first ran). Then, with issue 19 (a re-analysis of
+the decision rules, on simulated null fixtures, not on these results): the seed bootstrap that
+decided claims 1-3 says "holds" or "fails" ~10.7% of the time each under no effect at 5 seeds,
+so it is replaced by the rule above (<= 5% each, tests/test_claims_calibration.py); the "must
+matter" gate comes before any verdict (it was skipped when the bootstrap said "fails") and
+looks at the positive weight decays only (with the wd = 0 control in, it passed on "some decay
+vs none", which says nothing about where the best positive one lies) on val_loss, the data the
+best is selected on; claim 6 needs the project's minimum effect (1%: a consistent 1e-7
+difference held before) and Holm over its variants; the "as good as" margins of claims 4 and 5
+(1.02 on loss, 0.002 on accuracy) were set after the first weight-decay results existed and the
+accuracy one's reason (a binomial SE at 98%) does not fit a paired comparison, so both are
+replaced by the one margin every claim of the project uses, `claims.MIN_EFFECT` (1%, on the
+loss and on the error rate), chosen as a convention for every claim at once.
 """
 
 from __future__ import annotations
