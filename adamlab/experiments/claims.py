@@ -64,8 +64,8 @@ WHERE_ALPHA = 0.05
 #: the smallest relative change of a positive metric any comparison claim counts as an effect,
 #: and the margin of every "as good as" claim: the same 1% on both sides, so a difference the
 #: project would call an effect in one claim is never called negligible in another. Fixed once
-#: for every claim (the issue that introduced it gave it as the convention for a loss), not
-#: chosen per claim or after any result.
+#: for every claim (the convention for a relative change of a loss), not chosen per claim or
+#: after any result.
 MIN_EFFECT = 0.01
 #: where-is-the-best claims enumerate every choice of bests up to this many, else inconclusive
 MAX_PATHS = 200_000

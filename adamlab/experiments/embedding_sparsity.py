@@ -24,8 +24,7 @@ lowest final rare.error, mean over seeds, by the selection rule `summary` uses):
    first written (a 5% margin); a later edit had replaced it by "below Adam's at every (lr,
    wd)" without a stated reason and is undone. A row that never got a gradient would end at
    (1 - lr*wd)^(T-1) of its norm; the rare rows do get the odd gradient, which pulls them back
-   towards the teacher's norm. Its two parts are Holm-adjusted (issue 19: every multi-part
-   claim);
+   towards the teacher's norm. Its two parts are Holm-adjusted, as in every multi-part claim;
 5. on the task's own metric too (test_loss: the exact expected loss over the token
    distribution, dominated by the frequent rows), Adam at its best lr is as good as momentum at
    its best: Adam's best test_loss is at most 1.01x momentum's (paired per-seed ratio, whole 95%

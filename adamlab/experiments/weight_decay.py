@@ -45,8 +45,8 @@ best at an open edge of the grid makes the claim inconclusive.
 Criteria changed since the first version, for reasons that do not depend on any result of this
 sweep: claim 1 is measured on the paper's parametrisation (the first version's AdamW was
 torch's); claim 2 names the direction its diagonal must lean, which the algebra above fixes;
-claims 3 and 6 are new (all before the sweep first ran). Then, with issue 19 (a re-analysis of
-the decision rules, on simulated null fixtures, not on these results): the seed bootstrap that
+claims 3 and 6 are new (all before the sweep first ran). Then, after a re-analysis of the
+decision rules on simulated null fixtures (not on these results): the seed bootstrap that
 decided claims 1-3 says "holds" or "fails" ~10.7% of the time each under no effect at 5 seeds,
 so it is replaced by the rule above (<= 5% each, tests/test_claims_calibration.py); the "must
 matter" gate comes before any verdict (it was skipped when the bootstrap said "fails") and
