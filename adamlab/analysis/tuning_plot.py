@@ -29,6 +29,8 @@ def tuning_curve_figure(points: list[TuningPoint], path: Path) -> Path | None:
     lo_edge, hi_edge = min(finite), max(finite)
     span = (hi_edge - lo_edge) or abs(hi_edge) or 1.0
     bottom, top = lo_edge - 0.5 * span, hi_edge + 0.5 * span
+    if lo_edge >= 0:  # a positive metric: nothing below 0 to show
+        bottom = max(bottom, 0.0)
     for index, (variant, rows) in enumerate(variants.items()):
         color = f"C{index % 10}"
         k = np.array([p.k for p in rows])
@@ -36,7 +38,7 @@ def tuning_curve_figure(points: list[TuningPoint], path: Path) -> Path | None:
         median = np.array([p.median for p in rows], dtype=float)
         low = np.clip(np.array([p.low for p in rows], dtype=float), bottom, top)
         high = np.clip(np.array([p.high for p in rows], dtype=float), bottom, top)
-        ax.fill_between(k, low, high, color=color, alpha=0.12, lw=0, step="mid")
+        ax.fill_between(k, low, high, color=color, alpha=0.12, lw=0)
         shown = np.isfinite(expected)
         ax.plot(k[shown], expected[shown], "-o", color=color, ms=3, label=f"{variant}: expected")
         ax.plot(k, median, "--", color=color, lw=1.2, label=f"{variant}: median")
