@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.segment import Segments
 from rich.table import Table
@@ -115,8 +116,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
     )
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
     points = summary.metric.endswith(BOUNDED_SUFFIX)
-    centre = {"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
-        summary.interval, "mean [t 95%, clipped to [0, 1]]")
+    centre = escape({"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
+        summary.interval, "mean [t 95%, clipped to [0, 1]]"))  # brackets are not Rich markup
     header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), centre]
     for baseline in summary.baselines.values():
         bound = "" if baseline.bracketed else " (≤ lead: not bracketed)"
