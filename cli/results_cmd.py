@@ -51,6 +51,10 @@ def summary(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the rows as a JSON list (one object per config row) instead.",
     )] = False,
+    tuning_curve: Annotated[bool, typer.Option(
+        "--tuning-curve", help="Print each variant's tuning curve instead: the expected and "
+        "median best after k configs of its grid, k = 1..n, with a 95% band.",
+    )] = False,
 ) -> None:
     """Rank configs per task against the best-tuned SGD and momentum baselines."""
     from adamlab.analysis.grouping import RULES
@@ -68,6 +72,16 @@ def summary(
                 f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
                 f"(the latest is {last}); give a step <= {last}, or leave --at-step out for final values"
             )
+    if tuning_curve:
+        from adamlab.analysis.tuning_curve import tuning_curves
+        from adamlab.analysis.tuning_render import print_tuning_curves, tuning_json
+
+        points = tuning_curves(results, metric=metric, task=task)
+        if as_json:
+            typer.echo(tuning_json(points))
+        else:
+            print_tuning_curves(points, stdout)
+        return
     options = SummaryOptions(
         metric=metric, rule=rule, at_step=at_step, target=target, task=task, against=against,
         all_configs=show_all,

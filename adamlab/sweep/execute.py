@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adamlab.errors import AdamlabError
+from adamlab.experiments.criteria import store_criteria
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
@@ -333,6 +334,7 @@ def run_sweep(
                 before_writing=lambda: _survey_newcomers(
                     plan, folder, retry_failed, rerun_stale, accept_stale, stale_note),
             )
+            store_criteria(folder.path, sweep.name)
         run_info: dict[str, Any] | None = None
         outcome_name = "crashed"
         try:
