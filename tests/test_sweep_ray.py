@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -42,7 +41,6 @@ requires_ray = pytest.mark.skipif(
     reason="ray is not installed: pip install 'adamlab[ray]' (make venv installs it)",
 )
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 RAY_PROCESS_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "monitor.py")
 
 
@@ -184,12 +182,10 @@ def test_a_node_with_another_adamlab_refuses_and_the_sweep_stops_with_one_line(
 
 @requires_ray
 def test_relative_paths_in_task_params_mean_what_they_mean_to_the_driver(
-    ray_instance, tmp_path, monkeypatch, capsys
+    ray_instance, tmp_path, monkeypatch, capsys, real_mnist
 ):
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"real MNIST IDX files not present at {SHARED_MNIST}")
     # the Ray workers started in another directory; `data_dir: mnist-here` is the driver's
-    (tmp_path / "mnist-here").symlink_to(SHARED_MNIST, target_is_directory=True)
+    (tmp_path / "mnist-here").symlink_to(real_mnist, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     config = write_yaml(tmp_path, """\
         name: relative

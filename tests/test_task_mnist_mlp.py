@@ -16,7 +16,6 @@ from adamlab.errors import AdamlabError
 from adamlab.tasks.mnist_mlp import MnistMlpParams, MnistMlpTask
 
 CPU = torch.device("cpu")
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
 @pytest.fixture(scope="module")
@@ -217,11 +216,9 @@ def test_cuda_run_matches_the_cpu_run(data_dir):
 
 
 @pytest.mark.slow
-def test_one_epoch_on_real_mnist():
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"real MNIST IDX files not present at {SHARED_MNIST}")
+def test_one_epoch_on_real_mnist(real_mnist):
     task = MnistMlpTask(
-        MnistMlpParams(data_dir=str(SHARED_MNIST), download=False), seed=0, device=CPU, batch_size=128
+        MnistMlpParams(data_dir=str(real_mnist), download=False), seed=0, device=CPU, batch_size=128
     )
     assert task.steps_per_epoch == 390  # floor(50,000 / 128): the last 10,000 are validation
     started = time.perf_counter()
