@@ -69,12 +69,6 @@ def read_manifest(results_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def current_trial_ids(results_dir: str | Path) -> list[str] | None:
-    """The ids of the latest sweep run into this folder, in sweep order (None if not recorded)."""
-    ids = read_manifest(results_dir).get("trial_ids")
-    return list(ids) if isinstance(ids, list) else None
-
-
 def rebuild_tables(results_dir: str | Path):
     """THE call site that derives trials.csv / metrics.csv from trials/*.json after a sweep run.
 

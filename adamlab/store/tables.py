@@ -90,14 +90,6 @@ class Results:
         return (f"Results({self.sweep}: {len(self.trials)} trials, {len(self.metrics)} metric rows"
                 f"{'; tasks ' + tasks if tasks else ''} <- {self.root})")
 
-    @property
-    def hparam_columns(self) -> list[str]:
-        return [c for c in self.trials.columns if c.startswith(HP_PREFIX)]
-
-    @property
-    def task_param_columns(self) -> list[str]:
-        return [c for c in self.trials.columns if c.startswith(TASK_PREFIX)]
-
     def metric_names(self, task: str | None = None) -> list[str]:
         """Metrics recorded for `task` (all tasks when None), train_loss first."""
         metrics = self.metrics
@@ -382,3 +374,13 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def hparam_columns(table: pd.DataFrame) -> list[str]:
+    """The `hp.*` columns of a trials or configs table, in table order."""
+    return [c for c in table.columns if c.startswith(HP_PREFIX)]
+
+
+def task_param_columns(table: pd.DataFrame) -> list[str]:
+    """The `task.*` columns of a trials table, in table order."""
+    return [c for c in table.columns if c.startswith(TASK_PREFIX)]
