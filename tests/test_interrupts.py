@@ -1,4 +1,4 @@
-"""Ctrl-C however early or often (issue 22, U1/U2): every interrupt says where things stand, and
+"""Ctrl-C however early or often (one or several): every interrupt says where things stand, and
 once the results folder is open the run's end is recorded and the tables rebuilt."""
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def test_record_with_missing_field_or_bad_log_is_named(folder):
     (("status",), "done", r"status: input should be 'finished', 'diverged' or 'failed', got 'done'"),
 ])
 def test_records_with_wrong_types_are_one_line_errors_in_every_reader(folder, field, bad, message, capsys):
-    """Item 5 of issue 13: the writer's model validates what the readers load."""
+    """The writer's model validates what the readers load."""
     from adamlab.cli.app import main
 
     path = sorted((folder / "trials").glob("*.json"))[0]
