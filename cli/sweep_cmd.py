@@ -47,9 +47,6 @@ def sweep(
         "train together as one stack (default: the file's stack_size:, else auto = as many as "
         "fit in the device's memory; 1 = one trial at a time).",
     )] = None,
-    batch_trials: Annotated[int | None, typer.Option(
-        "--batch-trials", min=1, hidden=True, help="Deprecated: the old name of --stack-size.",
-    )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1,
         help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
@@ -110,7 +107,7 @@ def sweep(
         raise typer.Exit(1) from None
     if out is not None:
         sweep = sweep.with_output(out)
-    stack_size = _stack_size_option(stack_size, batch_trials)
+    stack_size = _stack_size_option(stack_size)
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
@@ -121,15 +118,8 @@ def sweep(
          rerun_stale=rerun_stale, accept_stale=accept_stale, trust_folder=trust_folder)
 
 
-def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
-    """--stack-size as run_sweep takes it; the deprecated --batch-trials still means it."""
-    if batch_trials is not None:
-        if stack_size is not None:
-            print_error("--batch-trials is the old name of --stack-size; give --stack-size only")
-            raise typer.Exit(2)
-        stderr.print("warning: --batch-trials is deprecated; use --stack-size (default auto)",
-                     style="yellow", markup=False, highlight=False, soft_wrap=True)
-        return batch_trials
+def _stack_size_option(stack_size: str | None) -> int | str | None:
+    """--stack-size as run_sweep takes it."""
     if stack_size is None or stack_size == "auto":
         return stack_size
     # str.isdigit() also takes '²' and other digits int() cannot read

@@ -68,8 +68,6 @@ class SweepFile(BaseModel):
     divergence_factor: float = Field(1.0e3, gt=1)
     #: "auto" or an integer >= 1 (checked in validate_sweep, for a one-line message)
     stack_size: Any = "auto"
-    #: the old name of stack_size, accepted with a deprecation message
-    batch_trials: _StepCount | None = None
     tasks: list[Any] = Field(min_length=1)
     optimizers: list[Any] = Field(min_length=1)
 
@@ -615,15 +613,6 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
             ))
         else:
             stack_size = top.stack_size
-    if top is not None and top.batch_trials is not None:
-        if "stack_size" in data:
-            problems.append(Problem("batch_trials", "is the old name of stack_size; give stack_size only"))
-        else:
-            stack_size = top.batch_trials
-            logger.warning(
-                "%s: batch_trials is deprecated; it is now stack_size (default auto: "
-                "trials share stacks as far as memory allows)", source,
-            )
 
     seeds = data.get("seeds")
     seen_seeds: set[int] = set()
