@@ -57,7 +57,7 @@ def test_metrics_table_is_the_long_log_of_every_record(folder):
     assert logged["value"].tolist() == one.metrics["value"]
 
 
-def test_rebuild_without_pyarrow_removes_stale_parquet(folder, monkeypatch):
+def test_rebuild_without_pyarrow_removes_leftover_parquet(folder, monkeypatch):
     rebuild_tables(folder)
     assert (folder / "trials.parquet").exists()
     monkeypatch.setattr(tables, "parquet_available", lambda: False)
@@ -72,7 +72,7 @@ def test_only_the_current_sweeps_records_are_loaded(tmp_path):
     folder = write_results(tmp_path / "r", records, {**MANIFEST, "trial_ids": current})
     results = rebuild_tables(folder)
     assert set(results.trials["trial_id"]) == set(current[:5])
-    assert results.stale_records == len(records) - 5
+    assert results.records_not_in_sweep == len(records) - 5
     assert results.planned_trials == 6
     assert len(pd.read_csv(folder / "trials.csv")) == 5
 

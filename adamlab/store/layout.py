@@ -126,7 +126,7 @@ class ResultsFolder:
                 before_writing()
             if not has_trials:
                 self.trials_dir.mkdir(mode=0o775)
-            self._remove_stale_temporaries()
+            self._remove_leftover_temporaries()
             stamp = now_iso()
             manifest = {
                 "layout_version": LAYOUT_VERSION,
@@ -221,16 +221,16 @@ class ResultsFolder:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _remove_stale_temporaries(self) -> None:
+    def _remove_leftover_temporaries(self) -> None:
         # A process killed mid-write leaves `.<name>.<random>.tmp` behind; the record itself was never
         # renamed into place, so the trial counts as not done and runs again.
         # The tables and the manifest are written the same way into the folder itself.
         # Only files (or links, which unlink removes, not what they point at) in the folder's
         # own subfolders, checked to be real folders by open().
         for folder in (self.path, self.trials_dir, self.errors_dir):
-            for stale in folder.glob(".*.tmp"):
-                if not stale.is_dir() or stale.is_symlink():
-                    stale.unlink(missing_ok=True)
+            for leftover in folder.glob(".*.tmp"):
+                if not leftover.is_dir() or leftover.is_symlink():
+                    leftover.unlink(missing_ok=True)
 
     # -- trials --------------------------------------------------------------------------------
 

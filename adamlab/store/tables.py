@@ -17,7 +17,7 @@ task parameter (lists and mappings as JSON text), `final.<metric>` and `best.<me
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
 manifest lists the current sweep's `trial_ids`, only those records are loaded: records left by an
 earlier version of the sweep (the YAML changed since) stay on disk but are not part of the
-results (they are counted in `Results.stale_records`).
+results (they are counted in `Results.records_not_in_sweep`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Results:
     #: trials in the current sweep (the manifest's trial_ids), ended or not; None if not recorded
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
-    stale_records: int = 0
+    records_not_in_sweep: int = 0
 
     @property
     def sweep(self) -> str:
@@ -127,11 +127,11 @@ def load_results(results_dir: str | Path) -> Results:
     ):
         raise AdamlabError(f"{manifest_path}: trial_ids: expected a list of trial ids")
     paths = record_paths(root)
-    stale = 0
+    not_in_sweep = 0
     if planned is not None:
         current = set(planned)
         kept = [p for p in paths if p.stem in current]
-        stale = len(paths) - len(kept)
+        not_in_sweep = len(paths) - len(kept)
         paths = kept
     records = [_read_trial_record(path) for path in paths]
     return Results(
@@ -142,7 +142,7 @@ def load_results(results_dir: str | Path) -> Results:
         trials=trials_frame(records),
         metrics=metrics_frame(records),
         planned_trials=None if planned is None else len(planned),
-        stale_records=stale,
+        records_not_in_sweep=not_in_sweep,
     )
 
 
