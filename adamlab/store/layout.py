@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,17 +28,17 @@ from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot, write_text_atomic
 from adamlab.store.entries import check_folder, open_regular, read_regular
 from adamlab.store.json_files import read_json_object
+from adamlab.store.names import (
+    ERRORS_DIR,
+    LAYOUT_VERSION,
+    LOCK,
+    MANIFEST,
+    PROVENANCE,
+    RECORD_NAME,
+    SWEEP_YAML,
+    TRIALS_DIR,
+)
 from adamlab.store.records import TrialRecord, load_record
-
-LAYOUT_VERSION = 1
-MANIFEST = "adamlab-results.json"
-SWEEP_YAML = "sweep.yaml"
-PROVENANCE = "provenance.json"
-TRIALS_DIR = "trials"
-ERRORS_DIR = "errors"
-LOCK = ".adamlab.lock"
-
-_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
 
 
 def now_iso() -> str:
@@ -74,7 +73,7 @@ def rebuild_tables(results_dir: str | Path):
 
     The tables live with the results code (adamlab.store.tables); every sweep run ends here.
     """
-    from adamlab.store.tables import rebuild_tables as build
+    from adamlab.store.tables import rebuild_tables as build  # keeps pandas out of start-up
 
     return build(Path(results_dir))
 
@@ -238,7 +237,7 @@ class ResultsFolder:
         """Ids with a record on disk (finished, diverged or failed)."""
         if not check_folder(self.trials_dir):
             return set()
-        return {p.name[:-5] for p in self.trials_dir.iterdir() if _RECORD_NAME.match(p.name)}
+        return {p.name[:-5] for p in self.trials_dir.iterdir() if RECORD_NAME.match(p.name)}
 
     def read_record(self, trial_id: str) -> TrialRecord:
         return load_record(self.trials_dir / f"{trial_id}.json")

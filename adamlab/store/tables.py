@@ -26,7 +26,6 @@ import importlib.util
 import io
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,9 @@ from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
-from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
-from adamlab.store.layout import MANIFEST as MANIFEST_FILE
-from adamlab.store.layout import PROVENANCE as PROVENANCE_FILE
+from adamlab.store.names import LAYOUT_VERSION, RECORD_NAME, TRIALS_DIR
+from adamlab.store.names import MANIFEST as MANIFEST_FILE
+from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
 from adamlab.store.records import TrialRecord, load_record
 
 TRIALS_TABLE = "trials"
@@ -58,8 +57,6 @@ TASK_PREFIX = "task."
 FINAL_PREFIX = "final."
 BEST_PREFIX = "best."
 
-#: what the sweep engine names a record; anything else in trials/ is not one
-_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
 
 
 @dataclass(frozen=True)
@@ -178,7 +175,7 @@ def record_paths(results_dir: str | Path) -> list[Path]:
     trials_dir = Path(results_dir) / TRIALS_DIR
     if not check_folder(trials_dir):  # a link to a folder elsewhere is refused
         return []  # the sweep has not ended a trial yet
-    return sorted(p for p in trials_dir.iterdir() if _RECORD_NAME.match(p.name))
+    return sorted(p for p in trials_dir.iterdir() if RECORD_NAME.match(p.name))
 
 
 def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:

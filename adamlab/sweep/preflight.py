@@ -16,6 +16,7 @@ import itertools
 import json
 
 from adamlab.optimizers.registry import build_optimizer
+from adamlab.sweep.problems import Problem
 
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
@@ -52,8 +53,6 @@ def preflight_problems(entries, *, dense: list[str], sparse: list[str], folder: 
     `dense` / `sparse`: the sweep's tasks (e.g. "tasks[1] (mnist_mlp)") whose gradients are dense
     / sparse; each configuration is tried on each kind that some task has.
     """
-    from adamlab.sweep.schema import Problem
-
     tasks_of = {"dense": dense, "sparse": sparse}
     kinds = [k for k in ("dense", "sparse") if tasks_of[k]]
     problems: list[Problem] = []

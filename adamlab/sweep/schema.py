@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import get_spec, optimizer_names
 from adamlab.optimizers.spec import OptimizerSpec, field_bounds, field_choices
+from adamlab.sweep.preflight import preflight_problems
+from adamlab.sweep.problems import Problem
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
 from adamlab.targets import TargetError
@@ -205,12 +207,6 @@ def _resolved_values(values: list[Any]) -> Any:
 
 
 # ---------------------------------------------------------------- problems
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
 
 
 class SweepConfigError(AdamlabError):
@@ -672,8 +668,6 @@ def check_optimizers(sweep: Sweep) -> None:
     """Build every optimizer entry of `sweep` and step it (adamlab.sweep.preflight; imports
     torch); raises SweepConfigError. Commands that run nothing (--dry-run, a sweep whose trials
     are all done) skip it."""
-    from adamlab.sweep.preflight import preflight_problems
-
     tasks = list(enumerate(sweep.tasks))
     problems = preflight_problems(
         [(f"optimizers[{j}]", plan, sweep.optimizer_spec(plan)) for j, plan in enumerate(sweep.optimizers)],
