@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from adamlab.store.tables import HP_PREFIX, hparam_columns
+from adamlab.store.tables import HP_PREFIX
 
 OPEN, STABILITY_LIMIT, REFINE, UNTUNED = "open", "stability limit", "refine", "untuned"
 UNBRACKETED = frozenset({OPEN, REFINE, UNTUNED})
@@ -70,7 +70,7 @@ def grid_edges(
     `hp.*` and `n_diverged` columns of `group_configs`). `hparams`: the ones to judge (default:
     every `hp.*` column with 2+ numeric values, and lr always, for "untuned"). Unflagged
     hyperparameters are left out of the result."""
-    hp_columns = hparam_columns(configs)
+    hp_columns = [c for c in configs.columns if c.startswith(HP_PREFIX)]
     if hparams is None:
         hparams = [c for c in hp_columns if _grid(configs, c) and len(_grid(configs, c)) > 1]
         if LR in configs.columns and LR not in hparams:
