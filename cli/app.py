@@ -13,6 +13,7 @@ import typer
 from adamlab import __version__
 from adamlab.cli import list_cmd, report_cmd, results_cmd, sweep_cmd
 from adamlab.cli.console import Interrupted, print_error
+from adamlab.cli.launch import exit_with
 from adamlab.errors import AdamlabError
 
 #: the exit status of an interrupted command, as a shell reports a process ended by SIGINT
@@ -98,8 +99,8 @@ def _interrupted(argv: list[str] | None) -> str:
     return "interrupted: no results were changed"
 
 
-def run() -> None:  # pragma: no cover - exercised through the console script
-    sys.exit(main())
+def run() -> None:  # pragma: no cover - exercised through `python -m adamlab.cli.app`
+    exit_with(main)
 
 
 if __name__ == "__main__":  # pragma: no cover
