@@ -16,6 +16,7 @@ PLAIN_DEVICES = ("cpu",)
 
 def resolve_device(spec: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     if spec == "auto":
@@ -41,6 +42,7 @@ def available_memory(spec: str) -> int | None:
     """Bytes a trial on `spec` may use: a CUDA device's total memory, or for the CPU the RAM
     available now (MemAvailable); None where it cannot be told."""
     if spec.startswith("cuda"):
+        # torch when this runs, not when the module is imported (a torch-free start-up)
         import torch
 
         return torch.cuda.get_device_properties(torch.device(spec)).total_memory

@@ -20,6 +20,7 @@ from adamlab.sweep.problems import Problem
 
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     if sparse:

@@ -520,6 +520,7 @@ def _steps_for_epochs(name, spec, params, batch_size, epochs, seed, path, proble
     per_epoch = spec.epoch_steps(params, batch_size)
     if per_epoch:
         return epochs * per_epoch
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     task_cls = load_task(name)
