@@ -33,6 +33,12 @@ class Backend(str, Enum):
 
 def sweep(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="The sweep YAML file.")],
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", show_default=False,
+        help="Change one key of the file (repeatable): a dotted path, a number indexes a list, "
+        "the value is YAML, e.g. --set steps=60 --set seeds=3 --set optimizers.0.lr=[1e-3,1e-2]. "
+        "Checked like the file; the effective sweep is saved as RESULTS_DIR/sweep.yaml.",
+    )] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Results folder (default: the file's output:, else results/<name>)."
     )] = None,
@@ -92,7 +98,8 @@ def sweep(
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device, max_trials=max_trials)
+        sweep = load_sweep(config, device=device, max_trials=max_trials,
+                           overrides=tuple(overrides or ()))
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)

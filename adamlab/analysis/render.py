@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.measure import Measurement
-from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
 from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.table_fit import print_fitted
 from adamlab.analysis.summary import (
     ALPHA,
     GENERAL_RULES,
@@ -56,7 +55,7 @@ def print_summary(
             )
             if summary.configs["n_missing"].sum():
                 continue  # finished trials without the metric: a table of dashes says nothing
-        _print_wide(console, summary_table(summary, show_all=show_all))
+        print_fitted(console, fitted_summary_table(console, summary, show_all=show_all))
         for warning in summary.warnings:
             console.print(Text(f"warning: {warning}", style="bold yellow"))
         for line in ranking_rule_text(summary):
@@ -65,19 +64,6 @@ def print_summary(
     for line in GENERAL_RULES:
         console.print(Text(line, style="dim"))
     return summaries
-
-
-def _print_wide(console: Console, table: Table) -> None:
-    """In a terminal the table fits the window; into a file or a pipe (CI logs, `| less`) it
-    keeps its natural width rather than wrapping every number."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    natural = Measurement.get(console, console.options.update_width(1000), table).maximum
-    options = console.options.update_width(max(console.width, natural))
-    lines = console.render_lines(table, options, new_lines=True)
-    console.print(Segments([segment for line in lines for segment in line]), crop=False,
-                  soft_wrap=True)
 
 
 def _header(results: Results) -> Text:
@@ -97,7 +83,20 @@ def _header(results: Results) -> Text:
     return text
 
 
-def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
+#: what the summary table gives up, in this order, to fit the width (see `summary_table`)
+FIT_STEPS = (
+    "intervals on their own line",
+    "steps to target left out",
+    "grid edge left out",
+    "comparison intervals left out",
+    "comparisons beyond the first left out",
+    "hyperparameters under the variant",
+)
+
+
+def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 0) -> Table:
+    """The summary's table at compaction `level` (0 = everything on one line per row; each
+    level also applies the FIT_STEPS before it). Number cells never wrap."""
     rows = summary.configs if show_all else summary.variant_best
     what = "every config" if show_all else "best config per variant (--all: every config)"
     at = f" at step {summary.at_step}" if summary.at_step is not None else ""
@@ -112,35 +111,85 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
         caption="◆ reference config; ★ Holm-adjusted p < 0.05" if summary.baselines else None,
         caption_justify="left",
     )
+    own_line = level >= 1
+    with_steps = summary.target is not None and level < 2
+    with_edges = level < 3
+    with_intervals = level < 4
+    baselines = list(summary.baselines.values())
+    if level >= 5:
+        baselines = baselines[:1]
+    hp_under_variant = level >= 6
+    folders = _has_folders(summary)
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
-    header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), "mean [t 95%]"]
-    for baseline in summary.baselines.values():
-        bound = "" if baseline.bracketed else " (≤ lead: not bracketed)"
-        header.append(f"{sign}{baseline.title} [95%]{bound}")
-    if summary.target is not None:
-        header.append("steps to target (÷SGD)")
-    header += ["grid edge", "seeds ok/div/fail"]
-    body = []
+    header: list[tuple[str, str]] = [("#", "right"), ("variant", "left")]
+    if folders:
+        header.append(("folder", "left"))
+    if not hp_under_variant:
+        header += [(c.split(".", 1)[1], "right") for c in summary.varying]
+    header.append(("mean [t 95%]", "right"))
+    for baseline in baselines:
+        title = f"{sign}{baseline.title}" + (" [95%]" if with_intervals else "")
+        if not baseline.bracketed:
+            title += "\n(≤ lead: not\nbracketed)"
+        header.append((title, "right"))
+    if with_steps:
+        header.append(("steps to\ntarget (÷SGD)", "right"))
+    if with_edges:
+        header.append(("grid edge", "left"))
+    header.append(("seeds\nok/div/fail", "right"))
+    for i, (name, justify) in enumerate(header):
+        title = Text(name)  # not markup: "[t 95%]" is text
+        if i == 1:
+            table.add_column(title, style="bold cyan", overflow="fold")
+        elif name == "grid edge":
+            table.add_column(title, justify=justify)  # words wrap at spaces; no numbers here
+        else:
+            table.add_column(title, justify=justify, no_wrap=True)
     for _, row in rows.iterrows():
         rank = row["rank"] if show_all else row["variant_rank"]
-        cells: list[Text | str] = [str(int(rank)), _variant_cell(row)]
-        cells += [_format_hparam(row[c]) for c in summary.varying]
-        cells.append(_format_mean(row))
-        for kind in summary.baselines:
-            cells.append(_format_comparison(row, kind, summary.comparison_scale))
-        if summary.target is not None:
+        variant = _variant_cell(row)
+        if hp_under_variant:
+            hps = " ".join(f"{c.split('.', 1)[1]}={_format_hparam(row[c])}"
+                           for c in summary.varying if _format_hparam(row[c]))
+            if hps:
+                variant.append("\n" + hps, style="none")
+        cells: list[Text | str] = [str(int(rank)), variant]
+        if folders:
+            cells.append(_folders_cell(summary, row))
+        if not hp_under_variant:
+            cells += [_format_hparam(row[c]) for c in summary.varying]
+        cells.append(_format_mean(row, own_line=own_line))
+        for baseline in baselines:
+            cells.append(_format_comparison(row, baseline.kind, summary.comparison_scale,
+                                            own_line=own_line, interval=with_intervals))
+        if with_steps:
             cells.append(_format_steps(row))
-        cells.append(_format_edges(row))
+        if with_edges:
+            cells.append(_format_edges(row))
         cells.append(_format_seeds(row))
-        body.append((cells, "on grey15" if row["baseline"] else None))
-    for i, name in enumerate(header):
-        if i == 1:
-            table.add_column(name, style="bold cyan")
-        else:
-            table.add_column(name, justify="right", overflow="fold")
-    for cells, style in body:
-        table.add_row(*cells, style=style)
+        table.add_row(*cells, style="on grey15" if row["baseline"] else None)
     return table
+
+
+def fitted_summary_table(console: Console, summary: TaskSummary, *, show_all: bool = False):
+    """The summary table at the first compaction level that fits `console.width`."""
+    from adamlab.analysis.table_fit import Fitted, fit_table
+
+    def build(level: int) -> Fitted:
+        steps = [step for step in FIT_STEPS[:level]
+                 if not (step.startswith("steps") and summary.target is None)]
+        return Fitted(summary_table(summary, show_all=show_all, level=level), steps)
+
+    return fit_table(console, build, len(FIT_STEPS) + 1)
+
+
+def _has_folders(summary: TaskSummary) -> bool:
+    return bool(summary.folder_of) and len(set(summary.folder_of.values())) > 1
+
+
+def _folders_cell(summary: TaskSummary, row: pd.Series) -> str:
+    names = dict.fromkeys(summary.folder_of.get(t, "") for t in row.get("trial_ids", ()))
+    return ", ".join(n for n in names if n)
 
 
 def _variant_cell(row: pd.Series) -> Text:
@@ -166,28 +215,31 @@ def _format_hparam(value) -> str:
     return str(value)
 
 
-def _format_mean(row: pd.Series) -> str:
+def _format_mean(row: pd.Series, *, own_line: bool = False) -> str:
     if math.isnan(row["mean"]):
         return "—"
     text = format_number(row["mean"])
     if not math.isnan(row["ci_low"]):
-        text += f" [{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
+        text += ("\n" if own_line else " ")
+        text += f"[{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
     return text
 
 
-def _format_comparison(row: pd.Series, kind: str, scale: str) -> Text:
+def _format_comparison(row: pd.Series, kind: str, scale: str, *, own_line: bool = False,
+                       interval: bool = True) -> Text:
     estimate = row.get(f"ratio_vs_{kind}", math.nan)
     if is_missing(estimate):
         return Text("—")
     unit = "×" if scale == "ratio" else ""
     digits = (lambda v: f"{v:.3g}") if scale == "ratio" else format_number
     text = Text(f"{digits(estimate)}{unit}")
-    low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
-    if not is_missing(low):
-        text.append(f" [{digits(low)}, {digits(high)}]", style="dim")
     p_holm = row.get(f"p_holm_vs_{kind}", math.nan)
     if not is_missing(p_holm) and p_holm < ALPHA:
         text.append(" ★", style="bold yellow")
+    low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
+    if interval and not is_missing(low):
+        text.append("\n" if own_line else " ")
+        text.append(f"[{digits(low)}, {digits(high)}]", style="dim")
     if row[f"method_vs_{kind}"] == "welch":
         text.append(" welch", style="yellow")
     if row[f"left_out_vs_{kind}"]:

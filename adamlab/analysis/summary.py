@@ -98,6 +98,8 @@ class TaskSummary:
     n_trials: int = 0
     #: things the reader must know (e.g. selection on the test set)
     warnings: list[str] = field(default_factory=list)
+    #: trial id -> the results folder it came from, when several folders were merged
+    folder_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_metric(self) -> bool:
@@ -175,6 +177,8 @@ def summarize_instance(
         select_metric=ranking.select_metric,
         available_metrics=available,
         n_trials=len(trials),
+        folder_of=dict(zip(trials["trial_id"], trials["folder"], strict=True))
+        if "folder" in trials.columns else {},
     )
     if configs.empty:
         return summary

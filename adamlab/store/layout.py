@@ -112,7 +112,7 @@ class ResultsFolder:
             raise cannot("create", self.path, exc) from None
         self._lock(created_lock=not (self.path / LOCK).exists())
         try:
-            manifest = self._existing_manifest(existed)
+            manifest = self._existing_manifest(existed, sweep_name)
             self.trials_dir.mkdir(exist_ok=True)
             self._remove_stale_temporaries()
             stamp = now_iso()
@@ -135,9 +135,18 @@ class ResultsFolder:
             raise
         return self
 
-    def _existing_manifest(self, existed: bool) -> dict[str, Any] | None:
+    def _existing_manifest(self, existed: bool, sweep_name: str) -> dict[str, Any] | None:
         if (self.path / MANIFEST).exists():
-            return read_manifest(self.path)
+            manifest = read_manifest(self.path)
+            other = manifest.get("sweep")
+            if isinstance(other, str) and other != sweep_name:
+                if self._created_lock:
+                    (self.path / LOCK).unlink(missing_ok=True)
+                raise AdamlabError(
+                    f"{self.path}: holds the results of sweep {other!r}, not of {sweep_name!r}; "
+                    f"give this sweep its own folder (output: in the YAML, or --out)"
+                )
+            return manifest
         visible = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if visible:
             if self._created_lock:  # leave a folder that is not ours as we found it

@@ -79,6 +79,8 @@ class Results:
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
     stale_records: int = 0
+    #: the folders read, when several were merged (adamlab.store.merge); () for one folder
+    folders: tuple[Path, ...] = ()
 
     @property
     def sweep(self) -> str:
