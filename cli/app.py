@@ -11,7 +11,7 @@ import sys
 import typer
 
 from adamlab import __version__
-from adamlab.cli import list_cmd, report_cmd, results_cmd, sweep_cmd
+from adamlab.cli import list_cmd, report_cmd, results_cmd, runs_cmd, sweep_cmd
 from adamlab.cli.console import print_error
 from adamlab.errors import AdamlabError
 
@@ -48,6 +48,7 @@ app.command("sweep", help="Run every trial of a sweep YAML (skipping those alrea
 app.command("summary", help="Rank each task's configs over seeds against the best-tuned SGD and momentum.")(results_cmd.summary)
 app.command("export", help="Write a results folder's trials (wide) or metrics (long) table as CSV.")(results_cmd.export)
 app.command("plot", help="Draw loss curves, lr sensitivity and hyperparameter heatmaps of a results folder as PNGs.")(results_cmd.plot)
+app.command("runs", help="List the results folders under a folder: sweep, trials done/diverged/failed, last run, stale.")(runs_cmd.runs)
 app.command("report", help="Measure an experiment's expected claims on its results folder and say which hold.")(report_cmd.report)
 
 

@@ -6,6 +6,7 @@ pandas, matplotlib (and through the task registry, torch) are imported inside th
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,12 @@ from adamlab.cli.console import stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
+
+class Rule(str, Enum):
+    final = "final"
+    best = "best"
+
+
 ResultsDir = Annotated[
     Path,
     typer.Argument(
@@ -23,20 +30,29 @@ ResultsDir = Annotated[
         show_default=False,
     ),
 ]
+ResultsDirs = Annotated[
+    list[Path],
+    typer.Argument(
+        help="One or more sweeps' results folders (each holding adamlab-results.json); several "
+        "are read as one, a trial id found in two counted once.",
+        metavar="RESULTS_DIR...",
+        show_default=False,
+    ),
+]
 TaskFilter = Annotated[str | None, typer.Option("--task", help="Only this task.")]
 
 
 def summary(
-    results_dir: ResultsDir,
+    results_dirs: ResultsDirs,
     metric: Annotated[str | None, typer.Option(
         "--metric", "-m", help="Rank by this metric (default: each task's primary metric)."
     )] = None,
     at_step: Annotated[int | None, typer.Option(
         "--at-step", min=0, help="Judge every trial at the logged step nearest <= this step."
     )] = None,
-    rule: Annotated[str, typer.Option(
-        "--rule", help="final: last logged value; best: best value seen in training."
-    )] = "final",
+    rule: Annotated[Rule, typer.Option(
+        "--rule", help="final: the last logged value; best: the best value seen in training."
+    )] = Rule.final,
     target: Annotated[float | None, typer.Option(
         "--target", help="Steps-to-target threshold (default: the best SGD config's value)."
     )] = None,
@@ -52,15 +68,16 @@ def summary(
         "--json", help="Print the rows as a JSON list (one object per config row) instead.",
     )] = False,
 ) -> None:
-    """Rank configs per task against the best-tuned SGD and momentum baselines."""
-    from adamlab.analysis.grouping import RULES
+    """Rank configs per task against the best-tuned SGD and momentum baselines.
 
-    if rule not in RULES:
-        raise typer.BadParameter(f"got {rule!r}; allowed: {', '.join(RULES)}", param_hint="--rule")
+    Example: adamlab summary results/first_sweep --all
+    """
     from adamlab.analysis.summary import SummaryOptions
-    from adamlab.store.tables import load_results
+    from adamlab.store.merge import load_folders
 
-    results = load_results(results_dir)
+    rule = getattr(rule, "value", rule)
+    results = load_folders(results_dirs)
+    results_dir = results.root
     if at_step is not None and not results.metrics.empty:
         last = int(results.metrics["step"].max())
         if at_step > last:  # every trial would be judged by its final value, silently
@@ -80,13 +97,15 @@ def summary(
         return
     from adamlab.analysis.render import print_summary
 
-    print_summary(results_dir, stdout, options=options, show_all=show_all, results=results)
+    print_summary(results.root, stdout, options=options, show_all=show_all, results=results)
 
 
 def export(
-    results_dir: ResultsDir,
+    results_dirs: ResultsDirs,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="CSV file to write (default: standard output)."
+        "--out", "-o", metavar="FILE.csv|.parquet|.json",
+        help="File to write, in the format its extension names: .csv, .parquet (needs pyarrow) "
+        "or .json (a list of records). Default: CSV on standard output.",
     )] = None,
     long: Annotated[bool, typer.Option(
         "--long/--wide",
@@ -98,12 +117,19 @@ def export(
         "--optimizer", help="Only this registry optimizer or variant label."
     )] = None,
 ) -> None:
-    """Write the trials (wide) or metrics (long) table as CSV."""
-    from adamlab.analysis.export import export_frame, write_csv
-    from adamlab.store.tables import load_results
+    """Write the trials (wide) or metrics (long) table as CSV, Parquet or JSON.
 
-    frame = export_frame(load_results(results_dir), long=long, task=task, optimizer=optimizer)
-    write_csv(frame, out)
+    Example: adamlab export results/first_sweep --long -o metrics.parquet
+    """
+    from adamlab.analysis.export import export_frame, write_table
+    from adamlab.store.merge import load_folders
+
+    if out is not None:
+        from adamlab.analysis.export import check_extension
+
+        check_extension(out)
+    frame = export_frame(load_folders(results_dirs), long=long, task=task, optimizer=optimizer)
+    write_table(frame, out)
     if out is not None:
         stdout.print(f"wrote {out} ({len(frame):,} rows, {len(frame.columns)} columns)",
                      highlight=False, markup=False)
@@ -119,7 +145,10 @@ def plot(
         "--out", "-o", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
     )] = None,
 ) -> None:
-    """Draw loss curves, lr sensitivity and hyperparameter heatmaps as PNGs."""
+    """Draw loss curves, lr sensitivity and hyperparameter heatmaps as PNGs.
+
+    Example: adamlab plot results/first_sweep --metric train_loss
+    """
     from adamlab.analysis.plots import write_plots
     from adamlab.store.tables import load_results
 

@@ -12,7 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from adamlab.analysis.grouping import is_missing
-from adamlab.analysis.table_fit import print_fitted
 from adamlab.analysis.summary import (
     ALPHA,
     GENERAL_RULES,
@@ -21,6 +20,7 @@ from adamlab.analysis.summary import (
     ranking_rule_text,
     summarize,
 )
+from adamlab.analysis.table_fit import print_fitted
 from adamlab.store.tables import Results, load_results
 
 
@@ -71,7 +71,8 @@ def _header(results: Results) -> Text:
     parts = [f"{counts.get(s, 0)} {s}" for s in ("finished", "diverged", "failed")]
     text = Text()
     text.append(f"Sweep {results.sweep}", style="bold")
-    text.append(f"  {results.root}  ·  {len(results.trials)} trials ended: {', '.join(parts)}")
+    where = ", ".join(str(f) for f in results.folders) if results.folders else str(results.root)
+    text.append(f"  {where}  ·  {len(results.trials)} trials ended: {', '.join(parts)}")
     pending = (results.planned_trials or 0) - len(results.trials)
     if pending > 0:
         text.append(f"  ·  {pending} of {results.planned_trials} not ended yet", style="yellow")
