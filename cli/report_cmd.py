@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from adamlab.analysis.table_fit import fit_table, print_fitted
 from adamlab.cli.console import print_error, stdout
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
@@ -68,28 +70,55 @@ def report(
         with_scope = any(claim.scope for claim in claims)
         for kind, title in SECTIONS:
             chosen_claims = [c for c in claims if c.kind == kind]
-            if not chosen_claims:
-                continue
-            table = Table(show_lines=True, title=title, title_justify="left", title_style="bold")
-            if with_scope:
-                table.add_column("task", style="cyan", overflow="fold")
-            table.add_column("claim", ratio=3, overflow="fold")
-            table.add_column("measured", ratio=4, overflow="fold")
-            table.add_column("criterion", ratio=3, overflow="fold")
-            table.add_column("verdict", no_wrap=True)
-            for claim in chosen_claims:
-                cells = [claim.claim, measured_cell(claim), claim.criterion]
-                if with_scope:
-                    cells.insert(0, claim.scope or "all")
-                # claims and measurements quote values like [0.99, 0.999]: not Rich markup
-                table.add_row(*(_plain(cell) for cell in cells),
-                              _plain(verdict_cell(claim), STYLES[claim.verdict]))
-            stdout.print(table)
+            if chosen_claims:
+                print_fitted(stdout, fit_table(
+                    stdout, lambda level, cs=chosen_claims, t=title: _claims_table(
+                        cs, t, with_scope, level, measured_cell, verdict_cell),
+                    len(REPORT_FIT_STEPS) + 1,
+                ))
         stdout.print(count_line(claims), highlight=False)
     if check and not all_hold(claims):
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")
         raise typer.Exit(1)
+
+
+#: what the claims tables give up, in this order, to fit the width
+REPORT_FIT_STEPS = ("the task above its claim", "the criterion under its claim")
+#: a text column narrower than this reads a word a line
+TEXT_MIN_WIDTH = 16
+
+
+def _claims_table(claims, title: str, with_scope: bool, level: int, measured_cell, verdict_cell):
+    from adamlab.analysis.table_fit import Fitted
+
+    table = Table(show_lines=True, title=title, title_justify="left", title_style="bold")
+    # text wraps at spaces only: a column is never narrower than its longest word, so no number
+    # or name is cut
+    task_column = with_scope and level < 1
+    criterion_column = level < 2
+    if task_column:
+        table.add_column("task", style="cyan", no_wrap=True)
+    table.add_column("claim", min_width=TEXT_MIN_WIDTH)
+    table.add_column("measured", min_width=TEXT_MIN_WIDTH)
+    if criterion_column:
+        table.add_column("criterion", min_width=TEXT_MIN_WIDTH)
+    table.add_column("verdict", no_wrap=True)
+    for claim in claims:
+        # claims and measurements quote values like [0.99, 0.999]: not Rich markup
+        first = Text()
+        if with_scope and not task_column:
+            first.append(f"{claim.scope or 'all'}\n", style="cyan")
+        first.append(claim.claim)
+        if not criterion_column:
+            first.append(f"\ncriterion: {claim.criterion}", style="dim")
+        cells = [first, _plain(measured_cell(claim))]
+        if criterion_column:
+            cells.append(_plain(claim.criterion))
+        if task_column:
+            cells.insert(0, _plain(claim.scope or "all"))
+        table.add_row(*cells, _plain(verdict_cell(claim), STYLES[claim.verdict]))
+    return Fitted(table, list(REPORT_FIT_STEPS[:level]))
 
 
 def _reproduce_with(results, config: str) -> str:

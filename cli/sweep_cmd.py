@@ -160,27 +160,39 @@ def _dry_run(sweep, retry_failed: bool) -> None:
     title = f"sweep {sweep.name}: {len(plan.trials)} trials"
     if len(steps) == 1:
         title += f" of {steps[0]} steps"
-    table = Table(title=title, title_justify="left")
-    table.add_column("#", style="dim", justify="right")
-    table.add_column("task", style="cyan")
-    table.add_column("variant", style="bold")
-    table.add_column("hyperparameters")
-    table.add_column("seed", justify="right")
-    if len(steps) > 1:
-        table.add_column("steps", justify="right")
-    table.add_column("trial id", style="dim", no_wrap=True, min_width=16)
-    table.add_column("done")
-    for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
-        task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
-        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
-        row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
+
+    def build(level: int):
+        from adamlab.analysis.table_fit import Fitted
+
+        with_ids = level < 1
+        table = Table(title=title, title_justify="left")
+        table.add_column("#", style="dim", justify="right", no_wrap=True)
+        table.add_column("task", style="cyan", no_wrap=True)
+        table.add_column("variant", style="bold", no_wrap=True)
+        table.add_column("hyperparameters")
+        table.add_column("seed", justify="right", no_wrap=True)
         if len(steps) > 1:
-            row.append(str(trial.steps))
-        row += [trial.trial_id, "[green]yes[/]" if trial.trial_id in plan.done else ""]
-        table.add_row(*row)
-    if len(plan.trials) > DRY_RUN_ROWS:
-        table.add_row("...", f"and {len(plan.trials) - DRY_RUN_ROWS:,} more trials", *[""] * (len(table.columns) - 2))
-    stdout.print(table)
+            table.add_column("steps", justify="right", no_wrap=True)
+        if with_ids:
+            table.add_column("trial id", style="dim", no_wrap=True)
+        table.add_column("done", no_wrap=True)
+        for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
+            task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
+            hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
+            row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
+            if len(steps) > 1:
+                row.append(str(trial.steps))
+            if with_ids:
+                row.append(trial.trial_id)
+            row.append("[green]yes[/]" if trial.trial_id in plan.done else "")
+            table.add_row(*row)
+        if len(plan.trials) > DRY_RUN_ROWS:
+            table.add_row("...", f"and {len(plan.trials) - DRY_RUN_ROWS:,} more trials", *[""] * (len(table.columns) - 2))
+        return Fitted(table, [] if with_ids else ["trial ids left out"])
+
+    from adamlab.analysis.table_fit import fit_table, print_fitted
+
+    print_fitted(stdout, fit_table(stdout, build, 2))
     done, todo = len(plan.done), len(plan.trials) - len(plan.done)
     stale = (f", {len(plan.stale)} of the done made in another environment (a run needs "
              f"--rerun-stale or --accept-stale)") if plan.stale else ""
@@ -203,9 +215,11 @@ def _varying_task_params(trials) -> dict[str, list[str]]:
 
 
 class _Progress:
-    """The Rich progress bar: trials done/total, the trial(s) running, elapsed and ETA."""
+    """Progress of a running sweep on stderr: a Rich bar (trials done/total, the trial(s)
+    running, elapsed and ETA) on a terminal; elsewhere (a pipe, a file, nohup, a batch
+    scheduler's log) plain lines from `ProgressLines`."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, *, live: bool | None = None, clock=time.monotonic):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -214,19 +228,26 @@ class _Progress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
         self.quiet = quiet
-        self.progress = None if quiet else Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[current]}", style="dim"),
+        live = stderr.is_terminal if live is None else live
+        # the counts and times never shrink; the sweep's name and the running trial give way
+        self.progress = None if quiet or not live else Progress(
+            TextColumn("[bold]{task.description}", table_column=Column(
+                no_wrap=True, overflow="ellipsis", max_width=24)),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("eta", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[current]}", style="dim", table_column=Column(
+                no_wrap=True, overflow="ellipsis", ratio=1)),
             console=stderr,
             transient=False,
+            expand=False,
         )
+        self.lines = None if quiet or live else ProgressLines(stderr, clock=clock)
         self.task_id = None
         self.running: dict[str, str] = {}
         self.shown: dict[str, list[str]] = {}
@@ -248,6 +269,8 @@ class _Progress:
             self.task_id = self.progress.add_task(
                 plan.sweep.name, total=len(plan.trials), completed=len(plan.done), current=""
             )
+        if self.lines is not None:
+            self.lines.start(plan.sweep.name, total=len(plan.trials), done=len(plan.done))
 
     def _show_running(self) -> None:
         if self.progress is None or self.task_id is None:
@@ -272,7 +295,62 @@ class _Progress:
             )
         if self.progress is not None and self.task_id is not None:
             self.progress.advance(self.task_id)
+        if self.lines is not None:
+            self.lines.ended(record.status)
         self._show_running()
+
+
+class ProgressLines:
+    """Plain progress lines for logs: one at every tenth of the sweep and, between those, at
+    most one every `every_s` seconds (on a trial's end), e.g.
+    `sweep quickstart: 40/100 trials done (0 failed, 5 diverged), 0:00:37 elapsed, eta 0:00:55`.
+    `clock` is injectable so tests need no waiting."""
+
+    def __init__(self, console, *, every_s: float = 10.0, clock=time.monotonic):
+        self.console = console
+        self.every_s = every_s
+        self.clock = clock
+        self.name, self.total, self.done, self.ran = "", 0, 0, 0
+        self.failed = self.diverged = 0
+        self.started = self.last_line = 0.0
+        self.tenth = 0
+
+    def start(self, name: str, *, total: int, done: int) -> None:
+        self.name, self.total, self.done = name, total, done
+        self.started = self.last_line = self.clock()
+        self.tenth = self._tenth()
+        self._print()
+
+    def ended(self, status: str) -> None:
+        self.done += 1
+        self.ran += 1
+        self.failed += status == "failed"
+        self.diverged += status == "diverged"
+        now = self.clock()
+        tenth = self._tenth()
+        if tenth > self.tenth or now - self.last_line >= self.every_s or self.done == self.total:
+            self.tenth = tenth
+            self.last_line = now
+            self._print()
+
+    def _tenth(self) -> int:
+        return 10 * self.done // self.total if self.total else 10
+
+    def line(self) -> str:
+        elapsed = self.clock() - self.started
+        left = self.total - self.done
+        eta = _clock_text(elapsed / self.ran * left) if self.ran else "?"
+        return (f"sweep {self.name}: {self.done}/{self.total} trials done ({self.failed} failed, "
+                f"{self.diverged} diverged), {_clock_text(elapsed)} elapsed, eta {eta}")
+
+    def _print(self) -> None:
+        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
