@@ -38,8 +38,29 @@ def report(
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print the claims as Markdown tables (as EXPERIMENTS.md quotes them).",
     )] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE.html", show_default=False,
+        help="Write one self-contained HTML page instead (works offline): the claims coloured by "
+        "verdict (when an experiment applies), the summary tables, every figure, the sweep file "
+        "and the provenance.",
+    )] = None,
 ) -> None:
-    """State each claim of the experiment as a measured quantity and its verdict."""
+    """State each claim of the experiment as a measured quantity and its verdict.
+
+    Example: adamlab report results/quickstart --html quickstart.html
+    """
+    if html is not None:
+        _write_html(results_dir, html, experiment)
+        if check:
+            from adamlab.experiments.registry import judge
+            from adamlab.experiments.report import all_hold
+            from adamlab.store.tables import load_results
+
+            _, claims = judge(load_results(results_dir), experiment)
+            if not all_hold(claims):
+                print_error("--check: some claims and checks do not hold (see the page)")
+                raise typer.Exit(1)
+        return
     from adamlab.experiments.registry import judge
     from adamlab.experiments.report import (
         SECTIONS,
@@ -81,6 +102,25 @@ def report(
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")
         raise typer.Exit(1)
+
+
+def _write_html(results_dir: Path, out: Path, experiment: str | None) -> None:
+    from adamlab.analysis.html_report import build_html
+    from adamlab.errors import AdamlabError
+    from adamlab.store.atomic import cannot, write_text_atomic
+    from adamlab.store.tables import load_results
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise AdamlabError(f"--html {out}: name the page *.html")
+    if out.is_dir():
+        raise AdamlabError(f"--html {out}: is a folder; give a file name such as {out}/report.html")
+    page = build_html(load_results(results_dir), experiment=experiment)
+    try:
+        write_text_atomic(out, page)
+    except OSError as exc:
+        raise cannot("write", out, exc) from None
+    stdout.print(f"wrote {out} ({len(page) / 2**20:.1f} MB, self-contained: open it in a browser)",
+                 markup=False, highlight=False, soft_wrap=True)
 
 
 #: what the claims tables give up, in this order, to fit the width

@@ -45,7 +45,7 @@ from pydantic import Field
 
 from adamlab.errors import AdamlabError
 from adamlab.tasks.base import Task, TaskParams
-from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
+from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist, locate_mnist
 from adamlab.tasks.randomness import EpochBatches, cpu_generator
 
 #: the last 10,000 of MNIST's 60,000 training images are the validation set by default
@@ -105,6 +105,11 @@ class MnistMlpTask(Task):
         "test_loss": "min", "test_accuracy": "max",
     }
     primary_metric = "test_accuracy"
+
+    @classmethod
+    def check_data(cls, params: MnistMlpParams) -> None:
+        data_dir = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
+        locate_mnist(data_dir, download=params.download)
 
     @classmethod
     def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:

@@ -64,6 +64,17 @@ def read_manifest(results_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def check_owner(path: str | Path, manifest: dict[str, Any], sweep_name: str) -> None:
+    """A results folder belongs to the sweep named in its manifest: another sweep (a copied YAML
+    that kept the name's folder) must not mix its trials in, or take the folder over."""
+    other = manifest.get("sweep")
+    if isinstance(other, str) and other != sweep_name:
+        raise AdamlabError(
+            f"{path}: holds the results of sweep {other!r}, not of {sweep_name!r}; give this "
+            f"sweep its own folder (output: in the YAML, or --out)"
+        )
+
+
 def current_trial_ids(results_dir: str | Path) -> list[str] | None:
     """The ids of the latest sweep run into this folder, in sweep order (None if not recorded)."""
     ids = read_manifest(results_dir).get("trial_ids")
@@ -138,14 +149,12 @@ class ResultsFolder:
     def _existing_manifest(self, existed: bool, sweep_name: str) -> dict[str, Any] | None:
         if (self.path / MANIFEST).exists():
             manifest = read_manifest(self.path)
-            other = manifest.get("sweep")
-            if isinstance(other, str) and other != sweep_name:
+            try:
+                check_owner(self.path, manifest, sweep_name)
+            except AdamlabError:
                 if self._created_lock:
                     (self.path / LOCK).unlink(missing_ok=True)
-                raise AdamlabError(
-                    f"{self.path}: holds the results of sweep {other!r}, not of {sweep_name!r}; "
-                    f"give this sweep its own folder (output: in the YAML, or --out)"
-                )
+                raise
             return manifest
         visible = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if visible:

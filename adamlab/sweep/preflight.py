@@ -31,6 +31,30 @@ def _one_step(optimizer_name: str, hparams: dict, sparse: bool) -> None:
     optimizer.step()
 
 
+def check_task_data(sweep) -> None:
+    """Before any trial runs: each task's data is at hand (fetched now where the task may),
+    through the task's optional `check_data(params)` classmethod, which raises AdamlabError
+    saying what is missing and how to provide it. Plug-in tasks without one are not checked."""
+    from adamlab.errors import AdamlabError
+    from adamlab.tasks.registry import load_task
+
+    checked: set[tuple[str, str]] = set()
+    for i, plan in enumerate(sweep.tasks):
+        key = (plan.name, repr(sorted(plan.params.items())))
+        if key in checked:
+            continue
+        checked.add(key)
+        task_cls = load_task(plan.name)
+        check = getattr(task_cls, "check_data", None)
+        if check is None:
+            continue
+        try:
+            check(task_cls.Params.model_validate(plan.params))
+        except AdamlabError as exc:
+            raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
+                               "run: run the same command again once the data is there") from None
+
+
 def representatives(values: list) -> list:
     """The values of one hyperparameter that preflight tries (see the module docstring)."""
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
