@@ -26,7 +26,7 @@ def report(
         metavar="RESULTS_DIR", show_default=False,
     )],
     experiment: Annotated[str | None, typer.Option(
-        "--experiment", "-e",
+        "--experiment", "-e", metavar="NAME",
         help="Judge the results as this experiment (default: the one named like the sweep).",
     )] = None,
     check: Annotated[bool, typer.Option(
@@ -45,7 +45,10 @@ def report(
         "and the provenance.",
     )] = None,
 ) -> None:
-    """State each claim of the experiment as a measured quantity and its verdict.
+    """Measure an experiment's expected claims on its results folder and say which hold.
+
+    With --html: one self-contained page of any results folder (claims only when an
+    experiment applies).
 
     Example: adamlab report results/quickstart --html quickstart.html
     """

@@ -39,36 +39,39 @@ ResultsDirs = Annotated[
         show_default=False,
     ),
 ]
-TaskFilter = Annotated[str | None, typer.Option("--task", help="Only this task.")]
+TaskFilter = Annotated[str | None, typer.Option("--task", metavar="NAME", help="Only this task.")]
 
 
 def summary(
     results_dirs: ResultsDirs,
     metric: Annotated[str | None, typer.Option(
-        "--metric", "-m", help="Rank by this metric (default: each task's primary metric)."
+        "--metric", "-m", metavar="NAME", help="Rank by this metric (default: each task's primary metric)."
     )] = None,
     at_step: Annotated[int | None, typer.Option(
-        "--at-step", min=0, help="Judge every trial at the logged step nearest <= this step."
+        "--at-step", min=0, metavar="N", help="Judge every trial at the logged step nearest <= this step."
     )] = None,
     rule: Annotated[Rule, typer.Option(
-        "--rule", help="final: the last logged value; best: the best value seen in training."
+        "--rule", metavar="final|best", help="final: the last logged value; best: the best value seen in training."
     )] = Rule.final,
     target: Annotated[float | None, typer.Option(
-        "--target", help="Steps-to-target threshold (default: the best SGD config's value)."
+        "--target", metavar="VALUE", help="Steps-to-target threshold (default: the best SGD config's value)."
     )] = None,
     show_all: Annotated[bool, typer.Option(
         "--all", help="Show every config, not only each variant's best."
     )] = False,
     task: TaskFilter = None,
     against: Annotated[str | None, typer.Option(
-        "--against", help="Compare against this variant's best config (default: best SGD and "
+        "--against", metavar="VARIANT", help="Compare against this variant's best config (default: best SGD and "
         "best momentum).",
     )] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the rows as a JSON list (one object per config row) instead.",
     )] = False,
 ) -> None:
-    """Rank configs per task against the best-tuned SGD and momentum baselines.
+    """Rank each task's configs over seeds against the best-tuned SGD and momentum.
+
+    Several folders are read as one (a folder column names each row's; a trial id found in two
+    counts once).
 
     Example: adamlab summary results/first_sweep --all
     """
@@ -114,10 +117,10 @@ def export(
     )] = False,
     task: TaskFilter = None,
     optimizer: Annotated[str | None, typer.Option(
-        "--optimizer", help="Only this registry optimizer or variant label."
+        "--optimizer", metavar="NAME", help="Only this registry optimizer or variant label."
     )] = None,
 ) -> None:
-    """Write the trials (wide) or metrics (long) table as CSV, Parquet or JSON.
+    """Write the trials (wide) or metrics (long) table as CSV, Parquet or JSON records.
 
     Example: adamlab export results/first_sweep --long -o metrics.parquet
     """
@@ -138,14 +141,14 @@ def export(
 def plot(
     results_dir: ResultsDir,
     metric: Annotated[str | None, typer.Option(
-        "--metric", "-m",
+        "--metric", "-m", metavar="NAME",
         help="Plot this metric (default: each task's primary metric and train_loss).",
     )] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
+        "--out", "-o", metavar="DIR", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
     )] = None,
 ) -> None:
-    """Draw loss curves, lr sensitivity and hyperparameter heatmaps as PNGs.
+    """Draw loss curves, lr sensitivity and hyperparameter heatmaps of a results folder as PNGs.
 
     Example: adamlab plot results/first_sweep --metric train_loss
     """

@@ -40,10 +40,10 @@ def sweep(
         "Checked like the file; the effective sweep is saved as RESULTS_DIR/sweep.yaml.",
     )] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Results folder (default: the file's output:, else results/<name>)."
+        "--out", "-o", metavar="DIR", help="Results folder (default: the file's output:, else results/<name>)."
     )] = None,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, show_default=False,
+        "--jobs", "-j", min=1, show_default=False, metavar="N",
         help="Stacks run at once, each in its own worker process (default: 1 for sweeps too "
         "small to repay a worker's start-up, else one per core; with --backend ray, as many as "
         "the cluster's CPUs take).",
@@ -58,16 +58,16 @@ def sweep(
         "--batch-trials", min=1, hidden=True, help="Deprecated: the old name of --stack-size.",
     )] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1,
+        "--threads", min=1, metavar="T",
         help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
         "compare runs bit for bit.",
     )] = None,
     device: Annotated[str | None, typer.Option(
-        "--device", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
+        "--device", metavar="cpu|cuda|cuda:N|auto", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
     )] = None,
     backend: Annotated[Backend, typer.Option(
-        "--backend", help="Where trials run: local processes, or a Ray cluster "
-        "(needs pip install 'adamlab\\[ray]').",
+        "--backend", metavar="local|ray", help="Where trials run: local processes, or a Ray cluster "
+        "(needs pip install 'adamlab[ray]').",
     )] = Backend.local,
     address: Annotated[str | None, typer.Option(
         "--address", metavar="ADDR",
@@ -89,12 +89,21 @@ def sweep(
         "version or torch version beside this run's (noted in provenance.json).",
     )] = False,
     max_trials: Annotated[int, typer.Option(
-        "--max-trials", min=1, help="Refuse a sweep that expands to more trials than this.",
+        "--max-trials", min=1, metavar="N", help="Refuse a sweep that expands to more trials than this.",
     )] = DEFAULT_MAX_TRIALS,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
+    tensorboard: Annotated[Path | None, typer.Option(
+        "--tensorboard", metavar="DIR", show_default=False,
+        help="Also write each trial run as a TensorBoard run under DIR (its metrics as scalars, "
+        "its configuration in the HParams tab); needs pip install 'adamlab[tensorboard]'.",
+    )] = None,
 ) -> None:
+    """Run every trial of a sweep YAML (skipping those already done), then summarise.
+
+    Example: adamlab sweep configs/quickstart.yaml --set steps=100 --set seeds=3 --jobs 2
+    """
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
@@ -112,9 +121,14 @@ def sweep(
         return
     if backend == Backend.local and jobs is not None:
         _warn_if_more_jobs_than_cores(jobs)
+    extra = []
+    if tensorboard is not None:
+        from adamlab.sweep.tensorboard_log import TensorBoardLog
+
+        extra.append(TensorBoardLog(tensorboard))
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale)
+         rerun_stale=rerun_stale, accept_stale=accept_stale, listeners=extra)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -300,6 +314,25 @@ class _Progress:
         self._show_running()
 
 
+class _Listeners:
+    """Several sweep listeners as one, called in order."""
+
+    def __init__(self, listeners):
+        self.listeners = list(listeners)
+
+    def sweep_started(self, plan) -> None:
+        for listener in self.listeners:
+            listener.sweep_started(plan)
+
+    def trial_started(self, trial) -> None:
+        for listener in self.listeners:
+            listener.trial_started(trial)
+
+    def trial_ended(self, trial, record) -> None:
+        for listener in self.listeners:
+            listener.trial_ended(trial, record)
+
+
 class ProgressLines:
     """Plain progress lines for logs: one at every tenth of the sweep and, between those, at
     most one every `every_s` seconds (on a trial's end), e.g.
@@ -355,14 +388,14 @@ def _clock_text(seconds: float) -> str:
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False, listeners=()) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
     try:
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
-                               listener=progress, argv=sys.argv, stack_size=stack_size,
+                               listener=_Listeners([progress, *listeners]), argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
                                accept_stale=accept_stale)
     except SweepInterrupted as exc:

@@ -67,6 +67,7 @@ class Task(ABC):
         """Called once per sweep before any trial runs: make sure the data is at hand (fetch it
         if the task may) or raise AdamlabError in one line saying what is missing and the fix.
         Default: a task that makes its own data has nothing to check."""
+        return None
 
     @classmethod
     def memory_bytes(cls, params: TaskParams, batch_size: int) -> int:
