@@ -10,8 +10,11 @@ Layout version 1 (see the README, "Results on disk"):
     <results>/metrics.csv            derived: trial_id, step, wall_time, metric, value (+ .parquet)
 
 Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
-batch_size, device, wall_time_s, error, then `hp.<name>` per hyperparameter, `task.<name>` per
-task parameter (lists and mappings as JSON text), `final.<metric>` and `best.<metric>` per metric.
+batch_size, device, wall_time_s (the trial's share of its stack's time), stack_size,
+stack_wall_time_s (the stack's time to the trial's end), error, then `hp.<name>` per
+hyperparameter (optional ones the trial left at their default, e.g. schedule, written out as
+that default), `task.<name>` per task parameter (lists and mappings as JSON text),
+`final.<metric>` and `best.<metric>` per metric.
 
 `load_results` always reads the trial records, not the derived tables, so a summary of a sweep
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
@@ -49,7 +52,7 @@ METRICS_TABLE = "metrics"
 
 TRIAL_COLUMNS = (
     "trial_id", "sweep", "task", "variant", "optimizer", "status", "seed", "steps", "steps_run",
-    "batch_size", "device", "wall_time_s", "error",
+    "batch_size", "device", "wall_time_s", "stack_size", "stack_wall_time_s", "error",
 )
 METRIC_COLUMNS = ("trial_id", "step", "wall_time", "metric", "value")
 HP_PREFIX = "hp."
@@ -193,7 +196,9 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     metric_names: set[str] = set()
     for record in records:
         row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
-        for name, value in record.hparams.items():
+        defaults = _optional_defaults(record.optimizer)
+        hparams = {**record.hparams, **{k: v for k, v in defaults.items() if k not in record.hparams}}
+        for name, value in hparams.items():
             hp_names[name] = None
             row[HP_PREFIX + name] = _cell(value)
         for name, value in record.task_params.items():
@@ -217,6 +222,8 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     for column in ("seed", "steps", "steps_run", "batch_size"):
         frame[column] = frame[column].astype("int64")
     frame["wall_time_s"] = frame["wall_time_s"].astype("float64")
+    frame["stack_size"] = frame["stack_size"].astype("int64")
+    frame["stack_wall_time_s"] = frame["stack_wall_time_s"].astype("float64")
     for column in columns:
         if column.startswith((FINAL_PREFIX, BEST_PREFIX)):
             frame[column] = frame[column].astype("float64")
@@ -285,6 +292,17 @@ def _read_trial_record(path: Path) -> TrialRecord:
 
 
 # ----------------------------------------------------------------------------------- helpers
+
+
+def _optional_defaults(optimizer: str) -> dict[str, Any]:
+    """The optional hyperparameters `optimizer` takes, at their defaults: a record leaves out
+    those it did not change (its trial id is that of the configuration without them)."""
+    from adamlab.optimizers.registry import get_spec
+
+    try:
+        return dict(get_spec(optimizer).optional)
+    except AdamlabError:  # an optimizer this installation does not have
+        return {}
 
 
 def _ordered_metric_names(names: Iterable[str]) -> list[str]:
