@@ -127,10 +127,10 @@ def export(
     from adamlab.analysis.export import export_frame, write_table
     from adamlab.store.merge import load_folders
 
-    if out is not None:
+    if out is not None and not out.is_dir():
         from adamlab.analysis.export import check_extension
 
-        check_extension(out)
+        check_extension(out)  # before reading the folders
     frame = export_frame(load_folders(results_dirs), long=long, task=task, optimizer=optimizer)
     write_table(frame, out)
     if out is not None:

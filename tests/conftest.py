@@ -13,3 +13,21 @@ SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+#: the width the CLI's consoles print at in tests, unless a test sets its own (tables fit the
+#: width, so a test of what a table holds reads it whole at this width)
+TEST_CONSOLE_WIDTH = 250
+
+
+@pytest.fixture(autouse=True)
+def console_width(monkeypatch):
+    """Set the CLI consoles' width: `console_width(80)`; every test starts at TEST_CONSOLE_WIDTH."""
+    from adamlab.cli.console import stderr, stdout
+
+    def set_width(columns: int) -> None:
+        monkeypatch.setattr(stdout, "_width", columns)
+        monkeypatch.setattr(stderr, "_width", columns)
+
+    set_width(TEST_CONSOLE_WIDTH)
+    return set_width

@@ -89,9 +89,9 @@ def write_table(frame: pd.DataFrame, out: Path | None, *, stream: TextIO | None 
     if out is None:
         (stream or sys.stdout).write(frame.to_csv(index=False, lineterminator="\n"))
         return
-    suffix = check_extension(out)
     if out.is_dir():
         raise AdamlabError(f"--out: {out} is a folder; give a file name such as {out}/trials.csv")
+    suffix = check_extension(out)
     if suffix == ".csv":
         write_text_atomic(out, frame.to_csv(index=False, lineterminator="\n"))
     elif suffix == ".json":
