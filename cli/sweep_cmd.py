@@ -259,7 +259,7 @@ class _Progress:
                 no_wrap=True, overflow="ellipsis", ratio=1)),
             console=stderr,
             transient=False,
-            expand=False,
+            expand=True,  # the running trial takes what the counts and times leave
         )
         self.lines = None if quiet or live else ProgressLines(stderr, clock=clock)
         self.task_id = None

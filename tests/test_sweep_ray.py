@@ -106,7 +106,8 @@ def _values_by_trial(results_dir):
     """Everything a trial recorded except timings."""
     out = {}
     for tid, r in records(results_dir).items():
-        fields = {k: v for k, v in vars(r).items() if k not in ("wall_time_s", "metrics")}
+        fields = {k: v for k, v in vars(r).items()
+                  if k not in ("wall_time_s", "stack_wall_time_s", "stack_size", "metrics")}
         metrics = {k: v for k, v in r.metrics.items() if k != "wall_time"}
         out[tid] = (fields, metrics)
     return out
@@ -116,7 +117,8 @@ def _tables_without_times(results_dir):
     frames = {}
     for name in ("trials.csv", "metrics.csv"):
         frame = pd.read_csv(results_dir / name)
-        frames[name] = frame.drop(columns=[c for c in ("wall_time", "wall_time_s") if c in frame.columns])
+        frames[name] = frame.drop(columns=[c for c in ("wall_time", "wall_time_s", "stack_wall_time_s", "stack_size")
+                                           if c in frame.columns])
     return frames
 
 

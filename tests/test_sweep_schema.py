@@ -73,9 +73,9 @@ BAD_FILES = {
         "name: t\nepochs: 2\ntasks: [quadratic]\noptimizers: [sgd]\n",
         "epochs: task 'quadratic' has no fixed epoch length (unbounded data); use steps: (line 2)",
     ),
-    "seeds not a list": (
-        "name: t\nseeds: 3\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
-        "seeds: must be a list, got 3 (line 2)",
+    "seeds not a list or a count": (
+        "name: t\nseeds: '3'\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "seeds: must be a list, got '3' (line 2)",
     ),
     "seed given twice": (
         "name: t\nseeds: [0, 1, 0]\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
