@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
+#: the real MNIST files, found only through $ADAMLAB_DATA (tests that need them skip without)
+REAL_MNIST = Path(os.environ["ADAMLAB_DATA"]) if os.environ.get("ADAMLAB_DATA") else None
+NO_REAL_MNIST = "real MNIST not found: set ADAMLAB_DATA to a folder holding its IDX files"
+
+
+def real_mnist_missing() -> bool:
+    return REAL_MNIST is None or not REAL_MNIST.is_dir()
 
 
 @pytest.fixture
