@@ -38,7 +38,7 @@ def runs(
     def build(level: int) -> Fitted:
         table = Table(title=f"Results folders under {root}", title_justify="left",
                       title_style="bold")
-        table.add_column("folder", style="cyan", overflow="fold")
+        table.add_column("folder", style="cyan", no_wrap=True)
         table.add_column("sweep", style="bold", overflow="fold")
         table.add_column(Text("ended"), justify="right", no_wrap=True)
         table.add_column(Text("fin/div/fail"), justify="right", no_wrap=True)

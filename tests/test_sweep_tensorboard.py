@@ -52,3 +52,12 @@ def test_each_trial_is_a_run_with_its_metrics_and_hyperparameters(tmp_path, caps
         assert hparams["variant"] == record.variant and hparams["seed"] == record.seed
         assert hparams["status"] == "finished"
         assert scalars["final.train_loss"][0][1] == pytest.approx(record.final["train_loss"], rel=1e-6)
+
+
+def test_a_finished_sweep_writes_its_trials_without_running_them(tmp_path, capsys):
+    config = quick_sweep(tmp_path, steps=10, seeds="[0]")
+    out, board = tmp_path / "out", tmp_path / "board"
+    assert main(["sweep", str(config), "-o", str(out), "-q"]) == 0
+    assert main(["sweep", str(config), "-o", str(out), "-q", "--tensorboard", str(board)]) == 0
+    assert "0 run, 6 already done" in capsys.readouterr().out
+    assert {p.name for p in board.glob("*/*/*")} == set(records(out))

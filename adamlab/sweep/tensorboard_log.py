@@ -5,8 +5,9 @@ step (train_loss, the task's metrics, opt.*), and the trial's configuration in t
 plugin (the hyperparameters, task parameters, task, variant, optimizer and seed, with the
 trial's status and its final value of each metric), so the parallel-coordinates view compares
 the trials of a sweep. Written when a trial's record is, from the record (what TensorBoard shows
-is what the results folder holds). Needs the `tensorboard` package (pip install
-'adamlab[tensorboard]'); trials already done before this run are not written again.
+is what the results folder holds). Trials done before this run are written from their records
+when the sweep starts, unless DIR already has their run. Needs the `tensorboard` package
+(pip install 'adamlab[tensorboard]').
 """
 
 from __future__ import annotations
@@ -66,10 +67,18 @@ class TensorBoardLog:
         self.written = 0
 
     def sweep_started(self, plan) -> None:
+        from adamlab.store.layout import TRIALS_DIR
+        from adamlab.store.records import load_record
+
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AdamlabError(f"--tensorboard {self.root}: cannot create it: {exc.strerror}") from None
+        for trial_id in sorted(plan.done):
+            record = load_record(plan.results_dir / TRIALS_DIR / f"{trial_id}.json")
+            if not run_dir(self.root, record).exists():
+                write_trial(self.root, record)
+                self.written += 1
 
     def trial_started(self, trial) -> None:
         pass
