@@ -89,7 +89,7 @@ def report(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"
             f"results {results.root} (sweep {results.sweep}, {_trial_count(results)}); "
             f"{_reproduce_with(results, chosen.config)}",
-            highlight=False, soft_wrap=True,
+            highlight=False,  # wrapped at spaces to the width, as the tables are
         )
         with_scope = any(claim.scope for claim in claims)
         for kind, title in SECTIONS:

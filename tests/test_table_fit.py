@@ -36,6 +36,7 @@ def commands(folders, tmp_path):
         "report": ["report", folders["claims"]],
         "dry-run": ["sweep", quick_sweep(tmp_path), "--dry-run", "-o", tmp_path / "out"],
         "runs": ["runs", folders["root"]],
+        "list": ["list", "optimizers"],
     }
 
 

@@ -48,7 +48,7 @@ td { white-space: pre-line; }
 .rules { color: #586174; font-size: 13px; max-width: 900px; }
 figure { display: inline-block; margin: 10px 12px 10px 0; background: white; padding: 8px;
          box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-figure img { display: block; max-width: 100%; height: auto; }
+figure img { display: block; width: 540px; max-width: 100%; height: auto; }
 figcaption { font-size: 12px; color: #586174; margin-top: 4px; }
 pre { background: white; border: 1px solid #dde1e8; padding: 12px; overflow-x: auto;
       font-size: 12.5px; }
