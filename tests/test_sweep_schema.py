@@ -381,9 +381,15 @@ def test_cli_missing_file_is_one_line(tmp_path, capsys):
     assert err.strip() == f"error: {tmp_path / 'none.yaml'}: no such file"
 
 
-def test_the_readme_example_is_a_valid_sweep(tmp_path, repo_root):
+def test_the_readme_examples_are_valid_sweeps(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
-    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:] if "optimizers:" in block)
-    sweep = load_sweep(write(tmp_path, example))
+    tutorial, reference = [block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]
+                           if "optimizers:" in block][:2]
+    sweep = load_sweep(write(tmp_path, tutorial))
+    # your first sweep: 1 task x (sgd 4 lr + adam 3 lr) x 3 seeds, in its own folder
+    assert len(expand_trials(sweep)) == 1 * (4 + 3) * 3
+    assert sweep.name == "first_sweep" and sweep.output.name == "first_sweep"
+    sweep = load_sweep(write(tmp_path, reference))
     # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + adamw-lh + sgd) x 3 seeds
     assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1 + 1) * 3
+    assert sweep.output.name != "quickstart"  # copying it must not take over the demo's folder

@@ -118,13 +118,14 @@ def build_html(results: Results, *, experiment: str | None = None) -> str:
 def table_html(table: Table, *, css_class: str = "") -> str:
     """A Rich table as an HTML table (text only: cell styles are the page's)."""
     columns = table.columns
-    rows = max((len(c._cells) for c in columns), default=0)
+    cells_of = [list(c.cells) for c in columns]
+    rows = max((len(cells) for cells in cells_of), default=0)
     head = "".join(f"<th>{_e(_plain(c.header))}</th>" for c in columns)
     body = []
     for i in range(rows):
         cells = []
-        for column in columns:
-            text = _plain(column._cells[i]) if i < len(column._cells) else ""
+        for column, column_cells in zip(columns, cells_of, strict=True):
+            text = _plain(column_cells[i]) if i < len(column_cells) else ""
             numeric = column.justify == "right"
             cells.append(f'<td{" class=num" if numeric else ""}>{_e(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
