@@ -274,6 +274,8 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
+        if self.lines is not None:
+            self.lines.stop()
 
     def sweep_started(self, plan) -> None:
         from adamlab.sweep.trials import shown_hparams
@@ -335,11 +337,14 @@ class _Listeners:
 
 class ProgressLines:
     """Plain progress lines for logs: one at every tenth of the sweep and, between those, at
-    most one every `every_s` seconds (on a trial's end), e.g.
+    most one every `every_s` seconds: when a trial ends, or from a heartbeat while a long stack
+    runs (so a log shows the sweep is alive), e.g.
     `sweep quickstart: 40/100 trials done (0 failed, 5 diverged), 0:00:37 elapsed, eta 0:00:55`.
-    `clock` is injectable so tests need no waiting."""
+    `clock` is injectable so tests need no waiting; `tick` is the heartbeat's one step."""
 
     def __init__(self, console, *, every_s: float = 10.0, clock=time.monotonic):
+        import threading
+
         self.console = console
         self.every_s = every_s
         self.clock = clock
@@ -347,24 +352,53 @@ class ProgressLines:
         self.failed = self.diverged = 0
         self.started = self.last_line = 0.0
         self.tenth = 0
+        self.running = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heart = None
 
     def start(self, name: str, *, total: int, done: int) -> None:
-        self.name, self.total, self.done = name, total, done
-        self.started = self.last_line = self.clock()
-        self.tenth = self._tenth()
-        self._print()
+        import threading
+
+        with self._lock:
+            self.name, self.total, self.done = name, total, done
+            self.started = self.last_line = self.clock()
+            self.tenth = self._tenth()
+            self.running = True
+            self._print()
+        self._heart = threading.Thread(target=self._beat, name="adamlab-progress", daemon=True)
+        self._heart.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join()
 
     def ended(self, status: str) -> None:
-        self.done += 1
-        self.ran += 1
-        self.failed += status == "failed"
-        self.diverged += status == "diverged"
-        now = self.clock()
-        tenth = self._tenth()
-        if tenth > self.tenth or now - self.last_line >= self.every_s or self.done == self.total:
-            self.tenth = tenth
-            self.last_line = now
-            self._print()
+        with self._lock:
+            self.done += 1
+            self.ran += 1
+            self.failed += status == "failed"
+            self.diverged += status == "diverged"
+            now = self.clock()
+            tenth = self._tenth()
+            if tenth > self.tenth or now - self.last_line >= self.every_s or self.done == self.total:
+                self.tenth = tenth
+                self.last_line = now
+                self._print()
+            self.running = self.done < self.total
+
+    def tick(self) -> None:
+        """A line when none came for `every_s` while trials still run."""
+        with self._lock:
+            now = self.clock()
+            if self.running and now - self.last_line >= self.every_s:
+                self.last_line = now
+                self._print()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self.every_s)):
+            self.tick()
 
     def _tenth(self) -> int:
         return 10 * self.done // self.total if self.total else 10

@@ -42,6 +42,32 @@ def test_a_line_at_every_tenth_and_at_most_every_ten_seconds_between():
     assert "eta 0:03:00" in printed[done.index(40)]  # 20 run in 60 s, 60 to go
 
 
+def test_a_heartbeat_line_while_a_long_stack_runs_and_none_after_the_end():
+    clock = Clock()
+    out = io.StringIO()
+    lines = ProgressLines(Console(file=out, width=200), clock=clock, every_s=10)
+    lines.start("s", total=4, done=0)
+    try:
+        for now in (5, 9.9):  # under 10 s since the last line: nothing
+            clock.now = now
+            lines.tick()
+        assert len(out.getvalue().splitlines()) == 1
+        clock.now = 10
+        lines.tick()
+        clock.now = 15
+        lines.tick()
+        printed = out.getvalue().splitlines()
+        assert printed[-1] == "sweep s: 0/4 trials done (0 failed, 0 diverged), 0:00:10 elapsed, eta ?"
+        assert len(printed) == 2
+        for status in ("finished",) * 4:
+            lines.ended(status)
+        clock.now = 100
+        lines.tick()  # every trial ended: the sweep's last line stays the last
+        assert out.getvalue().splitlines()[-1].startswith("sweep s: 4/4 trials done")
+    finally:
+        lines.stop()
+
+
 def test_a_piped_sweep_prints_progress_lines_before_it_ends(tmp_path, monkeypatch):
     """stdout and stderr are pipes (not terminals): what is written, in order, shows the
     progress lines reach the stream while the trials still run, before the summary."""
