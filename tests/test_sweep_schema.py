@@ -185,7 +185,9 @@ BAD_FILES = {
     ),
     "logspace from zero": (
         GOOD_HEAD + "optimizers:\n  - name: sgd\n    lr: {logspace: [0, 1, 3]}\n",
-        "optimizers[0].lr.logspace[0]: logspace end points must be > 0, got 0 (line 8)",
+        "optimizers[0].lr.logspace[0]: logspace end points must be > 0, got 0 (they are the "
+        "values themselves, not numpy's exponents: np.logspace(-4, -1, 4) is logspace: "
+        "[1.0e-4, 1.0e-1, 4]) (line 8)",
     ),
     "range past the allowed values": (
         GOOD_HEAD + "optimizers:\n  - name: adam\n    beta1: {linspace: [0.5, 1.0, 3]}\n",
