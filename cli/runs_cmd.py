@@ -36,10 +36,15 @@ def runs(
     surveyed = [survey_folder(path, key) for path in folders]
 
     def build(level: int) -> Fitted:
+        # level 1: the sweep's name under its folder, names folding, the last run without its
+        # year; the numbers never fold
         table = Table(title=f"Results folders under {root}", title_justify="left",
                       title_style="bold")
-        table.add_column("folder", style="cyan", no_wrap=True)
-        table.add_column("sweep", style="bold", overflow="fold")
+        if level == 0:
+            table.add_column("folder", style="cyan", no_wrap=True)
+            table.add_column("sweep", style="bold", no_wrap=True)
+        else:
+            table.add_column("folder (sweep)", style="cyan", overflow="fold", max_width=28)
         table.add_column(Text("ended"), justify="right", no_wrap=True)
         table.add_column(Text("fin/div/fail"), justify="right", no_wrap=True)
         table.add_column("last run", no_wrap=True)
@@ -52,11 +57,15 @@ def runs(
                          style="yellow" if run.stale else "green")
             if run.problem:
                 stale.append(f" ({run.problem})", style="red")
-            table.add_row(where, run.sweep, f"{run.ended}/{planned}",
-                          f"{run.finished}/{run.diverged}/{run.failed}", updated, stale)
-        return Fitted(table)
+            names = [where, run.sweep] if level == 0 else [
+                Text(where).append(f"\n({run.sweep})", style="bold")]
+            table.add_row(*names, f"{run.ended}/{planned}",
+                          f"{run.finished}/{run.diverged}/{run.failed}",
+                          updated if level == 0 else updated[5:], stale)
+        return Fitted(table, ["the sweep under its folder, the last run without its year"]
+                      if level else [])
 
-    print_fitted(stdout, fit_table(stdout, build, 1))
+    print_fitted(stdout, fit_table(stdout, build, 2))
     stdout.print(Text(
         "ended: trials with a record, of the sweep's; fin/div/fail: finished, diverged, failed; "
         "stale: records made with another adamlab source, adamlab version or torch version than "

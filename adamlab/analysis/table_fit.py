@@ -27,7 +27,7 @@ class Fitted:
 
 def natural_width(console: Console, table: Table) -> int:
     """The least width at which `table` shows every `no_wrap` cell whole (other columns count at
-    their longest word: they wrap at spaces)."""
+    their longest word, since they wrap at spaces, or at their max_width when they fold)."""
     options = console.options.update_width(10_000)
     total = 0
     for column in table.columns:
@@ -35,6 +35,8 @@ def natural_width(console: Console, table: Table) -> int:
         for cell in [column.header, *column.cells]:
             measured = Measurement.get(console, options, cell)
             widest = max(widest, measured.maximum if column.no_wrap else measured.minimum)
+        if column.max_width is not None and not column.no_wrap:
+            widest = min(widest, column.max_width)  # a folding text column is cut to this
         total += max(widest, column.min_width or 0) + table.padding[1] + table.padding[3]
     edges = 2 if table.box is not None and table.show_edge else 0
     inner = len(table.columns) - 1 if table.box is not None else 0
