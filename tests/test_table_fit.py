@@ -25,7 +25,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("fit")
     hand = write_results(root / "hand")
-    claims = write_folder(root / "embedding_sparsity", embedding_records(), "embedding_sparsity")
+    claims = write_folder(root / "a_results_folder_with_a_long_name" / "embedding_sparsity",
+                          embedding_records(), "embedding_sparsity")
     return {"hand": hand, "claims": claims, "root": root}
 
 
@@ -64,6 +65,7 @@ def test_no_line_is_wider_than_the_console_and_no_number_is_split(capsys, consol
         # every number printed at this width is one of the numbers printed in full
         split = [t for t in tokens("\n".join(table_lines)) if NUMBER.match(t) and t not in whole]
         assert not split, (name, split)
+        assert not any("…" in line for line in table_lines), name  # nothing cut short
 
 
 def test_columns_give_way_in_the_stated_order(capsys, console_width, folders):
