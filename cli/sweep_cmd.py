@@ -107,7 +107,9 @@ def sweep(
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device, max_trials=max_trials,
+        # the optimizers are built and stepped once (preflight) only when something will run:
+        # --dry-run and a sweep whose trials are all done never import torch
+        sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False,
                            overrides=tuple(overrides or ()))
     except SweepConfigError as exc:
         for line in exc.lines:
@@ -424,6 +426,7 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
          rerun_stale: bool = False, accept_stale: bool = False, listeners=()) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
+    from adamlab.sweep.schema import SweepConfigError
 
     started = time.perf_counter()
     try:
@@ -432,6 +435,10 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
                                listener=_Listeners([progress, *listeners]), argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
                                accept_stale=accept_stale)
+    except SweepConfigError as exc:  # an optimizer entry that fails its one step (preflight)
+        for line in exc.lines:
+            print_error(line)
+        raise typer.Exit(1) from None
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
+
+if TYPE_CHECKING:
+    import torch
+
+#: device names that need no torch to be checked (the read commands stay torch-free)
+PLAIN_DEVICES = ("cpu",)
 
 
 def resolve_device(spec: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":
@@ -34,6 +41,8 @@ def available_memory(spec: str) -> int | None:
     """Bytes a trial on `spec` may use: a CUDA device's total memory, or for the CPU the RAM
     available now (MemAvailable); None where it cannot be told."""
     if spec.startswith("cuda"):
+        import torch
+
         return torch.cuda.get_device_properties(torch.device(spec)).total_memory
     try:
         with open("/proc/meminfo") as meminfo:

@@ -70,10 +70,10 @@ def threads_per_job(jobs: int) -> int:
 
 
 def _stack_bytes(stack: list[Trial]) -> int:
-    from adamlab.tasks.registry import load_task
+    from adamlab.tasks.registry import task_spec
 
     first = stack[0]
-    task_cls = load_task(first.task)
+    task_cls = task_spec(first.task, first.task_target, first.folder)
     params = task_cls.Params.model_validate(first.task_params)
     return len(stack) * task_cls.member_bytes(params, first.batch_size)
 
@@ -154,6 +154,12 @@ class SweepResult:
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
 
+    def __repr__(self) -> str:
+        ran = ", ".join(f"{n} {status}" for status, n in self.counts().items() if n) or "none"
+        return (f"SweepResult({self.plan.sweep.name}: {len(self.plan.trials)} trials, "
+                f"{len(self.records)} run ({ran}), {len(self.plan.done)} already done -> "
+                f"{self.results_dir})")
+
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: what finished is on disk; `result` says how far it got."""
@@ -209,12 +215,15 @@ def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dic
 
 
 def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
-    from adamlab.tasks.registry import load_task
+    """What the results folder records of each task: its goals, primary metric, which validation
+    metric selects each reported one, its loss, where it came from (the analysis reads these)."""
+    from adamlab.tasks.registry import task_spec
 
     out = {}
-    for name in dict.fromkeys(t.task for t in plan.trials):
-        cls = load_task(name)
-        out[name] = {"primary_metric": cls.primary_metric, "metric_goals": dict(cls.metric_goals)}
+    for trial in plan.trials:
+        if trial.task not in out:
+            spec = task_spec(trial.task, trial.task_target, trial.folder)
+            out[trial.task] = {**spec.describe(), **({"target": trial.task_target} if trial.task_target else {})}
     return out
 
 
@@ -262,6 +271,10 @@ def run_sweep(
     # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
     plan = plan_sweep(sweep, retry_failed=retry_failed)
     stale_note = _settle_stale(plan, rerun_stale, accept_stale)
+    if plan.pending and not sweep.optimizers_checked:
+        from adamlab.sweep.schema import check_optimizers
+
+        check_optimizers(sweep)  # before anything runs or is written
     if plan.pending:
         from adamlab.sweep.preflight import check_task_data
 
@@ -323,8 +336,9 @@ def run_sweep(
                 backend_here = InProcess(sweep.name, threads)
             else:
                 backend_here = ProcessPool(sweep.name, jobs, threads)
-            with backend_here:
-                drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
+            if work.stacks:  # nothing to run: no executor, so no torch
+                with backend_here:
+                    drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
             outcome_name = "interrupted"

@@ -13,43 +13,45 @@ checked every value against its range), for a flag or a string every value. The 
 from __future__ import annotations
 
 import itertools
+import json
 
 from adamlab.optimizers.registry import build_optimizer
 
 
-def _one_step(optimizer_name: str, hparams: dict, sparse: bool) -> None:
+def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
     import torch
 
     if sparse:
         table = torch.nn.Embedding(4, 2, sparse=True)
-        optimizer = build_optimizer(optimizer_name, table.parameters(), **hparams)
+        optimizer = build_optimizer(spec, list(table.parameters()), folder, **hparams)
         table(torch.tensor([0, 2])).sum().backward()
     else:
         weight = torch.nn.Parameter(torch.ones(4, 2))
-        optimizer = build_optimizer(optimizer_name, [weight], **hparams)
+        optimizer = build_optimizer(spec, [weight], folder, **hparams)
         weight.grad = torch.full_like(weight, 0.5)
     optimizer.step()
 
 
 def check_task_data(sweep) -> None:
     """Before any trial runs: each task's data is at hand (fetched now where the task may),
-    through the task's optional `check_data(params)` classmethod, which raises AdamlabError
-    saying what is missing and how to provide it. Plug-in tasks without one are not checked."""
+    through the task spec's `check_data(params)` classmethod, which raises AdamlabError saying
+    what is missing and how to provide it (TaskSpec's default checks nothing; a plug-in class
+    without the method is not checked)."""
     from adamlab.errors import AdamlabError
-    from adamlab.tasks.registry import load_task
+    from adamlab.tasks.registry import task_spec
 
-    checked: set[tuple[str, str]] = set()
+    checked: set[tuple[str, str, str]] = set()
     for i, plan in enumerate(sweep.tasks):
-        key = (plan.name, repr(sorted(plan.params.items())))
+        key = (plan.name, plan.target, repr(sorted(plan.params.items())))
         if key in checked:
             continue
         checked.add(key)
-        task_cls = load_task(plan.name)
-        check = getattr(task_cls, "check_data", None)
+        spec = task_spec(plan.name, plan.target, sweep.folder)
+        check = getattr(spec, "check_data", None)
         if check is None:
             continue
         try:
-            check(task_cls.Params.model_validate(plan.params))
+            check(spec.Params.model_validate(plan.params))
         except AdamlabError as exc:
             raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
                                "run: run the same command again once the data is there") from None
@@ -68,8 +70,9 @@ def _describe(hparams: dict, varying: list[str]) -> str:
     return ", ".join(f"{k}={hparams[k]!r}" for k in varying)
 
 
-def preflight_problems(entries, *, dense: list[str], sparse: list[str]):
-    """Problems for `entries` [(path, OptimizerPlan)]: one per distinct failure message per entry.
+def preflight_problems(entries, *, dense: list[str], sparse: list[str], folder: str | None = None):
+    """Problems for `entries` [(path, OptimizerPlan, OptimizerSpec)]: one per distinct failure
+    message per entry; `folder`: where plug-in modules are imported from first.
 
     `dense` / `sparse`: the sweep's tasks (e.g. "tasks[1] (mnist_mlp)") whose gradients are dense
     / sparse; each configuration is tried on each kind that some task has.
@@ -80,17 +83,17 @@ def preflight_problems(entries, *, dense: list[str], sparse: list[str]):
     kinds = [k for k in ("dense", "sparse") if tasks_of[k]]
     problems: list[Problem] = []
     tried: dict[tuple, str | None] = {}
-    for path, plan in entries:
+    for path, plan, spec in entries:
         keys = list(plan.grid)
         varying = [k for k in keys if len(plan.grid[k]) > 1]
         seen_messages: set[str] = set()
         for combo in itertools.product(*(representatives(plan.grid[k]) for k in keys)):
             hparams = dict(zip(keys, combo, strict=True))
             for kind in kinds:
-                cache_key = (plan.optimizer, kind, tuple(sorted(hparams.items())))
+                cache_key = (plan.optimizer, plan.target, kind, json.dumps(hparams, sort_keys=True))
                 if cache_key not in tried:
                     try:
-                        _one_step(plan.optimizer, hparams, kind == "sparse")
+                        _one_step(spec, hparams, kind == "sparse", folder)
                         tried[cache_key] = None
                     except Exception as exc:
                         tried[cache_key] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -27,9 +27,11 @@ def cpu_model() -> str:
 
 
 def device_name(device: str) -> str:
+    if not device.startswith("cuda"):
+        return cpu_model()
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_available():
+    if torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
     return cpu_model()
 
@@ -55,15 +57,13 @@ def git_commit(path: Path | None = None) -> dict[str, Any] | None:
 
 
 def environment(device: str) -> dict[str, Any]:
-    import torch
-
-    from adamlab.sweep.environment import source_hash
+    from adamlab.sweep.environment import source_hash, torch_version
     from adamlab.sweep.execute import available_cores
 
     return {
         "adamlab_version": __version__,
         "source_hash": source_hash(),
-        "torch_version": torch.__version__,
+        "torch_version": torch_version(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "device": device,
