@@ -385,8 +385,7 @@ def test_cli_missing_file_is_one_line(tmp_path, capsys):
 
 def test_the_readme_examples_are_valid_sweeps(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
-    blocks = [block.split("```", 1)[0] for block in readme.split("```yaml
-")[1:]]
+    blocks = [block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]]
     tutorial = next(b for b in blocks if b.startswith("name: first_sweep"))
     reference = next(b for b in blocks if b.startswith("name: my_sweep"))  # not the plug-in example
     sweep = load_sweep(write(tmp_path, tutorial))
