@@ -4,16 +4,10 @@ the same command runs every trial (no --retry-failed)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import pytest
 from sweep_testing import records, write_yaml
 from task_testing import tiny_mnist_arrays, write_mnist
 
 from adamlab.cli.app import main
-from adamlab.errors import AdamlabError
-from adamlab.sweep.preflight import check_task_data
-from adamlab.sweep.schema import load_sweep
 
 
 def mnist_sweep(tmp_path):
@@ -49,30 +43,66 @@ def test_missing_data_refuses_the_sweep_until_it_is_there(tmp_path, capsys, monk
     assert sorted(r.status for r in records(out).values()) == ["finished"] * 4
 
 
-class SelfCheckingTask:
-    """A plug-in task's hook: the check is all preflight needs from it."""
+PLUGIN_TASK = """
+import os
+from pathlib import Path
 
-    checked: ClassVar[list] = []
+import torch
+from torch import nn
 
-    class Params:
-        @staticmethod
-        def model_validate(params):
-            return params
+from adamlab.errors import AdamlabError
+
+
+class CorpusTask:
+    \"\"\"A plug-in task that reads a corpus file: it checks for it before any trial runs.\"\"\"
+
+    def __init__(self, *, seed, device, corpus="corpus.txt"):
+        self.text = (Path(os.environ["ADAMLAB_DATA"]) / corpus).read_text()
+        self.device = device
 
     @classmethod
     def check_data(cls, params):
-        cls.checked.append(params)
-        raise AdamlabError("corpus.txt missing; fix: export ADAMLAB_DATA=<folder with corpus.txt>")
+        path = Path(os.environ.get("ADAMLAB_DATA", "data")) / params["corpus"]
+        if not path.is_file():
+            raise AdamlabError(f"{path} missing; fix: export ADAMLAB_DATA=<a folder with {params['corpus']}>")
+
+    def model(self):
+        return nn.Linear(1, 1)
+
+    def batch(self, step):
+        return torch.full((4, 1), 1.0 if self.text else 0.0)
+
+    def loss(self, model, batch):
+        return (model(batch) - 1.0).pow(2).mean()
+
+    def evaluate(self, model):
+        return {}
+"""
 
 
-def test_the_check_is_a_task_hook_called_once_per_task_entry(tmp_path, monkeypatch):
-    import adamlab.tasks.registry as registry
-
-    sweep = load_sweep(mnist_sweep(tmp_path))
-    real = registry.load_task
-    monkeypatch.setattr(registry, "load_task", lambda name: SelfCheckingTask
-                        if name == "mnist_mlp" else real(name))
-    with pytest.raises(AdamlabError) as caught:
-        check_task_data(sweep)
-    assert str(caught.value).startswith(f"{sweep.source}: tasks[0] (mnist_mlp): corpus.txt missing")
-    assert len(SelfCheckingTask.checked) == 1
+def test_a_plug_in_task_checks_its_data_through_the_same_hook(tmp_path, capsys, monkeypatch):
+    (tmp_path / "corpus_task.py").write_text(PLUGIN_TASK)
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("ADAMLAB_DATA", str(data))
+    config = write_yaml(tmp_path, """\
+        name: corpus
+        steps: 3
+        tasks:
+          - name: corpus
+            target: corpus_task:CorpusTask
+            params: {corpus: words.txt}
+        optimizers:
+          - name: sgd
+            lr: [0.01, 0.1]
+        """)
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {config}: tasks[0] (corpus): {data / 'words.txt'} missing; fix: export "
+                   "ADAMLAB_DATA=<a folder with words.txt>; nothing was run: run the same command "
+                   "again once the data is there")
+    assert not out.exists()
+    (data / "words.txt").write_text("some words")
+    assert main(["sweep", str(config), "-o", str(out), "-q"]) == 0, capsys.readouterr().err
+    assert sorted(r.status for r in records(out).values()) == ["finished", "finished"]

@@ -34,9 +34,9 @@ def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
 
 def check_task_data(sweep) -> None:
     """Before any trial runs: each task's data is at hand (fetched now where the task may),
-    through the task spec's `check_data(params)` classmethod, which raises AdamlabError saying
-    what is missing and how to provide it (TaskSpec's default checks nothing; a plug-in class
-    without the method is not checked)."""
+    through the task's `check_data(params)` classmethod, which raises AdamlabError saying what is
+    missing and how to provide it: a built-in task's spec (TaskSpec's default checks nothing),
+    or a task class in plain PyTorch that defines one (given its keywords as a dict)."""
     from adamlab.errors import AdamlabError
     from adamlab.tasks.registry import task_spec
 
@@ -47,11 +47,15 @@ def check_task_data(sweep) -> None:
             continue
         checked.add(key)
         spec = task_spec(plan.name, plan.target, sweep.folder)
-        check = getattr(spec, "check_data", None)
+        user_class = getattr(spec, "user_class", None)  # a task class in plain PyTorch
+        if user_class is not None:
+            check, params = getattr(user_class, "check_data", None), dict(plan.params)
+        else:
+            check, params = spec.check_data, spec.Params.model_validate(plan.params)
         if check is None:
             continue
         try:
-            check(spec.Params.model_validate(plan.params))
+            check(params)
         except AdamlabError as exc:
             raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
                                "run: run the same command again once the data is there") from None
