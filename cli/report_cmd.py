@@ -173,7 +173,7 @@ def _reproduce_with(results, config: str) -> str:
 
     planned = results.manifest.get("trial_ids")
     try:
-        expected = {t.trial_id for t in expand_trials(load_sweep(config))}
+        expected = {t.trial_id for t in expand_trials(load_sweep(config, preflight=False))}
     except AdamlabError:
         expected = None
     if planned is not None and expected is not None and set(planned) == expected:
