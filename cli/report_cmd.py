@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adamlab.analysis.table_fit import fit_table, print_fitted
-from adamlab.cli.console import print_error, stdout
+from adamlab.cli.console import print_error, printable, stdout
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
 
@@ -38,6 +38,10 @@ def report(
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print the claims as Markdown tables (as EXPERIMENTS.md quotes them).",
     )] = False,
+    current_criteria: Annotated[bool, typer.Option(
+        "--current-criteria", help="Judge claims whose criterion changed after the folder's "
+        "first sweep with today's criterion (default: leave them unjudged).",
+    )] = False,
     html: Annotated[Path | None, typer.Option(
         "--html", metavar="FILE.html", show_default=False,
         help="Write one self-contained HTML page instead (works offline): the claims coloured by "
@@ -53,13 +57,13 @@ def report(
     Example: adamlab report results/quickstart --html quickstart.html
     """
     if html is not None:
-        _write_html(results_dir, html, experiment)
+        _write_html(results_dir, html, experiment, current_criteria)
         if check:
-            from adamlab.experiments.registry import judge
+            from adamlab.analysis.html_report import registered_claims
             from adamlab.experiments.report import all_hold
             from adamlab.store.tables import load_results
 
-            _, claims = judge(load_results(results_dir), experiment)
+            _, claims, _ = registered_claims(load_results(results_dir), experiment, current_criteria)
             if not all_hold(claims):
                 print_error("--check: some claims and checks do not hold (see the page)")
                 raise typer.Exit(1)
@@ -78,12 +82,17 @@ def report(
 
     if as_json and markdown:
         raise typer.BadParameter("give one of --json and --markdown", param_hint="--json")
+    from adamlab.experiments.criteria import apply_registration, registration
+
     results = load_results(results_dir)
     chosen, claims = judge(results, experiment)
+    claims, notes = apply_registration(
+        claims, chosen.criteria, registration(results.root, chosen.name, chosen.criteria),
+        current=current_criteria)
     if as_json:
-        typer.echo(claims_json(claims))
+        typer.echo(printable(claims_json(claims)))
     elif markdown:
-        typer.echo(claims_markdown(claims), nl=False)
+        typer.echo(printable(claims_markdown(claims) + "".join(f"\n{note}\n" for note in notes)), nl=False)
     else:
         stdout.print(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"
@@ -101,13 +110,16 @@ def report(
                     len(REPORT_FIT_STEPS) + 1,
                 ))
         stdout.print(count_line(claims), highlight=False)
+        for note in notes:
+            stdout.print(note, highlight=False, soft_wrap=True)
     if check and not all_hold(claims):
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")
         raise typer.Exit(1)
 
 
-def _write_html(results_dir: Path, out: Path, experiment: str | None) -> None:
+def _write_html(results_dir: Path, out: Path, experiment: str | None,
+                current_criteria: bool = False) -> None:
     from adamlab.analysis.html_report import build_html
     from adamlab.errors import AdamlabError
     from adamlab.store.atomic import cannot, write_text_atomic
@@ -117,7 +129,8 @@ def _write_html(results_dir: Path, out: Path, experiment: str | None) -> None:
         raise AdamlabError(f"--html {out}: name the page *.html")
     if out.is_dir():
         raise AdamlabError(f"--html {out}: is a folder; give a file name such as {out}/report.html")
-    page = build_html(load_results(results_dir), experiment=experiment)
+    page = build_html(load_results(results_dir), experiment=experiment,
+                      current_criteria=current_criteria)
     try:
         write_text_atomic(out, page)
     except OSError as exc:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from adamlab.cli.console import stdout
+from adamlab.cli.console import printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
@@ -67,6 +67,10 @@ def summary(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the rows as a JSON list (one object per config row) instead.",
     )] = False,
+    tuning_curve: Annotated[bool, typer.Option(
+        "--tuning-curve", help="Print each variant's tuning curve instead: the expected and "
+        "median best after k configs of its grid, k = 1..n, with a 95% band.",
+    )] = False,
 ) -> None:
     """Rank each task's configs over seeds against the best-tuned SGD and momentum.
 
@@ -88,6 +92,16 @@ def summary(
                 f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
                 f"(the latest is {last}); give a step <= {last}, or leave --at-step out for final values"
             )
+    if tuning_curve:
+        from adamlab.analysis.tuning_curve import tuning_curves
+        from adamlab.analysis.tuning_render import print_tuning_curves, tuning_json
+
+        points = tuning_curves(results, metric=metric, task=task)
+        if as_json:
+            typer.echo(tuning_json(points))
+        else:
+            print_tuning_curves(points, stdout)
+        return
     options = SummaryOptions(
         metric=metric, rule=rule, at_step=at_step, target=target, task=task, against=against,
         all_configs=show_all,
@@ -96,7 +110,7 @@ def summary(
         from adamlab.analysis.summary import summarize
         from adamlab.analysis.summary_json import summary_json
 
-        typer.echo(summary_json(summarize(results, options), show_all=show_all))
+        typer.echo(printable(summary_json(summarize(results, options), show_all=show_all)))
         return
     from adamlab.analysis.render import print_summary
 
@@ -111,9 +125,10 @@ def export(
         "or .json (a list of records). Default: CSV on standard output.",
     )] = None,
     long: Annotated[bool, typer.Option(
-        "--long/--wide",
-        help="long: one row per logged metric value with its trial's config; "
-        "wide: one row per trial.",
+        "--long", help="One row per logged metric value with its trial's config.",
+    )] = False,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="One row per trial (the default).",
     )] = False,
     task: TaskFilter = None,
     optimizer: Annotated[str | None, typer.Option(
@@ -124,6 +139,8 @@ def export(
 
     Example: adamlab export results/first_sweep --long -o metrics.parquet
     """
+    if long and wide:
+        raise typer.BadParameter("give --long or --wide, not both", param_hint="--long/--wide")
     from adamlab.analysis.export import export_frame, write_table
     from adamlab.store.merge import load_folders
 

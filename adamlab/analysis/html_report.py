@@ -55,14 +55,16 @@ pre { background: white; border: 1px solid #dde1e8; padding: 12px; overflow-x: a
 """
 
 
-def build_html(results: Results, *, experiment: str | None = None) -> str:
+def build_html(results: Results, *, experiment: str | None = None,
+               current_criteria: bool = False) -> str:
     """The page for `results` (see the module docstring). `experiment` names the experiment
-    whose claims to judge; None: the one named like the sweep, if any."""
+    whose claims to judge; None: the one named like the sweep, if any. The claims are judged
+    as `adamlab report` judges them (criteria registered with the folder's first sweep)."""
     from adamlab.analysis.plots import figures
     from adamlab.analysis.render import summary_table
     from adamlab.analysis.summary import GENERAL_RULES, ranking_rule_text, summarize
 
-    chosen, claims = _claims(results, experiment)
+    chosen, claims, notes = _claims(results, experiment, current_criteria)
     summaries = summarize(results)
     drawn = figures(results)
     counts = results.trials["status"].value_counts()
@@ -85,7 +87,7 @@ def build_html(results: Results, *, experiment: str | None = None) -> str:
         ) + "</nav>",
     ]
     if claims is not None:
-        out.append(_claims_section(chosen, claims))
+        out.append(_claims_section(chosen, claims, notes))
     out.append('<section id="summary"><h2>Summary</h2>')
     if not summaries:
         out.append("<p>No trial has ended yet: nothing to summarise.</p>")
@@ -140,21 +142,33 @@ def png_data_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _claims(results: Results, experiment: str | None):
+def registered_claims(results: Results, experiment: str | None, current_criteria: bool = False):
+    """(experiment, claims, notes) as `adamlab report` judges them."""
+    from adamlab.experiments.criteria import apply_registration, registration
+    from adamlab.experiments.registry import judge
+
+    chosen, claims = judge(results, experiment)
+    claims, notes = apply_registration(
+        claims, chosen.criteria, registration(results.root, chosen.name, chosen.criteria),
+        current=current_criteria)
+    return chosen, claims, notes
+
+
+def _claims(results: Results, experiment: str | None, current_criteria: bool):
     from adamlab.errors import AdamlabError
-    from adamlab.experiments.registry import EXPERIMENTS, judge
+    from adamlab.experiments.registry import EXPERIMENTS
 
     if experiment is None and results.sweep not in EXPERIMENTS:
-        return None, None  # no experiment applies: no claims section
+        return None, None, []  # no experiment applies: no claims section
     try:
-        return judge(results, experiment)
+        return registered_claims(results, experiment, current_criteria)
     except AdamlabError:
         if experiment is not None:
             raise
-        return None, None
+        return None, None, []
 
 
-def _claims_section(chosen, claims) -> str:
+def _claims_section(chosen, claims, notes) -> str:
     from adamlab.experiments.report import SECTIONS, count_line, measured_cell, verdict_cell
 
     out = ['<section id="claims"><h2>Claims</h2>',
@@ -175,7 +189,9 @@ def _claims_section(chosen, claims) -> str:
                 f"{_e(verdict_cell(claim))}</span></td></tr>"
             )
         out.append("</tbody></table>")
-    out.append(f'<p class="meta">{_e(count_line(claims))}</p></section>')
+    out.append(f'<p class="meta">{_e(count_line(claims))}</p>')
+    out.extend(f'<p class="meta">{_e(note)}</p>' for note in notes)
+    out.append("</section>")
     return "".join(out)
 
 

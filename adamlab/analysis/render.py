@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing
 from adamlab.analysis.summary import (
-    ALPHA,
     GENERAL_RULES,
+    MIN_PAIRS,
     SummaryOptions,
     TaskSummary,
     ranking_rule_text,
@@ -109,7 +109,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         title=f"{summary.label}: {summary.rule} {summary.metric}{at} {arrow}{selected} · {what}",
         title_justify="left",
         title_style="bold",
-        caption="◆ reference config; ★ Holm-adjusted p < 0.05" if summary.baselines else None,
+        caption=(f"◆ reference config; ★ Holm-adjusted p < 0.05 on ≥ {MIN_PAIRS} pairs"
+                 if summary.baselines else None),
         caption_justify="left",
     )
     own_line = level >= 1
@@ -127,7 +128,9 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         header.append(("folder", "left"))
     if not hp_under_variant:
         header += [(c.split(".", 1)[1], "right") for c in summary.varying]
-    header.append(("mean [t 95%]", "right"))
+    points = summary.metric.endswith(BOUNDED_SUFFIX)
+    header.append(({"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
+        summary.interval, "mean [t 95%, clipped to [0, 1]]"), "right"))
     for baseline in baselines:
         title = f"{sign}{baseline.title}" + (" [95%]" if with_intervals else "")
         if not baseline.bracketed:
@@ -162,7 +165,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         cells.append(_format_mean(row, own_line=own_line))
         for baseline in baselines:
             cells.append(_format_comparison(row, baseline.kind, summary.comparison_scale,
-                                            own_line=own_line, interval=with_intervals))
+                                            own_line=own_line, interval=with_intervals,
+                                            points=points))
         if with_steps:
             cells.append(_format_steps(row))
         if with_edges:
@@ -220,7 +224,7 @@ def _format_hparam(value) -> str:
 def _format_mean(row: pd.Series, *, own_line: bool = False) -> str:
     if math.isnan(row["mean"]):
         return "—"
-    text = format_number(row["mean"])
+    text = format_number(row.get("centre", row["mean"]))
     if not math.isnan(row["ci_low"]):
         text += ("\n" if own_line else " ")
         text += f"[{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
@@ -228,15 +232,15 @@ def _format_mean(row: pd.Series, *, own_line: bool = False) -> str:
 
 
 def _format_comparison(row: pd.Series, kind: str, scale: str, *, own_line: bool = False,
-                       interval: bool = True) -> Text:
+                       interval: bool = True, points: bool = False) -> Text:
     estimate = row.get(f"ratio_vs_{kind}", math.nan)
     if is_missing(estimate):
         return Text("—")
-    unit = "×" if scale == "ratio" else ""
-    digits = (lambda v: f"{v:.3g}") if scale == "ratio" else format_number
+    unit = "×" if scale == "ratio" else " pp" if points else ""
+    digits = ((lambda v: f"{v:.3g}") if scale == "ratio"
+              else (lambda v: f"{100 * v:+.3g}") if points else format_number)
     text = Text(f"{digits(estimate)}{unit}")
-    p_holm = row.get(f"p_holm_vs_{kind}", math.nan)
-    if not is_missing(p_holm) and p_holm < ALPHA:
+    if row.get(f"significant_vs_{kind}", False):
         text.append(" ★", style="bold yellow")
     low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
     if interval and not is_missing(low):
