@@ -91,7 +91,7 @@ def sweep(
         "--max-trials", min=1, metavar="N", help="Refuse a sweep that expands to more trials than this.",
     )] = DEFAULT_MAX_TRIALS,
     max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", min=1, show_default=False,
+        "--max-steps", metavar="N", min=1, show_default=False,
         help="Allow trials of up to this many steps (default: a trial may ask for at most a "
         "week of estimated work).",
     )] = None,

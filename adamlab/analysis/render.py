@@ -129,8 +129,11 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
     if not hp_under_variant:
         header += [(c.split(".", 1)[1], "right") for c in summary.varying]
     points = summary.metric.endswith(BOUNDED_SUFFIX)
-    header.append(({"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
-        summary.interval, "mean [t 95%, clipped to [0, 1]]"), "right"))
+    centre = {"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
+        summary.interval, "mean [t 95%, clipped to [0, 1]]")
+    if own_line:  # the header breaks where the cells do
+        centre = centre.replace(" [", "\n[", 1).replace(", clipped", ",\nclipped")
+    header.append((centre, "right"))
     for baseline in baselines:
         title = f"{sign}{baseline.title}" + (" [95%]" if with_intervals else "")
         if not baseline.bracketed:
@@ -143,8 +146,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
     header.append(("seeds\nok/div/fail", "right"))
     for i, (name, justify) in enumerate(header):
         title = Text(name)  # not markup: "[t 95%]" is text
-        if i == 1:
-            table.add_column(title, style="bold cyan", overflow="fold")
+        if i == 1:  # names and hyperparameter values are never cut either
+            table.add_column(title, style="bold cyan", no_wrap=True)
         elif name == "grid edge":
             table.add_column(title, justify=justify)  # words wrap at spaces; no numbers here
         else:
@@ -153,8 +156,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         rank = row["rank"] if show_all else row["variant_rank"]
         variant = _variant_cell(row)
         if hp_under_variant:
-            hps = " ".join(f"{c.split('.', 1)[1]}={_format_hparam(row[c])}"
-                           for c in summary.varying if _format_hparam(row[c]))
+            hps = "\n".join(f"{c.split('.', 1)[1]}={_format_hparam(row[c])}"
+                            for c in summary.varying if _format_hparam(row[c]))
             if hps:
                 variant.append("\n" + hps, style="none")
         cells: list[Text | str] = [str(int(rank)), variant]
@@ -246,10 +249,12 @@ def _format_comparison(row: pd.Series, kind: str, scale: str, *, own_line: bool 
     if interval and not is_missing(low):
         text.append("\n" if own_line else " ")
         text.append(f"[{digits(low)}, {digits(high)}]", style="dim")
+    gap = "\n" if own_line else " "  # at narrow widths the notes go under the numbers
     if row[f"method_vs_{kind}"] == "welch":
-        text.append(" welch", style="yellow")
+        text.append(f"{gap}welch", style="yellow")
     if row[f"left_out_vs_{kind}"]:
-        text.append(f" ({row[f'left_out_vs_{kind}']} seed(s) left out)", style="yellow")
+        seeds = "" if own_line else " seed(s)"
+        text.append(f"{gap}({row[f'left_out_vs_{kind}']}{seeds} left out)", style="yellow")
     return text
 
 
