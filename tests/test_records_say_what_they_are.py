@@ -1,14 +1,12 @@
 """Records that say what they are: a stacked trial's share of its stack's time beside the stack's
-time and size; optional hyperparameters left at their default written out in the tables."""
+time and size."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sweep_testing import quick_sweep, records, write_yaml
+from sweep_testing import quick_sweep, records
 
 from adamlab.cli.app import main
-from adamlab.sweep.schema import load_sweep
-from adamlab.sweep.trials import expand_trials
 
 
 def test_stacked_trials_record_their_share_the_stack_time_and_size(tmp_path):
@@ -28,28 +26,3 @@ def test_stacked_trials_record_their_share_the_stack_time_and_size(tmp_path):
     assert max(r.wall_time_s for r in diverged) < min(r.wall_time_s for r in finished)
     table = pd.read_csv(out / "trials.csv")
     assert {"wall_time_s", "stack_size", "stack_wall_time_s"} <= set(table.columns)
-
-
-def test_a_default_schedule_is_written_out_and_trial_ids_do_not_move(tmp_path):
-    config = write_yaml(tmp_path, """\
-        name: schedules
-        steps: 10
-        tasks: [quadratic]
-        optimizers:
-          - name: sgd
-            lr: [0.01, 0.1]
-          - name: sgd-cosine
-            optimizer: sgd
-            lr: 0.01
-            schedule: cosine
-        """)
-    out = tmp_path / "out"
-    assert main(["sweep", str(config), "-o", str(out), "-q"]) == 0
-    table = pd.read_csv(out / "trials.csv")
-    assert table["hp.schedule"].notna().all()
-    assert set(table.loc[table["variant"] != "sgd-cosine", "hp.schedule"]) == {"constant"}
-    assert set(table.loc[table["variant"] == "sgd-cosine", "hp.schedule"]) == {"cosine"}
-    assert (table["hp.warmup_steps"] == 0).all()
-    # the records keep leaving the default out: the trial ids are those of the sweep as before
-    assert all("schedule" not in r.hparams for r in records(out).values() if r.variant != "sgd-cosine")
-    assert set(table["trial_id"]) == {t.trial_id for t in expand_trials(load_sweep(config))}

@@ -12,8 +12,7 @@ Layout version 1 (see the README, "Results on disk"):
 Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
 batch_size, device, wall_time_s (the trial's share of its stack's time), stack_size,
 stack_wall_time_s (the stack's time to the trial's end), error, then `hp.<name>` per
-hyperparameter (optional ones the trial left at their default, e.g. schedule, written out as
-that default), `task.<name>` per task parameter (lists and mappings as JSON text),
+hyperparameter, `task.<name>` per task parameter (lists and mappings as JSON text),
 `final.<metric>` and `best.<metric>` per metric.
 
 `load_results` always reads the trial records, not the derived tables, so a summary of a sweep
@@ -203,9 +202,7 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     metric_names: set[str] = set()
     for record in records:
         row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
-        defaults = _optional_defaults(record.optimizer)
-        hparams = {**record.hparams, **{k: v for k, v in defaults.items() if k not in record.hparams}}
-        for name, value in hparams.items():
+        for name, value in record.hparams.items():
             hp_names[name] = None
             row[HP_PREFIX + name] = _cell(value)
         for name, value in record.task_params.items():
@@ -325,17 +322,6 @@ def _read_trial_record(path: Path) -> TrialRecord:
 
 
 # ----------------------------------------------------------------------------------- helpers
-
-
-def _optional_defaults(optimizer: str) -> dict[str, Any]:
-    """The optional hyperparameters `optimizer` takes, at their defaults: a record leaves out
-    those it did not change (its trial id is that of the configuration without them)."""
-    from adamlab.optimizers.registry import get_spec
-
-    try:
-        return dict(get_spec(optimizer).optional)
-    except AdamlabError:  # an optimizer this installation does not have
-        return {}
 
 
 def _ordered_metric_names(names: Iterable[str]) -> list[str]:
