@@ -83,3 +83,12 @@ def test_the_first_sweep_into_a_folder_stores_the_criteria(tmp_path):
     assert main(["sweep", str(config), "--out", str(out), "--quiet", "--threads", "1"]) == 0
     stored = json.loads((out / CRITERIA_FILE).read_text())
     assert set(stored["claims"]) == {"faster_than_sgd", "frequent_rows"}
+
+
+def test_a_docstring_or_comment_does_not_change_a_criterion_but_code_does():
+    source = 'def rule(x):\n    """Old words."""\n    return x + 1  # why\n'
+    criterion = Criterion("k", "phrase", ("m:rule",))
+    base = criterion_hash(criterion, lambda module: source)
+    reworded = source.replace("Old words.", "New words.").replace("# why", "# because")
+    assert criterion_hash(criterion, lambda module: reworded) == base
+    assert criterion_hash(criterion, lambda module: source.replace("x + 1", "x + 2")) != base

@@ -83,10 +83,9 @@ def installed_source(module: str) -> str:
     return Path(spec.origin).read_text()
 
 
-def definition(source: str, name: str) -> str:
-    """The source text of the top-level function, class or assignment `name` ('' if none)."""
-    tree = ast.parse(source)
-    for node in tree.body:
+def _top_level(source: str, name: str) -> ast.stmt | None:
+    """The top-level function, class or assignment `name` of `source`."""
+    for node in ast.parse(source).body:
         names: list[str] = []
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             names = [node.name]
@@ -95,8 +94,24 @@ def definition(source: str, name: str) -> str:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names = [node.target.id]
         if name in names:
-            return ast.get_source_segment(source, node) or ""
-    return ""
+            return node
+    return None
+
+
+def definition(source: str, name: str) -> str:
+    """The syntax tree of the top-level function, class or assignment `name` as text ('' if
+    none), docstrings left out: what decides a claim is the code, so rewording a docstring,
+    a comment or the layout does not change a criterion, while any change to what runs does."""
+    node = _top_level(source, name)
+    if node is None:
+        return ""
+    for inner in ast.walk(node):
+        body = getattr(inner, "body", None)
+        if (isinstance(inner, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            inner.body = body[1:] or [ast.Pass()]
+    return ast.dump(node, include_attributes=False)
 
 
 def criterion_hash(criterion: Criterion, source_of: Callable[[str], str] = installed_source) -> str:
