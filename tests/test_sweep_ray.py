@@ -15,10 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import NO_REAL_MNIST, REAL_MNIST, real_mnist_missing
 from sweep_testing import (
     cli_command,
     fast_then_slow_sweep,
@@ -42,7 +42,6 @@ requires_ray = pytest.mark.skipif(
     reason="ray is not installed: pip install 'adamlab[ray]' (make venv installs it)",
 )
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 RAY_PROCESS_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "monitor.py")
 
 
@@ -106,7 +105,8 @@ def _values_by_trial(results_dir):
     """Everything a trial recorded except timings."""
     out = {}
     for tid, r in records(results_dir).items():
-        fields = {k: v for k, v in vars(r).items() if k not in ("wall_time_s", "metrics")}
+        fields = {k: v for k, v in vars(r).items()
+                  if k not in ("wall_time_s", "stack_wall_time_s", "stack_size", "metrics")}
         metrics = {k: v for k, v in r.metrics.items() if k != "wall_time"}
         out[tid] = (fields, metrics)
     return out
@@ -116,7 +116,8 @@ def _tables_without_times(results_dir):
     frames = {}
     for name in ("trials.csv", "metrics.csv"):
         frame = pd.read_csv(results_dir / name)
-        frames[name] = frame.drop(columns=[c for c in ("wall_time", "wall_time_s") if c in frame.columns])
+        frames[name] = frame.drop(columns=[c for c in ("wall_time", "wall_time_s", "stack_wall_time_s", "stack_size")
+                                           if c in frame.columns])
     return frames
 
 
@@ -186,10 +187,10 @@ def test_a_node_with_another_adamlab_refuses_and_the_sweep_stops_with_one_line(
 def test_relative_paths_in_task_params_mean_what_they_mean_to_the_driver(
     ray_instance, tmp_path, monkeypatch, capsys
 ):
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"real MNIST IDX files not present at {SHARED_MNIST}")
+    if real_mnist_missing():
+        pytest.skip(NO_REAL_MNIST)
     # the Ray workers started in another directory; `data_dir: mnist-here` is the driver's
-    (tmp_path / "mnist-here").symlink_to(SHARED_MNIST, target_is_directory=True)
+    (tmp_path / "mnist-here").symlink_to(REAL_MNIST, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     config = write_yaml(tmp_path, """\
         name: relative

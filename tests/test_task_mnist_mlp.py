@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import NO_REAL_MNIST, REAL_MNIST, real_mnist_missing
 from pydantic import ValidationError
 from task_testing import tiny_mnist_arrays, train, write_mnist
 
@@ -16,7 +17,6 @@ from adamlab.errors import AdamlabError
 from adamlab.tasks.mnist_mlp import MnistMlpParams, MnistMlpTask
 
 CPU = torch.device("cpu")
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +218,10 @@ def test_cuda_run_matches_the_cpu_run(data_dir):
 
 @pytest.mark.slow
 def test_one_epoch_on_real_mnist():
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"real MNIST IDX files not present at {SHARED_MNIST}")
+    if real_mnist_missing():
+        pytest.skip(NO_REAL_MNIST)
     task = MnistMlpTask(
-        MnistMlpParams(data_dir=str(SHARED_MNIST), download=False), seed=0, device=CPU, batch_size=128
+        MnistMlpParams(data_dir=str(REAL_MNIST), download=False), seed=0, device=CPU, batch_size=128
     )
     assert task.steps_per_epoch == 390  # floor(50,000 / 128): the last 10,000 are validation
     started = time.perf_counter()

@@ -10,8 +10,10 @@ Layout version 1 (see the README, "Results on disk"):
     <results>/metrics.csv            derived: trial_id, step, wall_time, metric, value (+ .parquet)
 
 Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
-batch_size, device, wall_time_s, error, then `hp.<name>` per hyperparameter, `task.<name>` per
-task parameter (lists and mappings as JSON text), `final.<metric>` and `best.<metric>` per metric.
+batch_size, device, wall_time_s (the trial's share of its stack's time), stack_size,
+stack_wall_time_s (the stack's time to the trial's end), error, then `hp.<name>` per
+hyperparameter, `task.<name>` per task parameter (lists and mappings as JSON text),
+`final.<metric>` and `best.<metric>` per metric.
 
 `load_results` always reads the trial records, not the derived tables, so a summary of a sweep
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
@@ -50,7 +52,7 @@ METRICS_TABLE = "metrics"
 
 TRIAL_COLUMNS = (
     "trial_id", "sweep", "task", "variant", "optimizer", "status", "seed", "steps", "steps_run",
-    "batch_size", "device", "wall_time_s", "error",
+    "batch_size", "device", "wall_time_s", "stack_size", "stack_wall_time_s", "error",
 )
 METRIC_COLUMNS = ("trial_id", "step", "wall_time", "metric", "value")
 HP_PREFIX = "hp."
@@ -80,6 +82,8 @@ class Results:
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
     stale_records: int = 0
+    #: the folders read, when several were merged (adamlab.store.merge); () for one folder
+    folders: tuple[Path, ...] = ()
 
     @property
     def sweep(self) -> str:
@@ -222,6 +226,8 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     for column in ("seed", "steps", "steps_run", "batch_size"):
         frame[column] = frame[column].astype("int64")
     frame["wall_time_s"] = frame["wall_time_s"].astype("float64")
+    frame["stack_size"] = frame["stack_size"].astype("int64")
+    frame["stack_wall_time_s"] = frame["stack_wall_time_s"].astype("float64")
     for column in columns:
         if column.startswith((FINAL_PREFIX, BEST_PREFIX)):
             frame[column] = frame[column].astype("float64")

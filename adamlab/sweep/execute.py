@@ -187,7 +187,8 @@ def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
     trials = expand_trials(sweep)
     plan = SweepPlan(sweep, trials, set())
     if (sweep.output / layout.MANIFEST).exists():
-        layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
+        # a folder from a newer adamlab, or another sweep's, is an error here too
+        layout.check_owner(sweep.output, layout.read_manifest(sweep.output), sweep.name)
         folder = ResultsFolder(sweep.output)
         recorded = folder.finished_ids() & {t.trial_id for t in trials}
         _survey(plan, folder, recorded)
@@ -313,6 +314,10 @@ def run_sweep(
         from adamlab.sweep.schema import check_optimizers
 
         check_optimizers(sweep)  # before anything runs or is written
+    if plan.pending:
+        from adamlab.sweep.preflight import check_task_data
+
+        check_task_data(sweep)  # missing data: refused here, so no trial fails for it
     result = SweepResult(plan)
     cluster = None
     if backend == "ray":

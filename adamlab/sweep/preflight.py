@@ -32,6 +32,35 @@ def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
     optimizer.step()
 
 
+def check_task_data(sweep) -> None:
+    """Before any trial runs: each task's data is at hand (fetched now where the task may),
+    through the task's `check_data(params)` classmethod, which raises AdamlabError saying what is
+    missing and how to provide it: a built-in task's spec (TaskSpec's default checks nothing),
+    or a task class in plain PyTorch that defines one (given its keywords as a dict)."""
+    from adamlab.errors import AdamlabError
+    from adamlab.tasks.registry import task_spec
+
+    checked: set[tuple[str, str, str]] = set()
+    for i, plan in enumerate(sweep.tasks):
+        key = (plan.name, plan.target, repr(sorted(plan.params.items())))
+        if key in checked:
+            continue
+        checked.add(key)
+        spec = task_spec(plan.name, plan.target, sweep.folder)
+        user_class = getattr(spec, "user_class", None)  # a task class in plain PyTorch
+        if user_class is not None:
+            check, params = getattr(user_class, "check_data", None), dict(plan.params)
+        else:
+            check, params = spec.check_data, spec.Params.model_validate(plan.params)
+        if check is None:
+            continue
+        try:
+            check(params)
+        except AdamlabError as exc:
+            raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
+                               "run: run the same command again once the data is there") from None
+
+
 def representatives(values: list) -> list:
     """The values of one hyperparameter that preflight tries (see the module docstring)."""
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
