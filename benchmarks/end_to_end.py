@@ -183,11 +183,18 @@ HAND_LOOPS = {
         """,
 }
 
+DEFAULT = "adamlab (defaults)"
+#: the explicit choices automatic --jobs/--threads must not lose to (two cores: one process with
+#: one or two threads, two workers with one thread each)
+EXPLICIT = {
+    "adamlab --jobs 1 --threads 1": ["--jobs", "1", "--threads", "1"],
+    "adamlab --jobs 1 --threads 2": ["--jobs", "1", "--threads", "2"],
+    "adamlab --jobs 2 --threads 1": ["--jobs", "2", "--threads", "1"],
+}
 MODES = {
-    "adamlab (defaults)": [],
+    DEFAULT: [],
+    **EXPLICIT,
     "adamlab --stack-size 1": ["--stack-size", "1"],
-    "adamlab --jobs 2": ["--jobs", "2"],
-    "adamlab --stack-size 1 --jobs 2": ["--stack-size", "1", "--jobs", "2"],
 }
 
 
@@ -237,6 +244,10 @@ def main(argv: list[str] | None = None) -> None:
                 median = statistics.median(values)
                 table.add_row(mode, f"{median:.2f}", f"{min(values):.2f}", f"{hand / median:.2f}x")
             console.print(table)
+            best = min(EXPLICIT, key=lambda mode: statistics.median(times[mode]))
+            default = statistics.median(times[DEFAULT])
+            console.print(f"{sweep}: default / best explicit ({best}) = "
+                          f"{default / statistics.median(times[best]):.2f} (at most 1 + noise)")
 
 
 if __name__ == "__main__":

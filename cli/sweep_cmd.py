@@ -39,8 +39,8 @@ def sweep(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, show_default=False,
         help="Stacks run at once, each in its own worker process (default: 1 for sweeps too "
-        "small to repay a worker's start-up, else one per core; with --backend ray, as many as "
-        "the cluster's CPUs take).",
+        "small to repay a worker's measured start-up, else one per core; capped at the cores and "
+        "at what the workers' memory allows; with --backend ray, as many as the cluster's CPUs take).",
     )] = None,
     stack_size: Annotated[str | None, typer.Option(
         "--stack-size", metavar="auto|K",
@@ -53,8 +53,8 @@ def sweep(
     )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1,
-        help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
-        "compare runs bit for bit.",
+        help="Torch threads per trial (default: the cores other work leaves idle // jobs, 1 for "
+        "small stacks; 1 with --backend ray; capped at the cores). Pin it to compare runs bit for bit.",
     )] = None,
     device: Annotated[str | None, typer.Option(
         "--device", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
@@ -89,6 +89,11 @@ def sweep(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
 ) -> None:
+    from adamlab.sweep.resources import measure_worker_startup
+
+    # a run imports torch anyway: timing that import here tells automatic --jobs what a worker's
+    # start-up costs on this machine now (a dry run stays without torch where it can)
+    worker_startup_s = None if dry_run else measure_worker_startup()
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
@@ -103,11 +108,11 @@ def sweep(
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
-    if backend == Backend.local and jobs is not None:
-        _warn_if_more_jobs_than_cores(jobs)
+    if backend == Backend.local:
+        jobs, threads = _capped(jobs, threads)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale)
+         rerun_stale=rerun_stale, accept_stale=accept_stale, worker_startup_s=worker_startup_s)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -127,16 +132,14 @@ def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int 
     return int(stack_size)
 
 
-def _warn_if_more_jobs_than_cores(jobs: int) -> None:
-    from adamlab.sweep.execute import available_cores
+def _capped(jobs: int | None, threads: int | None) -> tuple[int | None, int | None]:
+    """--jobs and --threads within what this machine allows, each cap said in one line."""
+    from adamlab.sweep.resources import limit_jobs_and_threads
 
-    cores = available_cores()
-    if jobs > cores:
-        stderr.print(
-            f"warning: --jobs {jobs} is more than the {cores} core(s) here: the workers will take "
-            f"turns on them (each with 1 torch thread), which is slower than --jobs {cores}",
-            style="yellow", markup=False, highlight=False, soft_wrap=True,
-        )
+    jobs, threads, notes = limit_jobs_and_threads(jobs, threads)
+    for note in notes:
+        stderr.print(f"warning: {note}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    return jobs, threads
 
 
 # ---------------------------------------------------------------- dry run
@@ -270,7 +273,8 @@ class _Progress:
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False,
+         worker_startup_s: float | None = None) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
 
     started = time.perf_counter()
@@ -279,7 +283,7 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
                                listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
-                               accept_stale=accept_stale)
+                               accept_stale=accept_stale, worker_startup_s=worker_startup_s)
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(

@@ -590,9 +590,9 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
 def _memory_problems(tasks, device: str) -> list[Problem]:
     """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
     model, data and optimizer state, and the metric log a trial keeps until it ends)."""
-    from adamlab.tasks.device import available_memory
+    from adamlab import host
 
-    available = available_memory(device)
+    available = host.available_memory(device)
     problems = []
     for i, task in tasks:
         model = load_task(task.name).memory_bytes(
