@@ -136,4 +136,6 @@ def test_automatic_stacks_are_capped_by_the_devices_memory(monkeypatch):
                         lambda device: int(2.5 * member / stacking.MEMORY_SHARE))
     trials = trials_for("quadratic", QUADRATIC, "adam", lr=[0.1, 0.2, 0.3, 0.4, 0.5])
     assert [len(s) for s in plan_stacks(trials).stacks] == [2, 2, 1]
+    # two stacks in flight share the budget: 1.25 members' room each
+    assert [len(s) for s in plan_stacks(trials, jobs=2).stacks] == [1] * 5
     assert [len(s) for s in plan_stacks(trials, 1).stacks] == [1] * 5
