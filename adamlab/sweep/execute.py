@@ -9,8 +9,8 @@
   start-up, else one worker per core (adamlab.sweep.resources, which also caps `jobs` and
   `threads` at what the cores and the memory allow). `jobs > 1` runs stacks in that many worker
   processes ('spawn': forking a process that has
-  loaded torch is unsafe), each with torch threads = cores // jobs so the workers together never
-  oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
+  loaded torch is unsafe), each with torch threads = idle cores // jobs by default, so the
+  workers together do not oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
   depend on which worker ran it or in what order (`--jobs 2` == `--jobs 1`). One caveat: torch's
   CPU reductions over large tensors (>= 32k elements) split the work by thread count, so a trial
   run with 1 thread and with 2 may differ in the last bits of such sums (seen on mnist_mlp in the
