@@ -215,13 +215,16 @@ def measure(sweep: str, repeats: int, scratch: Path) -> dict[str, list[float]]:
     env = dict(os.environ)
     adamlab = [sys.executable, "-m", "adamlab.cli.app"]
     times: dict[str, list[float]] = {"hand-written torch loop": [], **{mode: [] for mode in MODES}}
+    names = list(times)
     for round_ in range(repeats):
-        times["hand-written torch loop"].append(
-            _timed([sys.executable, str(hand), str(scratch / f"{sweep}_hand.csv")], env)
-        )
-        for mode, flags in MODES.items():
-            out = scratch / f"{sweep}-{round_}-{len(times[mode])}-{abs(hash(mode))}"
-            times[mode].append(_timed([*adamlab, "sweep", str(config), "--out", str(out), "--quiet", *flags], env))
+        # each round starts one further along, so no mode always follows the same one
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            if name == "hand-written torch loop":
+                command = [sys.executable, str(hand), str(scratch / f"{sweep}_hand.csv")]
+            else:
+                out = scratch / f"{sweep}-{round_}-{names.index(name)}"
+                command = [*adamlab, "sweep", str(config), "--out", str(out), "--quiet", *MODES[name]]
+            times[name].append(_timed(command, env))
     return times
 
 

@@ -1,5 +1,5 @@
 """Start-up: what a researcher waits for at each command, against `import torch` and a hand loop
-measured in the same run (whole processes, rounds interleaved, medians).
+measured in the same run (whole processes, rounds interleaved and rotated, medians).
 
     python -m benchmarks.startup                 # 5 rounds
     python -m benchmarks.startup --repeats 7 --quick   # --quick: leave out the 5,000-trial folder
@@ -209,8 +209,11 @@ def main(argv: list[str] | None = None) -> None:
             commands["adamlab summary (5,000 trials)"] = [*adamlab, "summary", str(scratch / "folder-5000")]
         times: dict[str, list[float]] = {name: [] for name in commands}
         peak: dict[str, float] = {}
+        names = list(commands)
         for round_ in range(args.repeats):
-            for name, command in commands.items():
+            # each round starts one further along, so no command always follows the same one
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                command = commands[name]
                 if command is None:
                     command = [*adamlab, "sweep", str(config), "--out", str(scratch / f"q{round_}"), "--quiet"]
                 seconds, rss = _run(command, env)
