@@ -18,7 +18,7 @@ from functools import partial
 
 import torch
 
-from adamlab.optimizers.registry import OPTIMIZERS, build_optimizer
+from adamlab.optimizers.registry import build_optimizer, get_spec
 from adamlab.sweep.runner import run_trial
 from adamlab.sweep.trials import Trial
 from adamlab.tasks.quadratic import QuadraticTask
@@ -62,7 +62,7 @@ def main() -> None:
     for label, task_params in [("dim 10", {"dim": 10}), ("deepobs", {"preset": "deepobs"})]:
         params = QuadraticTask.Params.model_validate(task_params)
         for optimizer_name in ("sgd", "adam"):
-            hparams = dict(OPTIMIZERS[optimizer_name].defaults)
+            hparams = dict(get_spec(optimizer_name).defaults)
             trial = Trial(
                 task="quadratic", task_params=params.model_dump(mode="json"), optimizer=optimizer_name,
                 hparams=hparams, seed=0, steps=args.steps, batch_size=32, log_every=args.log_every,

@@ -1,4 +1,5 @@
-"""`adamlab list`: what can be named in a sweep."""
+"""`adamlab list`: what can be named in a sweep (built-in or installed, and where each comes
+from). Torch-free: it reads the specs, not the implementations."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def list_registered(
     if what not in ("all", "tasks", "optimizers"):
         raise typer.BadParameter(f"got {what!r}; allowed: all, tasks, optimizers", param_hint="WHAT")
     if what in ("all", "optimizers"):
-        from adamlab.optimizers.registry import OPTIMIZERS
+        from adamlab.optimizers.registry import get_spec, optimizer_names
         from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, SCHEDULES, WEIGHT_DECAY_SCALINGS
 
         every = ", ".join(f"{k}={_format_default(v)}" for k, v in SCHEDULE_DEFAULTS.items())
@@ -36,22 +37,25 @@ def list_registered(
         table.add_column("name", style="bold cyan")
         table.add_column("hyperparameters (defaults)")
         table.add_column("description")
-        for spec in sorted(OPTIMIZERS.values(), key=lambda s: s.name):
+        table.add_column("from")
+        for name in optimizer_names():
+            spec = get_spec(name)
             own = {**spec.defaults, **{k: v for k, v in spec.optional.items()
                                        if k not in SCHEDULE_DEFAULTS}}
             params = ", ".join(f"{k}={_format_default(v)}" for k, v in own.items())
-            table.add_row(spec.name, params, spec.summary)
+            table.add_row(spec.name, params, spec.summary, spec.origin)
         stdout.print(table)
     if what in ("all", "tasks"):
-        from adamlab.tasks.registry import load_task, task_names
+        from adamlab.tasks.registry import task_names, task_spec
 
         table = Table(title="Tasks")
         table.add_column("name", style="bold cyan")
         table.add_column("parameters (defaults)")
         table.add_column("metrics")
         table.add_column("description")
+        table.add_column("from")
         for name in task_names():
-            task = load_task(name)
+            task = task_spec(name)
             fields = task.Params.model_fields
             params = ", ".join(
                 f"{key}={_format_default(field.get_default(call_default_factory=True))}"
@@ -60,5 +64,5 @@ def list_registered(
             metrics = ", ".join(
                 f"{m}{'↑' if goal == 'max' else '↓'}" for m, goal in task.metric_goals.items()
             )
-            table.add_row(name, params, metrics, task.summary)
+            table.add_row(name, params, metrics, task.summary, task.origin)
         stdout.print(table)

@@ -1,7 +1,7 @@
 """`adamlab summary`, `adamlab export`, `adamlab plot`: reading a sweep's results folder.
 
-pandas, matplotlib (and through the task registry, torch) are imported inside the commands so
-`adamlab --help` stays instant.
+pandas and matplotlib are imported inside the commands so `adamlab --help` stays instant; none
+of them imports torch (tasks' metric goals come from the results folder or their torch-free specs).
 """
 
 from __future__ import annotations

@@ -89,15 +89,12 @@ def sweep(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
 ) -> None:
-    from adamlab.sweep.resources import measure_worker_startup
-
-    # a run imports torch anyway: timing that import here tells automatic --jobs what a worker's
-    # start-up costs on this machine now (a dry run stays without torch where it can)
-    worker_startup_s = None if dry_run else measure_worker_startup()
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
-        sweep = load_sweep(config, device=device, max_trials=max_trials)
+        # the optimizers are built and stepped once (preflight) only when something will run:
+        # --dry-run and a sweep whose trials are all done never import torch
+        sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False)
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -112,7 +109,7 @@ def sweep(
         jobs, threads = _capped(jobs, threads)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale, worker_startup_s=worker_startup_s)
+         rerun_stale=rerun_stale, accept_stale=accept_stale)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -273,9 +270,9 @@ class _Progress:
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False,
-         worker_startup_s: float | None = None) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
+    from adamlab.sweep.schema import SweepConfigError
 
     started = time.perf_counter()
     try:
@@ -283,7 +280,11 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
                                listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
-                               accept_stale=accept_stale, worker_startup_s=worker_startup_s)
+                               accept_stale=accept_stale)
+    except SweepConfigError as exc:  # an optimizer entry that fails its one step (preflight)
+        for line in exc.lines:
+            print_error(line)
+        raise typer.Exit(1) from None
     except SweepInterrupted as exc:
         partial = exc.result
         print_error(

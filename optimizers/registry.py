@@ -1,176 +1,96 @@
-"""Optimizer registry: the names sweeps use, their hyperparameters and defaults.
+"""The optimizers a sweep can name, found through one door (adamlab.entry_points): the built-ins,
+installed plug-ins and, by `target: "module:attribute"`, an optimizer in the user's own file.
 
-Kept free of torch so the CLI and config validation can check names and keys without importing
-it; `build_optimizer` imports the real class on demand. Hyperparameters are flat scalars
-(`beta1`, `beta2` rather than a `betas` pair) so each can be swept and tabulated on its own.
+Torch-free until an optimizer is built: a built-in entry point loads its spec (builtin.py), and
+only `build_optimizer` imports the implementation.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
-from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, split_schedule
+from adamlab.optimizers.builtin import ADAM_PER_MEMBER
+from adamlab.optimizers.schedules import split_schedule
+from adamlab.optimizers.spec import OptimizerSpec
 
-ADAM_PER_MEMBER = ("lr", "beta1", "beta2", "eps", "weight_decay")
-_ADAM_DEFAULTS = {
-    "lr": 1e-3,
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "eps": 1e-8,
-    "weight_decay": 0.0,
-    "amsgrad": False,
-    "bias_correction": True,
-}
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    name: str
-    summary: str
-    #: "module:callable"; called as callable(params, **hyperparameters)
-    target: str
-    defaults: dict[str, Any] = field(default_factory=dict)
-    #: adaptive optimizers get the Adam diagnostics (bias-correction factors, eps share) logged
-    adaptive: bool = False
-    #: accepts sparse gradients (nn.Embedding(sparse=True))
-    sparse_ok: bool = False
-    #: "module:callable" of its stacked form, called as callable(params, members) with one
-    #: hyperparameter dict per member; None: it runs on stacks of one member (optimizers/stacked.py)
-    stacked: str | None = None
-    #: the hyperparameters that may differ between the members of one stack
-    per_member: tuple[str, ...] = ()
-    #: hyperparameters a trial names only when they differ from these defaults (so adding one
-    #: leaves every existing trial id as it was): the schedule's, for every optimizer, and any
-    #: of the optimizer's own added after its first release
-    optional: dict[str, Any] = field(default_factory=lambda: dict(SCHEDULE_DEFAULTS))
-
-    def allowed(self) -> dict[str, Any]:
-        """Every hyperparameter a sweep may give, with its default."""
-        return {**self.defaults, **self.optional}
-
-    def shared_hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
-        """What the members of one stack must have in common (amsgrad, bias_correction, ...)."""
-        return {k: v for k, v in hparams.items() if k not in self.per_member}
-
-
-OPTIMIZERS: dict[str, OptimizerSpec] = {
-    spec.name: spec
-    for spec in [
-        OptimizerSpec(
-            "adam",
-            "adamlab Adam (Kingma & Ba, Alg. 1); weight_decay is coupled L2 added to g",
-            "adamlab.optimizers.factories:adam",
-            dict(_ADAM_DEFAULTS),
-            adaptive=True,
-            stacked="adamlab.optimizers.stacked:adam",
-            per_member=ADAM_PER_MEMBER,
-        ),
-        OptimizerSpec(
-            "adamw",
-            "adamlab AdamW (Loshchilov & Hutter); weight_decay shrinks theta by lr_t*wd per step "
-            "(weight_decay_scaling: lr, torch's) or by eta_t*wd (schedule: L&H Alg. 2)",
-            "adamlab.optimizers.factories:adamw",
-            {**_ADAM_DEFAULTS, "weight_decay": 1e-2},
-            adaptive=True,
-            stacked="adamlab.optimizers.stacked:adamw",
-            per_member=ADAM_PER_MEMBER,
-            optional={"weight_decay_scaling": "lr", **SCHEDULE_DEFAULTS},
-        ),
-        OptimizerSpec(
-            "sgd",
-            "plain SGD (torch.optim.SGD, no momentum)",
-            "adamlab.optimizers.factories:sgd",
-            {"lr": 1e-2, "weight_decay": 0.0},
-            stacked="adamlab.optimizers.stacked:sgd",
-            per_member=("lr", "weight_decay"),
-        ),
-        OptimizerSpec(
-            "momentum",
-            "SGD with heavy-ball momentum (torch.optim.SGD)",
-            "adamlab.optimizers.factories:momentum",
-            {"lr": 1e-2, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
-            stacked="adamlab.optimizers.stacked:momentum",
-            per_member=("lr", "momentum", "dampening", "weight_decay"),
-        ),
-        OptimizerSpec(
-            "nesterov",
-            "SGD with Nesterov momentum (torch.optim.SGD, nesterov=True)",
-            "adamlab.optimizers.factories:nesterov",
-            {"lr": 1e-2, "momentum": 0.9, "weight_decay": 0.0},
-            stacked="adamlab.optimizers.stacked:nesterov",
-            per_member=("lr", "momentum", "weight_decay"),
-        ),
-        OptimizerSpec(
-            "torch_adam",
-            "torch.optim.Adam, the reference adamlab's Adam is tested against",
-            "adamlab.optimizers.factories:torch_adam",
-            {k: v for k, v in _ADAM_DEFAULTS.items() if k != "bias_correction"},
-            adaptive=True,
-        ),
-        OptimizerSpec(
-            "torch_adamw",
-            "torch.optim.AdamW, the reference adamlab's AdamW is tested against",
-            "adamlab.optimizers.factories:torch_adamw",
-            {k: v for k, v in _ADAM_DEFAULTS.items() if k != "bias_correction"}
-            | {"weight_decay": 1e-2},
-            adaptive=True,
-        ),
-        OptimizerSpec(
-            "sparse_adam",
-            "torch.optim.SparseAdam: lazy Adam for sparse embedding gradients",
-            "adamlab.optimizers.factories:sparse_adam",
-            {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-            adaptive=True,
-            sparse_ok=True,
-        ),
-    ]
-}
-
-# sgd handles sparse gradients too (torch.optim.SGD without momentum or weight decay)
-OPTIMIZERS["sgd"] = OptimizerSpec(**{**OPTIMIZERS["sgd"].__dict__, "sparse_ok": True})
-
-
-def trial_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
-    """`hparams` as a trial records them: optional hyperparameters at their defaults left out."""
-    optional = get_spec(name).optional
-    return {k: v for k, v in hparams.items()
-            if not (k in optional and _same_value(v, optional[k]))}
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b or (
-        isinstance(a, (int, float)) and isinstance(b, (int, float))
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b
-    )
+__all__ = ["ADAM_PER_MEMBER", "build_optimizer", "get_spec", "optimizer_names", "trial_hparams"]
 
 
 def optimizer_names() -> list[str]:
-    return sorted(OPTIMIZERS)
+    return sorted(registered(OPTIMIZER_GROUP))
 
 
-def get_spec(name: str) -> OptimizerSpec:
-    try:
-        return OPTIMIZERS[name]
-    except KeyError:
-        raise AdamlabError(
-            f"unknown optimizer {name!r}; allowed: {', '.join(optimizer_names())}"
-        ) from None
+@functools.cache
+def _registered_spec(name: str) -> OptimizerSpec:
+    entry = registered(OPTIMIZER_GROUP)[name]
+    value = entry.load()
+    if isinstance(value, OptimizerSpec):
+        if entry.built_in:
+            return value
+        return OptimizerSpec(**{**value.__dict__, "name": name, "origin": entry.origin})
+    # an installed optimizer class or factory: described from its signature
+    from adamlab.optimizers.plugin import spec_of
+
+    return spec_of(name, value, target=entry.entry_point.value, origin=entry.origin)
 
 
-def build_optimizer(name: str, params, **hyperparameters):
-    """Construct the registered optimizer over `params` (imports torch)."""
-    spec = get_spec(name)
-    unknown = set(hyperparameters) - set(spec.allowed())
-    if unknown:
-        raise AdamlabError(
-            f"optimizer {name!r} has no hyperparameter {sorted(unknown)[0]!r}; "
-            f"allowed: {', '.join(spec.allowed())}"
-        )
-    # the schedule is the training loop's to apply (see schedules.py), not the optimizer's
-    own, _ = split_schedule(hyperparameters)
+@functools.cache
+def _plugin_spec(name: str, target: str, folder: str | None, stamp: str) -> OptimizerSpec:
+    from adamlab.optimizers.plugin import optimizer_plugin_spec
+
+    return optimizer_plugin_spec(name, target, Path(folder) if folder else None)
+
+
+def get_spec(name: str, target: str = "", folder: str | Path | None = None) -> OptimizerSpec:
+    """The spec of optimizer `name`: registered, or (with `target`) the plug-in at
+    "module:attribute", imported from `folder` first (the sweep file's folder)."""
+    if target:
+        from adamlab.targets import source_stamp
+
+        where = str(folder) if folder is not None else None
+        return _plugin_spec(name, target, where, source_stamp(target, Path(folder) if folder else None))
+    if name not in registered(OPTIMIZER_GROUP):
+        raise AdamlabError(f"unknown optimizer {name!r}; allowed: {', '.join(optimizer_names())}")
+    return _registered_spec(name)
+
+
+def trial_hparams(spec: OptimizerSpec | str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """`hparams` as a trial records them: optional hyperparameters at their defaults left out."""
+    if isinstance(spec, str):
+        spec = get_spec(spec)
+    return spec.trial_hparams(hparams)
+
+
+def _implementation(spec: OptimizerSpec, folder: str | Path | None):
+    if spec.plugin:
+        from adamlab.targets import load_target
+
+        return load_target(spec.target, Path(folder) if folder else None)[0]
     module_name, attr = spec.target.split(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    return factory(params, **{**spec.defaults, **own})
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def build_optimizer(name: str | OptimizerSpec, params, folder: str | Path | None = None,
+                    **hyperparameters):
+    """Construct the optimizer over `params` (imports torch); the schedule's hyperparameters are
+    the training loop's to apply (see schedules.py), not the optimizer's."""
+    spec = name if isinstance(name, OptimizerSpec) else get_spec(name)
+    allowed = spec.allowed()
+    unknown = set(hyperparameters) - set(allowed)
+    if unknown and not spec.Params.open_keywords:
+        raise AdamlabError(
+            f"optimizer {spec.name!r} has no hyperparameter {sorted(unknown)[0]!r}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    own, _ = split_schedule(hyperparameters)
+    implementation = _implementation(spec, folder)
+    if spec.plugin:
+        from adamlab.optimizers.plugin import build_plugin
+
+        return build_plugin(spec, implementation, params, own)
+    return implementation(params, **{**spec.defaults, **own})

@@ -35,14 +35,16 @@ from torch import Tensor
 
 from adamlab.optimizers import fast_adam
 from adamlab.optimizers.adam import check_hyperparameters
+from adamlab.optimizers.builtin import ADAM_PER_MEMBER
 from adamlab.optimizers.diagnostics import (
     member_movement,
     opt_metrics,
     params_snapshot,
     step_diagnostics,
 )
-from adamlab.optimizers.registry import ADAM_PER_MEMBER, build_optimizer, get_spec
+from adamlab.optimizers.registry import build_optimizer, get_spec
 from adamlab.optimizers.schedules import split_schedule
+from adamlab.optimizers.spec import OptimizerSpec
 
 IMPLEMENTATIONS = ("auto", "tensor", "kernel")
 
@@ -299,7 +301,10 @@ class TorchStack:
         return 1
 
     def code_path(self) -> str:
-        return f"torch.optim.{type(self.optimizer).__name__}"
+        kind = type(self.optimizer)
+        if kind.__module__.startswith("torch.optim"):
+            return f"torch.optim.{kind.__name__}"
+        return f"{kind.__module__}.{kind.__qualname__}"
 
     def step(self) -> None:
         self.optimizer.step()
@@ -356,21 +361,29 @@ def nesterov(params, members) -> StackedSGD:
 
 
 def build_stacked_optimizer(
-    name: str, params: list[Tensor], members: list[dict[str, Any]], *, sparse: bool = False,
-    **options: Any,
+    name: str | OptimizerSpec, params: list[Tensor], members: list[dict[str, Any]], *,
+    sparse: bool = False, folder: str | None = None, **options: Any,
 ) -> StackedOptimizer | TorchStack:
-    """Registry optimizer `name` over the stacked `params`, member k with `members[k]`.
+    """Optimizer `name` (a registered name or a spec) over the stacked `params`, member k with
+    `members[k]`. `folder`: where a plug-in's module is imported from first.
 
     `sparse`: the task's gradients are sparse, which only torch's sparse-capable optimizers
     take (on one member)."""
-    spec = get_spec(name)
-    if spec.stacked is None or sparse:
-        if len(members) != 1:
-            raise ValueError(
-                f"optimizer {name!r} has no stacked form{' for sparse gradients' if sparse else ''}; "
-                f"it runs on one member at a time"
-            )
-        return TorchStack(build_optimizer(name, params, **members[0]), params)
+    spec = name if isinstance(name, OptimizerSpec) else get_spec(name)
+    name = spec.name
+    if sparse and len(members) != 1:
+        raise ValueError(f"optimizer {name!r} has no stacked form for sparse gradients; it runs "
+                         f"on one member at a time")
+    if sparse or (spec.stacked is None and len(members) == 1):
+        return TorchStack(build_optimizer(spec, params, folder, **members[0]), params)
+    if spec.stacked is None:
+        # any torch.optim optimizer (a plug-in too): one instance per member over its views
+        from adamlab.optimizers.optimizer_stack import OptimizerStack
+
+        def factory(views, **hparams):
+            return build_optimizer(spec, views, folder, **hparams)
+
+        return OptimizerStack(factory, params, members)
     if any(p.shape[0] != len(members) for p in params):
         raise ValueError(f"every stacked tensor needs {len(members)} members along dim 0")
     shared = [spec.shared_hparams(m) for m in members]

@@ -18,30 +18,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
+from adamlab.tasks.spec import TaskParams, TaskSpec
 
-class TaskParams(BaseModel):
-    """Base of each task's parameter schema: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["Task", "TaskParams"]
 
 
-class Task(ABC):
-    #: registry name, e.g. "quadratic"
-    name: ClassVar[str]
-    #: one line for `adamlab list`
-    summary: ClassVar[str]
-    #: pydantic schema of the task's parameters (validated from the sweep YAML)
-    Params: ClassVar[type[TaskParams]]
-    #: metric name -> "min" or "max": which direction is better; train_loss is always recorded
-    metric_goals: ClassVar[dict[str, str]] = {"train_loss": "min"}
-    #: the metric summaries rank by unless told otherwise
-    primary_metric: ClassVar[str] = "train_loss"
+class Task(TaskSpec, ABC):
+    """The member-axis implementation of a task; its metadata (name, Params, goals, ...) is the
+    torch-free `TaskSpec` it subclasses (see tasks/spec.py)."""
 
     def __init__(
         self, params: TaskParams, *, seed: int, device: torch.device, batch_size: int, members: int = 1
@@ -55,24 +43,6 @@ class Task(ABC):
         self._members = members
         #: the leaves the optimizer updates, each [K, ...] (subclasses build them in __init__)
         self.tensors: list[Tensor] = []
-
-    @classmethod
-    def uses_sparse_gradients(cls, params: TaskParams) -> bool:
-        """Whether the model produces sparse gradients (only sparse-capable optimizers apply,
-        and those run on stacks of one member)."""
-        return False
-
-    @classmethod
-    def memory_bytes(cls, params: TaskParams, batch_size: int) -> int:
-        """About how many bytes one trial's model, data, gradients and optimizer state take (an
-        upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""
-        return 0
-
-    @classmethod
-    def member_bytes(cls, params: TaskParams, batch_size: int) -> int:
-        """An estimate of the memory one member adds to a stack (parameters, gradients, optimizer
-        state, activations), by which automatic stacks are sized to the device's memory."""
-        return 0
 
     @property
     def members(self) -> int:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
+
+if TYPE_CHECKING:
+    import torch
+
+#: device names that need no torch to be checked (the read commands stay torch-free)
+PLAIN_DEVICES = ("cpu",)
 
 
 def resolve_device(spec: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec == "cpu":
@@ -26,3 +34,4 @@ def resolve_device(spec: str) -> torch.device:
             )
         return device
     raise AdamlabError(f"unknown device {spec!r}; allowed: cpu, cuda, cuda:N, auto")
+

@@ -38,29 +38,23 @@ and ``error``, ||E_k - T_k|| averaged over all rows.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field, FiniteFloat, model_validator
 
-from adamlab.tasks.base import Task, TaskParams
+from adamlab.tasks.base import Task
+from adamlab.tasks.embedding_sparsity_spec import (
+    BUCKETS,
+    ROW_STATISTICS,
+    EmbeddingSparsityParams,
+    EmbeddingSparsitySpec,
+    bucket_slices,
+)
 from adamlab.tasks.randomness import StepBlocks, cpu_generator
 
-BUCKETS = ("frequent", "middle", "rare")
-ROW_STATISTICS = ("error", "touched", "update", "norm")
-
-
-def bucket_slices(vocab_size: int, frequent_fraction: float, rare_fraction: float) -> dict[str, slice]:
-    """Rows of each bucket (rows are frequency ranks, most frequent first)."""
-    n_frequent = max(1, math.floor(frequent_fraction * vocab_size + 0.5))
-    n_rare = max(1, math.floor(rare_fraction * vocab_size + 0.5))
-    return {
-        "frequent": slice(0, n_frequent),
-        "middle": slice(n_frequent, vocab_size - n_rare),
-        "rare": slice(vocab_size - n_rare, vocab_size),
-    }
-
+__all__ = [
+    "BUCKETS", "ROW_STATISTICS", "EmbeddingSparsityParams", "EmbeddingSparsityTask",
+    "bucket_slices", "zipf_probabilities",
+]
 
 def zipf_probabilities(vocab_size: int, exponent: float) -> torch.Tensor:
     """p_k proportional to (k+1)^(-exponent), k = 0..vocab_size-1 (float64)."""
@@ -68,61 +62,7 @@ def zipf_probabilities(vocab_size: int, exponent: float) -> torch.Tensor:
     return weights / weights.sum()
 
 
-class EmbeddingSparsityParams(TaskParams):
-    vocab_size: int = Field(10_000, ge=3, description="rows of the embedding table")
-    dim: int = Field(16, ge=1, description="columns of the embedding table")
-    zipf_exponent: FiniteFloat = Field(
-        1.0, ge=0, description="token of rank k has probability proportional to k^-exponent"
-    )
-    init_std: FiniteFloat = Field(1.0, ge=0, description="std of the initial table entries")
-    target_noise: FiniteFloat = Field(
-        0.0, ge=0, description="std of Gaussian noise added to each target coordinate"
-    )
-    sparse: bool = Field(False, description="nn.Embedding(sparse=True): sparse gradients")
-    frequent_fraction: FiniteFloat = Field(
-        0.01, gt=0, lt=1, description="share of rows (most frequent first) in bucket 'frequent'"
-    )
-    rare_fraction: FiniteFloat = Field(
-        0.5, gt=0, lt=1, description="share of rows (least frequent last) in bucket 'rare'"
-    )
-
-    @model_validator(mode="after")
-    def _check_buckets(self) -> EmbeddingSparsityParams:
-        middle = bucket_slices(self.vocab_size, self.frequent_fraction, self.rare_fraction)["middle"]
-        if middle.stop <= middle.start:
-            raise ValueError(
-                f"frequent_fraction {self.frequent_fraction} and rare_fraction "
-                f"{self.rare_fraction} leave no rows of {self.vocab_size} for bucket 'middle'; "
-                f"lower them or raise vocab_size"
-            )
-        return self
-
-
-class EmbeddingSparsityTask(Task):
-    name = "embedding_sparsity"
-    summary = "embedding table fit to a teacher on Zipf tokens; error/updates of rare vs frequent rows"
-    Params = EmbeddingSparsityParams
-    metric_goals = {
-        "train_loss": "min",
-        "test_loss": "min",
-        "error": "min",
-        **{f"{bucket}.error": "min" for bucket in BUCKETS},
-    }
-    primary_metric = "test_loss"
-
-    #: token ids drawn per block (steps_per_block * batch_size)
-    TOKEN_BLOCK_VALUES = 1 << 16
-
-    @classmethod
-    def memory_bytes(cls, params: EmbeddingSparsityParams, batch_size: int) -> int:
-        # ~10 vocab x dim float32 tables (initial, teacher, weight, gradient, m, v, last-log copy,
-        # diagnostics), the float64 Zipf law and cdf; per step: a block of token ids (float64
-        # uniforms + int64 ids), the looked-up rows, targets and target noise
-        tables = 10 * 4 * params.vocab_size * params.dim + 4 * 8 * params.vocab_size
-        tokens = 2 * 8 * max(batch_size, cls.TOKEN_BLOCK_VALUES)
-        rows = 6 * 4 * max(batch_size, cls.TOKEN_BLOCK_VALUES) * params.dim
-        return tables + tokens + rows
-
+class EmbeddingSparsityTask(EmbeddingSparsitySpec, Task):
     def __init__(
         self, params: EmbeddingSparsityParams, *, seed: int, device: torch.device, batch_size: int,
         members: int = 1,
@@ -167,16 +107,6 @@ class EmbeddingSparsityTask(Task):
         # d loss / d residual = (0.5 / B) * 2 residual, with 0.5 / B rounded as autograd's
         # mean backward rounds it, so the dense gradient is what embedding's backward gives
         self._scale = torch.tensor(0.5, device=device) / batch_size
-
-    @classmethod
-    def uses_sparse_gradients(cls, params: EmbeddingSparsityParams) -> bool:
-        return params.sparse
-
-    @classmethod
-    def member_bytes(cls, params: EmbeddingSparsityParams, batch_size: int) -> int:
-        # float32 table, gradient, three optimizer states, the copy at the last log step and the
-        # row statistics' temporaries; the batch's residuals
-        return 4 * (8 * params.vocab_size * params.dim + 4 * batch_size * params.dim)
 
     def weights(self) -> torch.Tensor:
         """The members' tables, [K, vocab_size, dim] (detached)."""

@@ -28,10 +28,12 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: finding files and counting need none
+    import torch
 
 #: role -> file name (uncompressed), as published and as torchvision names them
 MNIST_FILES = {
@@ -152,6 +154,20 @@ def _read_bytes(path: Path) -> bytes:
         raise AdamlabError(f"{path}: corrupt gzip data: {error}") from None
 
 
+def idx_count(path: Path) -> int | None:
+    """The first dimension an IDX file's header declares (raw or gzipped), read without the rest
+    of the file; None when it cannot be read (loading the file then says why)."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            header = handle.read(8)
+    except (OSError, EOFError, zlib.error):
+        return None
+    if len(header) < 8:
+        return None
+    return struct.unpack(">I", header[4:8])[0]
+
+
 def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
     """An unsigned-byte IDX file (raw or gzipped) as a uint8 tensor shaped as its header says."""
     data = _read_bytes(path)
@@ -176,6 +192,8 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
             f"{path}: wrong size: the header promises shape {'x'.join(map(str, shape))} "
             f"({expected_size} bytes in all), the file has {len(data)} bytes"
         )
+    import torch
+
     values = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header_size)
     return values.view(*shape)
 
@@ -209,6 +227,8 @@ def _split(files: dict[str, Path], split: str, device: torch.device) -> tuple[to
         raise AdamlabError(
             f"{labels_path}: label {int(labels.max())} outside 0..{NUM_CLASSES - 1}"
         )
+    import torch
+
     # convert on the device: moving uint8 is 4x less traffic than float32
     pixels = images.reshape(images.shape[0], -1).to(device).to(torch.float32)
     pixels = pixels.div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
@@ -241,4 +261,6 @@ def load_mnist(root: Path, device: torch.device, *, download: bool) -> MnistTens
     """
     files = locate_mnist(Path(root), download=download)
     identity = tuple((role, _file_identity(files[role])) for role in MNIST_FILES)
+    import torch
+
     return _load(identity, torch.device(device))

@@ -37,52 +37,27 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from adamlab.errors import AdamlabError
-from adamlab.tasks.base import Task, TaskParams
+from adamlab.tasks.base import Task
 from adamlab.tasks.mnist_data import NUM_CLASSES, default_data_dir, load_mnist
+from adamlab.tasks.mnist_mlp_spec import (
+    VALIDATION_FRACTION,
+    MnistMlpParams,
+    MnistMlpSpec,
+    validation_size,
+)
 from adamlab.tasks.randomness import EpochBatches, cpu_generator
 
-#: the last 10,000 of MNIST's 60,000 training images are the validation set by default
-VALIDATION_FRACTION = 1.0 / 6.0
+__all__ = ["VALIDATION_FRACTION", "MnistMlpParams", "MnistMlpTask", "init_mlp", "validation_size"]
 
 #: hidden activations held at once while evaluating (elements): bounds memory for large stacks
 EVAL_CHUNK_ELEMENTS = 1 << 24
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "sigmoid": torch.sigmoid}
-
-
-class MnistMlpParams(TaskParams):
-    widths: tuple[Annotated[int, Field(ge=1)], ...] = Field(
-        (256,), description="hidden layer sizes; [] is multinomial logistic regression"
-    )
-    activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
-    data_dir: str | None = Field(
-        None,
-        description="folder with the four MNIST IDX files (gz or raw), or its mnist/ or "
-        "MNIST/raw/ subfolder; None = $ADAMLAB_DATA, else ./data",
-    )
-    download: bool = Field(True, description="fetch MNIST with torchvision when not found")
-    validation_fraction: float = Field(
-        VALIDATION_FRACTION, ge=0.0, lt=1.0,
-        description="share of the training images (the last ones) held out as a validation set "
-        "that is never trained on; 1/6 = the last 10,000 of 60,000; 0 = no validation split",
-    )
-    train_size: Annotated[int, Field(ge=1)] | None = Field(
-        None,
-        description="train on the first N training images left after the validation split (a "
-        "fixed subset, to overfit within a small budget); None = all of them",
-    )
-
-
-def validation_size(n_train: int, fraction: float) -> int:
-    """How many of the last training images are held out (rounded; 10,000 of 60,000 at 1/6)."""
-    return int(round(n_train * fraction))
 
 
 def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]:
@@ -96,25 +71,7 @@ def init_mlp(sizes: list[int], generator: torch.Generator) -> list[torch.Tensor]
     return tensors
 
 
-class MnistMlpTask(Task):
-    name = "mnist_mlp"
-    summary = "MLP (default 784-256-10, ReLU) on MNIST; validation and test loss and accuracy"
-    Params = MnistMlpParams
-    metric_goals = {
-        "train_loss": "min", "val_loss": "min", "val_accuracy": "max",
-        "test_loss": "min", "test_accuracy": "max",
-    }
-    primary_metric = "test_accuracy"
-
-    @classmethod
-    def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
-        # MNIST held on the device (70,000 x 785 float32, twice while loading), weights with
-        # their gradients and optimizer state, and a batch's activations forward and backward
-        sizes = [28 * 28, *params.widths, NUM_CLASSES]
-        weights = sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
-        data = 2 * 70_000 * (28 * 28 + 1) * 4
-        return data + 8 * 4 * weights + 4 * 4 * min(batch_size, 60_000) * sum(sizes)
-
+class MnistMlpTask(MnistMlpSpec, Task):
     def __init__(
         self, params: MnistMlpParams, *, seed: int, device: torch.device, batch_size: int,
         members: int = 1,
@@ -150,14 +107,6 @@ class MnistMlpTask(Task):
             self.stack(t.to(device), members)
             for t in init_mlp(sizes, cpu_generator(seed, "mnist_mlp.init"))
         ]
-
-    @classmethod
-    def member_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
-        sizes = [28 * 28, *params.widths, NUM_CLASSES]
-        weights = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False))
-        # float32 weights, gradients, three optimizer states and a copy at log steps; the
-        # activations of a batch kept for backward
-        return 4 * (6 * weights + 3 * batch_size * sum(sizes[1:]))
 
     @property
     def steps_per_epoch(self) -> int:

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from adamlab.optimizers.registry import OPTIMIZERS
+from adamlab.optimizers.registry import get_spec
 from adamlab.store.records import TrialRecord
 from adamlab.sweep.trials import Trial
 
@@ -25,7 +25,7 @@ def trials_for(task: str, params: dict, optimizer: str, *, steps: int = 30, seed
     return [
         Trial(
             task=task, task_params=dict(params), optimizer=optimizer,
-            hparams={**OPTIMIZERS[optimizer].defaults, **dict(zip(keys, combo, strict=True))},
+            hparams={**get_spec(optimizer).defaults, **dict(zip(keys, combo, strict=True))},
             seed=seed, steps=steps, batch_size=batch_size, log_every=log_every,
             eval_every=eval_every, divergence_factor=1e3, device=device.split(":")[0],
             device_spec=device,

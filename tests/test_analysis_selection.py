@@ -77,4 +77,4 @@ def test_without_a_validation_split_the_summary_warns():
     )
     assert summary.select_metric == "test_loss"
     assert summary.variant_best.iloc[0]["hp.lr"] == 1e-2
-    assert "validation split off (validation_fraction=0)" in summary.warnings[0]
+    assert "no val_loss recorded (the task's validation split is off?)" in summary.warnings[0]

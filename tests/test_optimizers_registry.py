@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from adamlab.optimizers.adam import Adam, AdamW
-from adamlab.optimizers.registry import OPTIMIZERS, build_optimizer
+from adamlab.optimizers.registry import build_optimizer, get_spec, optimizer_names
 
 EXPECTED_TYPES = {
     "adam": Adam,
@@ -21,7 +21,7 @@ EXPECTED_TYPES = {
 
 
 def test_every_registered_name_has_a_factory():
-    assert set(OPTIMIZERS) == set(EXPECTED_TYPES)
+    assert set(optimizer_names()) == set(EXPECTED_TYPES)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TYPES))
@@ -40,7 +40,7 @@ def test_builds_with_registry_defaults_and_takes_a_step(name):
     assert type(optimizer) is EXPECTED_TYPES[name]
     assert not torch.equal(params[0].detach(), before)
     group = optimizer.param_groups[0]
-    for key, value in OPTIMIZERS[name].defaults.items():
+    for key, value in get_spec(name).defaults.items():
         if key in ("beta1", "beta2"):
             assert group["betas"][key == "beta2"] == value
         else:

@@ -95,12 +95,12 @@ def _gradients(shape, steps, seed=0):
 def test_a_stack_under_a_schedule_equals_each_optimizer_under_a_torch_scheduler(optimizer, hparams):
     """Member k of a stack with multiplier eta_t set before each step = the one-trial optimizer
     (the public AdamW/Adam, torch's SGD) driven by a LambdaLR with the same eta_t."""
-    from adamlab.optimizers.registry import OPTIMIZERS, build_optimizer
+    from adamlab.optimizers.registry import build_optimizer, get_spec
 
     schedule = Schedule("cosine", 3, 12)
     members = []
     for k in range(2):
-        member = dict(OPTIMIZERS[optimizer].defaults)
+        member = dict(get_spec(optimizer).defaults)
         member.update({key: (values[k] if isinstance(values, list) else values)
                        for key, values in hparams.items()})
         members.append(member)

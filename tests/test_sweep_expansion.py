@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adamlab.optimizers.registry import OPTIMIZERS
+from adamlab.optimizers.registry import get_spec, optimizer_names
 from adamlab.sweep.schema import OptimizerPlan, Sweep, TaskPlan
 from adamlab.sweep.trials import Trial, canonical_json, expand_trials
 from adamlab.sweep.values import ValueSpecError, expand_values, linspace, logspace
@@ -84,7 +84,7 @@ def _task(name="quadratic", steps=10, **params) -> TaskPlan:
 
 
 def _entry(optimizer, label=None, **grid) -> OptimizerPlan:
-    full = {k: grid.get(k, [v]) for k, v in OPTIMIZERS[optimizer].defaults.items()}
+    full = {k: grid.get(k, [v]) for k, v in get_spec(optimizer).defaults.items()}
     return OptimizerPlan(label=label or optimizer, optimizer=optimizer, grid=full)
 
 
@@ -117,10 +117,10 @@ _values = st.lists(
 
 @st.composite
 def sweeps(draw):
-    names = draw(st.lists(st.sampled_from(sorted(OPTIMIZERS)), min_size=1, max_size=4, unique=True))
+    names = draw(st.lists(st.sampled_from(optimizer_names()), min_size=1, max_size=4, unique=True))
     entries = []
     for name in names:
-        keys = [k for k, v in OPTIMIZERS[name].defaults.items() if isinstance(v, float) and not isinstance(v, bool)]
+        keys = [k for k, v in get_spec(name).defaults.items() if isinstance(v, float) and not isinstance(v, bool)]
         swept = draw(st.lists(st.sampled_from(keys), max_size=3, unique=True))
         entries.append(_entry(name, **{k: draw(_values) for k in swept}))
     dims = draw(st.lists(st.integers(1, 50), min_size=1, max_size=3, unique=True))

@@ -91,7 +91,7 @@ BAD_FILES = {
     ),
     "unknown task": (
         "name: t\nsteps: 5\ntasks:\n  - name: cifar\noptimizers: [sgd]\n",
-        "tasks[0].name: unknown task 'cifar'; allowed: embedding_sparsity, mnist_mlp, quadratic (line 4)",
+        "tasks[0].name: unknown task 'cifar'; allowed: embedding_sparsity, mnist_mlp, quadratic (for your own, target: module:Class) (line 4)",
     ),
     "task parameter out of range": (
         "name: t\nsteps: 5\ntasks:\n  - name: quadratic\n    params:\n      dim: 0\noptimizers: [sgd]\n",
@@ -104,14 +104,14 @@ BAD_FILES = {
     ),
     "unknown key in a task entry": (
         "name: t\nsteps: 5\ntasks:\n  - name: quadratic\n    lr: 3\noptimizers: [sgd]\n",
-        "tasks[0].lr: unknown key; allowed: name, params, steps, epochs, batch_size, log_every, "
+        "tasks[0].lr: unknown key; allowed: name, target, params, steps, epochs, batch_size, log_every, "
         "eval_every (line 5)",
     ),
     "unknown optimizer": (
         GOOD_HEAD + "optimizers:\n  - name: adagrad\n",
         "optimizers[0].name: unknown optimizer 'adagrad'; allowed: adam, adamw, momentum, nesterov, "
-        "sgd, sparse_adam, torch_adam, torch_adamw (for a named variant add optimizer: <one of those>) "
-        "(line 7)",
+        "sgd, sparse_adam, torch_adam, torch_adamw (for a named variant add optimizer: <one of those>; "
+        "for your own, target: module:attribute) (line 7)",
     ),
     "variant of an unknown optimizer": (
         GOOD_HEAD + "optimizers:\n  - name: fast\n    optimizer: adamx\n",
@@ -383,7 +383,8 @@ def test_cli_missing_file_is_one_line(tmp_path, capsys):
 
 def test_the_readme_example_is_a_valid_sweep(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
-    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:] if "optimizers:" in block)
+    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]
+                   if block.startswith("name: quickstart"))  # the schema reference, not the plug-in example
     sweep = load_sweep(write(tmp_path, example))
     # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + adamw-lh + sgd) x 3 seeds
     assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1 + 1) * 3

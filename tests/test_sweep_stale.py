@@ -13,7 +13,7 @@ from adamlab import __version__
 from adamlab.cli.app import main
 from adamlab.errors import AdamlabError
 from adamlab.sweep import environment
-from adamlab.sweep.environment import hash_sources, source_hash
+from adamlab.sweep.environment import hash_modules, source_hash
 from adamlab.sweep.execute import plan_sweep, run_sweep
 from adamlab.sweep.schema import load_sweep
 
@@ -48,11 +48,11 @@ def test_source_hash_follows_every_byte_of_the_source(tmp_path):
     (tmp_path / "optimizers").mkdir()
     adam = tmp_path / "optimizers" / "adam.py"
     adam.write_text("m_hat = m / bc1\n")
-    roots = [("adamlab.optimizers", tmp_path / "optimizers")]
-    before = hash_sources(roots)
-    assert hash_sources(roots) == before
+    modules = {"adamlab.optimizers.adam": adam}
+    before = hash_modules(modules)
+    assert hash_modules(modules) == before
     adam.write_text("m_hat = m / bc2\n")
-    assert hash_sources(roots) != before
+    assert hash_modules(modules) != before
 
 
 def test_stale_records_are_refused_in_one_line_naming_both_environments(ran, monkeypatch, capsys):
@@ -118,3 +118,38 @@ def test_both_options_at_once_are_an_error(ran):
     config, out = ran
     with pytest.raises(AdamlabError, match="--rerun-stale and --accept-stale: give one of them"):
         run_sweep(load_sweep(config).with_output(out), rerun_stale=True, accept_stale=True)
+
+
+def test_the_fingerprint_of_a_wheel_equals_the_editable_installs(tmp_path):
+    """A wheel of the same code, unpacked as pip installs it, hashes as this editable install."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, source / name)
+    for package in ("adamlab", "cli", "optimizers", "tasks"):
+        shutil.copytree(root / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("adamlab-*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = ("import adamlab, json; from adamlab.sweep.environment import source_hash; "
+             "print(json.dumps([adamlab.__file__, source_hash()]))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
+                          env={**__import__("os").environ, "PYTHONPATH": str(site)})
+    where, wheel_hash = json.loads(done.stdout)
+    assert Path(where).is_relative_to(site)  # the wheel's code ran, not the editable checkout's
+    assert wheel_hash == source_hash()
+
+
+def test_the_fingerprint_leaves_out_analysis_plots_and_cli():
+    names = set(environment.engine_sources())
+    assert {"adamlab.sweep.runner", "adamlab.optimizers.adam", "adamlab.tasks.quadratic"} <= names
+    assert not any(n.startswith(("adamlab.analysis", "adamlab.cli", "adamlab.experiments")) for n in names)

@@ -52,6 +52,9 @@ def rank(
         goal = goals.goal(metric) if goals is not None else "min"
     recorded = results.metric_names(task) if task else []
     chosen = selection_metric(metric, recorded)
+    declared = goals.select_metrics if goals is not None else None
+    if declared is not None:  # the task said which validation metric selects which
+        chosen = declared[metric] if declared.get(metric) in recorded else metric
     select_goal = goals.goal(chosen) if goals is not None else goal
     values = trial_values(
         trials, results.metrics, metric, goal=goal, rule=rule, at_step=at_step,

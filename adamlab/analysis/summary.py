@@ -40,7 +40,7 @@ from adamlab.analysis.selection import best_per_variant, rank
 from adamlab.analysis.stats import CONFIDENCE, holm
 from adamlab.analysis.steps import steps_to_target
 from adamlab.errors import AdamlabError
-from adamlab.store.tables import TASK_PREFIX, Results
+from adamlab.store.tables import Results
 
 #: a comparison is marked when its Holm-adjusted p-value is below this
 ALPHA = 1.0 - CONFIDENCE
@@ -98,6 +98,11 @@ class TaskSummary:
     n_trials: int = 0
     #: things the reader must know (e.g. selection on the test set)
     warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        best = ", ".join(str(v) for v in self.variant_best["variant"]) if not self.configs.empty else ""
+        return (f"TaskSummary({self.label}: {self.metric} ({self.goal}), {len(self.configs)} configs"
+                f"{'; best per variant: ' + best if best else ''})")
 
     @property
     def has_metric(self) -> bool:
@@ -199,29 +204,25 @@ def _selection_warnings(summary: TaskSummary, trials: pd.DataFrame, goals) -> li
     metric = summary.metric
     if not metric.startswith(TEST_PREFIX) or summary.select_metric != metric:
         return []
-    split = TASK_PREFIX + "validation_fraction"
-    off = split in trials.columns and (trials[split].astype(float) == 0).any()
-    if off:
-        return [
-            f"validation split off (validation_fraction=0): configs are selected on {metric}, "
-            f"the metric they report, so the reported {metric} is optimistic"
-        ]
     validation = VALIDATION_PREFIX + metric.removeprefix(TEST_PREFIX)
-    if validation in _declared_metrics(summary.task, goals):  # results from before the split
+    # the task declares a validation metric it did not record: its split is off, or the results
+    # predate it
+    if validation in _declared_metrics(summary.task, goals):
         return [
-            f"no {validation} recorded: configs are selected on {metric}, the metric they "
-            f"report, so the reported {metric} is optimistic"
+            f"no {validation} recorded (the task's validation split is off?): configs are "
+            f"selected on {metric}, the metric they report, so the reported {metric} is optimistic"
         ]
     return []
 
 
 def _declared_metrics(task: str, goals) -> set[str]:
-    """The metrics the task declares (in the results folder or, as now, in the registry)."""
-    from adamlab.tasks.registry import TASKS, load_task
+    """The metrics the task declares (in the results folder or, as now, in its torch-free spec)."""
+    from adamlab.analysis.goals import registered_spec
 
     declared = set(goals.metric_goals)
-    if task in TASKS:
-        declared |= set(load_task(task).metric_goals)
+    spec = registered_spec(task)
+    if spec is not None:
+        declared |= set(spec.metric_goals)
     return declared
 
 

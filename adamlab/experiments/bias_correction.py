@@ -125,7 +125,7 @@ def task_claims(results: Results, trials: pd.DataFrame, task: str) -> list[Claim
     corrected = plain[plain[BIAS_CORRECTION].astype(bool)]
     uncorrected = plain[~plain[BIAS_CORRECTION].astype(bool)]
     warm = trials[~trials[BIAS_CORRECTION].astype(bool) & (_warmup_steps(trials) > 0)]
-    metric = loss_metric(task)
+    metric = loss_metric(results, task)
     early = first_evaluation_step(results, plain, metric)
     out = [
         first_step_claim(results, uncorrected, task, corrected=False),

@@ -21,20 +21,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from adamlab.analysis.goals import Goal
+from adamlab.analysis.goals import Goal, task_metrics
 from adamlab.analysis.grouping import exact_mean, rank_configs
 from adamlab.analysis.selection import best, rank
 from adamlab.store.tables import HP_PREFIX, Results
 
 LR = HP_PREFIX + "lr"
 
-#: the loss each task is judged by in these experiments (evaluated on held-out data, or the exact
-#: objective, never a single minibatch's loss)
-LOSS_METRICS = {"mnist_mlp": "test_loss", "quadratic": "loss", "embedding_sparsity": "test_loss"}
-
-
-def loss_metric(task: str) -> str:
-    return LOSS_METRICS.get(task, "train_loss")
+def loss_metric(results: Results, task: str) -> str:
+    """The loss `task` is judged by in these experiments (evaluated on held-out data, or the
+    exact objective, never a single minibatch's loss), as the task declared it (recorded in the
+    results folder)."""
+    return task_metrics(task, results.manifest).loss_metric
 
 
 def tasks_in(trials: pd.DataFrame) -> list[str]:

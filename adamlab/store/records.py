@@ -46,6 +46,8 @@ class RecordEnvironment(BaseModel):
     hostname: str = ""
     #: {"commit": sha, "dirty": bool} of the checkout holding adamlab's code, or None
     git: dict[str, Any] | None = None
+    #: {source file: hash} of the user's plug-in modules the trial ran (its optimizer's, task's)
+    plugins: dict[str, str] = Field(default_factory=dict)
 
     def key(self) -> tuple[str, str, str]:
         """What must match for two records to be comparable."""
@@ -84,8 +86,12 @@ class TrialRecord(BaseModel):
     optimizer: str
     #: display name of the configured entry (e.g. "adam-nobc"); equals optimizer when unnamed
     variant: str
-    #: every hyperparameter the optimizer was built with, defaults included
+    #: every hyperparameter the optimizer was built with, defaults included (a plug-in's: the
+    #: keywords the sweep gave, and lr)
     hparams: dict[str, Any]
+    #: "module:attribute" of a plug-in optimizer / task given by target: ("" when registered)
+    optimizer_target: str = ""
+    task_target: str = ""
     seed: int = Field(ge=0)
     steps: int = Field(ge=0)
     batch_size: int = Field(ge=1)
@@ -118,6 +124,10 @@ class TrialRecord(BaseModel):
                 message += f", got {first.get('input')!r:.60}"
             raise ValueError(f"{where + ': ' if where else ''}{message}") from None
         return log
+
+    def __repr__(self) -> str:
+        return (f"TrialRecord({self.trial_id}: {self.variant} seed {self.seed} on {self.task}, "
+                f"{self.status} after {self.steps_run} steps)")
 
     def to_json(self) -> str:
         # the fields as they are: model_dump() would copy every metric value first

@@ -1,7 +1,8 @@
 """Records made in another environment than this run's: found before a sweep mixes them.
 
 A record is stale when the adamlab source hash, the adamlab version or the torch version it was
-made with differ from this run's (or it predates environment recording). Its trial id is the same
+made with differ from this run's (or it predates environment recording), or when a plug-in file
+it ran (the user's optimizer or task module) has changed since. Its trial id is the same
 (the id hashes the configuration, not the code), so without this check a re-run after a fix in
 optimizers/adam.py would skip the trial and leave the old number beside the new ones.
 """
@@ -13,6 +14,12 @@ from collections import Counter
 from adamlab.errors import AdamlabError
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import RecordEnvironment
+
+
+def file_hash(path: str) -> str:
+    from adamlab.sweep.environment import file_hash as hash_of
+
+    return hash_of(path)
 
 UNRECORDED = "an adamlab that did not record its environment"
 
@@ -31,6 +38,11 @@ def survey(folder: ResultsFolder, ids: set[str], current: RecordEnvironment) -> 
             stale[trial_id] = UNRECORDED
         elif made_in.key() != current.key():
             stale[trial_id] = made_in.describe()
+        else:
+            changed = [path for path, digest in sorted(made_in.plugins.items())
+                       if file_hash(path) != digest]
+            if changed:
+                stale[trial_id] = f"an earlier version of {changed[0]}"
     return stale, failed
 
 

@@ -84,6 +84,11 @@ class Results:
     def sweep(self) -> str:
         return str(self.manifest.get("sweep") or self.root.name)
 
+    def __repr__(self) -> str:
+        tasks = ", ".join(dict.fromkeys(self.trials["task"])) if "task" in self.trials else ""
+        return (f"Results({self.sweep}: {len(self.trials)} trials, {len(self.metrics)} metric rows"
+                f"{'; tasks ' + tasks if tasks else ''} <- {self.root})")
+
     @property
     def hparam_columns(self) -> list[str]:
         return [c for c in self.trials.columns if c.startswith(HP_PREFIX)]

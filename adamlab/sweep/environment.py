@@ -1,12 +1,17 @@
 """The environment a trial ran in, captured in the process that ran it (a Ray node may differ from
 the driver): what decides whether an old record may stand beside a new one.
 
-- `source_hash`: sha256 of every .py file of the installed adamlab (the adamlab package and its
-  cli, optimizers and tasks subpackages), so a fix in optimizers/adam.py changes it even when the
-  version number does not;
-- `adamlab_version`, `torch_version`;
+- `source_hash`: sha256 over the source of the code that makes a trial's numbers: the optimizers
+  and tasks packages (the built-ins' implementations and specs, the stacks, the kernel), the
+  training loop and what decides stacks (`ENGINE_MODULES`). Each module's bytes are keyed by its
+  module name, not its path, so an editable install and a wheel of the same code hash the same.
+  The analysis, plots, CLI and help texts are not in it: editing them leaves records current.
+- `plugins`: {file: hash} of the user's own modules a trial ran (a plug-in optimizer's or
+  task's), so editing the user's optimizer file makes exactly its records stale;
+- `adamlab_version`, `torch_version` (read from torch's version file, without importing torch);
 - `implementation`: the optimizer code path that actually ran (e.g. "fused kernel",
-  "foreach (kernel unavailable: no C compiler found)", "torch.optim.SGD");
+  "foreach (kernel unavailable: no C compiler found)", "torch.optim.SGD"), and for a plain
+  PyTorch task how its members ran ("vmap", or "one at a time" and why);
 - for information only: the host name and the git commit of the checkout (and whether it had
   local changes).
 """
@@ -16,36 +21,99 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import re
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 from adamlab import __version__
 from adamlab.store.records import RecordEnvironment
 
-#: the packages whose code makes a trial's numbers (installed as adamlab.* subpackages)
-SOURCE_PACKAGES = ("adamlab", "adamlab.cli", "adamlab.optimizers", "adamlab.tasks")
+#: packages whose every module makes a trial's numbers (installed as adamlab.* subpackages)
+ENGINE_PACKAGES = ("adamlab.optimizers", "adamlab.tasks")
+#: single modules that do: the training loop, trials and stacks, plug-in loading
+ENGINE_MODULES = (
+    "adamlab.sweep.runner", "adamlab.sweep.stacking", "adamlab.sweep.trials",
+    "adamlab.targets", "adamlab.entry_points",
+)
+HASH_LENGTH = 16
+
+
+def engine_sources() -> dict[str, Path]:
+    """{module name: source file} of every engine module, found without importing them."""
+    sources: dict[str, Path] = {}
+    for package in ENGINE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            root = Path(root)
+            for path in sorted(root.rglob("*.py")):
+                parts = path.relative_to(root).with_suffix("").parts
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                sources[".".join((package, *parts))] = path
+    for name in ENGINE_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            sources[name] = Path(spec.origin)
+    return sources
 
 
 @functools.cache
 def source_hash() -> str:
-    """16 hex digits of the sha256 over the relative path and bytes of every adamlab .py file."""
-    roots = []
-    for name in SOURCE_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        roots += [(name, Path(p)) for p in ((spec.submodule_search_locations or []) if spec else [])]
-    return hash_sources(roots)
+    """16 hex digits of the sha256 over (module name, bytes) of every engine module."""
+    return hash_modules(engine_sources())
 
 
-def hash_sources(roots: list[tuple[str, Path]]) -> str:
-    """16 hex digits of the sha256 over (package name, relative path, bytes) of each .py file."""
+def hash_modules(sources: dict[str, Path]) -> str:
+    """16 hex digits of the sha256 over (module name, bytes) of each module, by name."""
     digest = hashlib.sha256()
-    for name, root in roots:
-        for path in sorted(root.rglob("*.py")):
-            digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode())
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
-    return digest.hexdigest()[:16]
+    for name in sorted(sources):
+        digest.update(f"{name}\0".encode())
+        digest.update(Path(sources[name]).read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:HASH_LENGTH]
+
+
+def file_hash(path: str | Path) -> str:
+    """16 hex digits of the sha256 of one file's bytes ("missing" when it cannot be read)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_LENGTH]
+    except OSError:
+        return "missing"
+
+
+def plugin_files(*targets: str) -> dict[str, str]:
+    """{source file: hash} of the modules of `targets` ("module:attribute", imported already)."""
+    files: dict[str, str] = {}
+    for target in targets:
+        if not target:
+            continue
+        module = sys.modules.get(target.split(":")[0])
+        path = getattr(module, "__file__", None)
+        if path:
+            files[str(Path(path).resolve())] = file_hash(path)
+    return files
+
+
+@functools.cache
+def torch_version() -> str:
+    """torch.__version__ without importing torch (its version.py), else the distribution's."""
+    spec = importlib.util.find_spec("torch")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            text = (Path(root) / "version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if found:
+            return found.group(1)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "none"
 
 
 @functools.cache
@@ -87,15 +155,15 @@ def _fused_path(optimizer: Any) -> str:
     return "fused kernel"
 
 
-def capture_environment(implementation: str = "") -> RecordEnvironment:
-    """This process's environment, with the optimizer path that ran (see `implementation_of`)."""
-    import torch
-
+def capture_environment(implementation: str = "", plugins: dict[str, str] | None = None) -> RecordEnvironment:
+    """This process's environment, with the optimizer path that ran (see `implementation_of`)
+    and the user's plug-in files a trial ran ({file: hash}, see `plugin_files`). Torch-free."""
     return RecordEnvironment(
         source_hash=source_hash(),
         adamlab_version=__version__,
-        torch_version=str(torch.__version__),
+        torch_version=torch_version(),
         implementation=implementation,
         hostname=socket.gethostname(),
         git=_git(),
+        plugins=dict(plugins or {}),
     )

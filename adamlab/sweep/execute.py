@@ -42,7 +42,12 @@ from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
 from adamlab.sweep import provenance
-from adamlab.sweep.resources import auto_jobs, auto_threads, limit_jobs_and_threads
+from adamlab.sweep.resources import (
+    auto_jobs,
+    auto_threads,
+    limit_jobs_and_threads,
+    measure_worker_startup,
+)
 from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.schema import Sweep
 from adamlab.sweep.stacking import plan_stacks
@@ -101,6 +106,12 @@ class SweepResult:
             counts[record.status] = counts.get(record.status, 0) + 1
         return counts
 
+    def __repr__(self) -> str:
+        ran = ", ".join(f"{n} {status}" for status, n in self.counts().items() if n) or "none"
+        return (f"SweepResult({self.plan.sweep.name}: {len(self.plan.trials)} trials, "
+                f"{len(self.records)} run ({ran}), {len(self.plan.done)} already done -> "
+                f"{self.results_dir})")
+
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: what finished is on disk; `result` says how far it got."""
@@ -155,12 +166,15 @@ def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dic
 
 
 def _task_metadata(plan: SweepPlan) -> dict[str, dict[str, Any]]:
-    from adamlab.tasks.registry import load_task
+    """What the results folder records of each task: its goals, primary metric, which validation
+    metric selects each reported one, its loss, where it came from (the analysis reads these)."""
+    from adamlab.tasks.registry import task_spec
 
     out = {}
-    for name in dict.fromkeys(t.task for t in plan.trials):
-        cls = load_task(name)
-        out[name] = {"primary_metric": cls.primary_metric, "metric_goals": dict(cls.metric_goals)}
+    for trial in plan.trials:
+        if trial.task not in out:
+            spec = task_spec(trial.task, trial.task_target, trial.folder)
+            out[trial.task] = {**spec.describe(), **({"target": trial.task_target} if trial.task_target else {})}
     return out
 
 
@@ -177,7 +191,6 @@ def run_sweep(
     address: str | None = None,
     rerun_stale: bool = False,
     accept_stale: bool = False,
-    worker_startup_s: float | None = None,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
@@ -189,8 +202,6 @@ def run_sweep(
     what the cluster takes; see adamlab.sweep.ray_backend).
     `rerun_stale` / `accept_stale`: what to do with records made in another environment
     (adamlab.store.staleness); without either such records are an error and nothing runs.
-    `worker_startup_s`: a worker's start-up as this process measured it
-    (resources.measure_worker_startup), which automatic `jobs` weighs the work against.
     """
     if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
@@ -215,6 +226,13 @@ def run_sweep(
     # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
     plan = plan_sweep(sweep, retry_failed=retry_failed)
     stale_note = _settle_stale(plan, rerun_stale, accept_stale)
+    # a run imports torch here (a sweep with nothing left to run never does): timing that import
+    # tells automatic jobs what a worker's start-up costs on this machine now
+    worker_startup_s = measure_worker_startup() if plan.pending else None
+    if plan.pending and not sweep.optimizers_checked:
+        from adamlab.sweep.schema import check_optimizers
+
+        check_optimizers(sweep)  # before anything runs or is written
     result = SweepResult(plan)
     cluster = None
     if backend == "ray":
@@ -272,8 +290,9 @@ def run_sweep(
                 backend_here = InProcess(sweep.name, threads)
             else:
                 backend_here = ProcessPool(sweep.name, jobs, threads)
-            with backend_here:
-                drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
+            if work.stacks:  # nothing to run: no executor, so no torch
+                with backend_here:
+                    drive(work.stacks, jobs, backend_here, started_trial, ended_trial)
             outcome_name = "completed"
         except KeyboardInterrupt:
             outcome_name = "interrupted"

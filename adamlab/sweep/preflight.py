@@ -18,20 +18,22 @@ checked every value against its range), for a flag or a string every value. The 
 from __future__ import annotations
 
 import itertools
+import json
 
 
-def _one_step(optimizer_name: str, hparams: dict, sparse: bool) -> None:
+def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
     import torch
 
     from adamlab.optimizers.stacked import build_stacked_optimizer
 
     if sparse:
         table = torch.nn.Embedding(4, 2, sparse=True)
-        optimizer = build_stacked_optimizer(optimizer_name, list(table.parameters()), [hparams], sparse=True)
+        optimizer = build_stacked_optimizer(spec, list(table.parameters()), [hparams], sparse=True,
+                                            folder=folder)
         table(torch.tensor([0, 2])).sum().backward()
     else:
         weight = torch.nn.Parameter(torch.ones(1, 4, 2))  # a stack of one member
-        optimizer = build_stacked_optimizer(optimizer_name, [weight], [hparams])
+        optimizer = build_stacked_optimizer(spec, [weight], [hparams], folder=folder)
         weight.grad = torch.full_like(weight, 0.5)
     optimizer.step()
 
@@ -49,8 +51,9 @@ def _describe(hparams: dict, varying: list[str]) -> str:
     return ", ".join(f"{k}={hparams[k]!r}" for k in varying)
 
 
-def preflight_problems(entries, *, dense: list[str], sparse: list[str]):
-    """Problems for `entries` [(path, OptimizerPlan)]: one per distinct failure message per entry.
+def preflight_problems(entries, *, dense: list[str], sparse: list[str], folder: str | None = None):
+    """Problems for `entries` [(path, OptimizerPlan, OptimizerSpec)]: one per distinct failure
+    message per entry; `folder`: where plug-in modules are imported from first.
 
     `dense` / `sparse`: the sweep's tasks (e.g. "tasks[1] (mnist_mlp)") whose gradients are dense
     / sparse; each configuration is tried on each kind that some task has.
@@ -61,17 +64,17 @@ def preflight_problems(entries, *, dense: list[str], sparse: list[str]):
     kinds = [k for k in ("dense", "sparse") if tasks_of[k]]
     problems: list[Problem] = []
     tried: dict[tuple, str | None] = {}
-    for path, plan in entries:
+    for path, plan, spec in entries:
         keys = list(plan.grid)
         varying = [k for k in keys if len(plan.grid[k]) > 1]
         seen_messages: set[str] = set()
         for combo in itertools.product(*(representatives(plan.grid[k]) for k in keys)):
             hparams = dict(zip(keys, combo, strict=True))
             for kind in kinds:
-                cache_key = (plan.optimizer, kind, tuple(sorted(hparams.items())))
+                cache_key = (plan.optimizer, plan.target, kind, json.dumps(hparams, sort_keys=True))
                 if cache_key not in tried:
                     try:
-                        _one_step(plan.optimizer, hparams, kind == "sparse")
+                        _one_step(spec, hparams, kind == "sparse", folder)
                         tried[cache_key] = None
                     except Exception as exc:
                         tried[cache_key] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

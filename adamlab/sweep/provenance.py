@@ -38,14 +38,12 @@ def git_commit(path: Path | None = None) -> dict[str, Any] | None:
 
 
 def environment(device: str) -> dict[str, Any]:
-    import torch
-
-    from adamlab.sweep.environment import source_hash
+    from adamlab.sweep.environment import source_hash, torch_version
 
     return {
         "adamlab_version": __version__,
         "source_hash": source_hash(),
-        "torch_version": torch.__version__,
+        "torch_version": torch_version(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "device": device,

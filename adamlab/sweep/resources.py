@@ -10,7 +10,8 @@
   threads than cores only take turns on them.
 - Left automatic, a sweep runs in one process unless the work a worker would get is
   POOL_REPAYS x a worker's start-up: measured in this process (what importing torch and the
-  training loop took, `measure_worker_startup`), else WORKER_STARTUP_S. Start-up is paid again by
+  training loop took, `measure_worker_startup`, which run_sweep calls where a run first needs
+  torch), else WORKER_STARTUP_S. Start-up is paid again by
   every worker of a 'spawn' pool, while the work only divides. `--threads` left automatic gives a
   stack the cores no other work keeps busy (adamlab.host.idle_cores), one for small stacks.
 """
@@ -62,10 +63,10 @@ def measure_worker_startup() -> float | None:
 
 
 def _stack_bytes(stack: list[Trial]) -> int:
-    from adamlab.tasks.registry import load_task
+    from adamlab.tasks.registry import task_spec
 
     first = stack[0]
-    task_cls = load_task(first.task)
+    task_cls = task_spec(first.task, first.task_target, first.folder)
     params = task_cls.Params.model_validate(first.task_params)
     return len(stack) * task_cls.member_bytes(params, first.batch_size)
 

@@ -206,28 +206,40 @@ def _run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
             member.outcome = TrialOutcome(trial_record(
                 member.trial, sweep_name, device=str(device), status="failed",
                 steps_run=failure.step, wall_time_s=time.perf_counter() - started, log=member.log,
-                goals=goals, error=_one_line(cause), optimizer=optimizer,
+                goals=goals, error=_one_line(cause), optimizer=optimizer, task=task,
             ), trace)
     return [m.outcome for m in members]
 
 
 def _build(trials: list[Trial]):
+    from adamlab.optimizers.registry import get_spec
     from adamlab.optimizers.stacked import build_stacked_optimizer
     from adamlab.tasks.device import resolve_device
-    from adamlab.tasks.registry import load_task
+    from adamlab.tasks.registry import load_task, task_spec
 
     first = trials[0]
-    task_cls = load_task(first.task)
-    goals = dict(task_cls.metric_goals)
+    spec = task_spec(first.task, first.task_target, first.folder)
+    goals = dict(spec.metric_goals)
     device = resolve_device(first.device_spec)
     seed_everything(first.seed)
-    params = task_cls.Params.model_validate(first.task_params)
-    task = task_cls(
-        params, seed=first.seed, device=device, batch_size=first.batch_size, members=len(trials),
-    )
+    params = spec.Params.model_validate(first.task_params)
+    if spec.plugin:
+        # a task in plain PyTorch: built with the trial's seed after the global RNGs are seeded,
+        # its members stacked by ModuleTask (vmap where the model allows, else one at a time)
+        from adamlab.tasks.module_task import ModuleTask
+
+        user_task = spec.user_class(seed=first.seed, device=device, **params.model_dump())
+        task = ModuleTask(user_task, members=len(trials))
+        sparse = False
+    else:
+        task_cls = load_task(first.task)
+        task = task_cls(
+            params, seed=first.seed, device=device, batch_size=first.batch_size, members=len(trials),
+        )
+        sparse = task_cls.uses_sparse_gradients(params)
     optimizer = build_stacked_optimizer(
-        first.optimizer, task.tensors, [t.hparams for t in trials],
-        sparse=task_cls.uses_sparse_gradients(params),
+        get_spec(first.optimizer, first.optimizer_target, first.folder), task.tensors,
+        [t.hparams for t in trials], sparse=sparse, folder=first.folder,
     )
     return task, optimizer, device, goals
 
@@ -253,7 +265,7 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
         member.outcome = TrialOutcome(trial_record(
             member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
             wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
-            optimizer=optimizer,
+            optimizer=optimizer, task=task,
         ))
 
     try:
@@ -316,14 +328,35 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
         end(member, "finished", steps)
 
 
+def _plugin_targets(trial: Trial) -> list[str]:
+    """"module:attribute" of the trial's plug-in optimizer and task (in a file or installed)."""
+    from adamlab.optimizers.registry import get_spec
+    from adamlab.tasks.registry import task_spec
+
+    targets = []
+    for find in (lambda: get_spec(trial.optimizer, trial.optimizer_target, trial.folder),
+                 lambda: task_spec(trial.task, trial.task_target, trial.folder)):
+        try:
+            spec = find()
+        except AdamlabError:  # it never loaded: the trial failed before it ran
+            continue
+        if spec.plugin:
+            targets.append(spec.implementation if hasattr(spec, "implementation") else spec.target)
+    return targets
+
+
 def trial_record(
     trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
     wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
-    optimizer=None,
+    optimizer=None, task=None,
 ) -> TrialRecord:
     """The record of an ended trial: its configuration, outcome, metric log and the environment
-    it ran in (with the code path of `optimizer`, None when it was never built)."""
-    from adamlab.sweep.environment import capture_environment, implementation_of
+    it ran in (with the code path of `optimizer`, None when it was never built, and for a plain
+    PyTorch task the path its members ran: vmap, or one at a time and why)."""
+    path = getattr(task, "path", None)
+    reason = getattr(task, "path_reason", None)
+    task_path = f"; members: {path}" + (f" ({reason})" if reason else "") if path else ""
+    from adamlab.sweep.environment import capture_environment, implementation_of, plugin_files
 
     final, best = log.final_and_best(goals)
     return TrialRecord(
@@ -334,6 +367,8 @@ def trial_record(
         optimizer=trial.optimizer,
         variant=trial.variant,
         hparams=dict(trial.hparams),
+        optimizer_target=trial.optimizer_target,
+        task_target=trial.task_target,
         seed=trial.seed,
         steps=trial.steps,
         batch_size=trial.batch_size,
@@ -346,5 +381,8 @@ def trial_record(
         error=error,
         metrics=log.columns(),
         adamlab_version=__version__,
-        environment=capture_environment(implementation_of(optimizer) if optimizer is not None else ""),
+        environment=capture_environment(
+            implementation_of(optimizer) + task_path if optimizer is not None else "",
+            plugin_files(*_plugin_targets(trial)),
+        ),
     )

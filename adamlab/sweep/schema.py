@@ -21,11 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adamlab.errors import AdamlabError
-from adamlab.optimizers.registry import OPTIMIZERS, OptimizerSpec, optimizer_names
-from adamlab.optimizers.schedules import SCHEDULES, WEIGHT_DECAY_SCALINGS
+from adamlab.optimizers.registry import get_spec, optimizer_names
+from adamlab.optimizers.spec import OptimizerSpec, field_bounds, field_choices
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
-from adamlab.tasks.registry import TASKS, load_task, task_names
+from adamlab.targets import TargetError
+from adamlab.tasks.registry import load_task, task_names, task_spec
 
 logger = logging.getLogger("adamlab.sweep")
 
@@ -38,24 +39,6 @@ LOGGED_VALUE_BYTES = 200
 #: values logged per log or evaluation step, a generous bound over the tasks and optimizers
 VALUES_PER_LOG_STEP = 40
 DEFAULT_RESULTS_ROOT = Path("results")
-
-# Allowed ranges of hyperparameters, by name, whatever the optimizer:
-# name -> (low, low included, high, high included)
-HPARAM_RANGES: dict[str, tuple[float, bool, float, bool]] = {
-    "lr": (0.0, True, math.inf, False),
-    "beta1": (0.0, True, 1.0, False),
-    "beta2": (0.0, True, 1.0, False),
-    "eps": (0.0, True, math.inf, False),
-    "weight_decay": (0.0, True, math.inf, False),
-    "momentum": (0.0, True, math.inf, False),
-    "dampening": (0.0, True, 1.0, True),
-    "warmup_steps": (0, True, math.inf, False),
-}
-#: hyperparameters that take one of a few names
-HPARAM_CHOICES: dict[str, tuple[str, ...]] = {
-    "schedule": SCHEDULES,
-    "weight_decay_scaling": WEIGHT_DECAY_SCALINGS,
-}
 
 # ---------------------------------------------------------------- input models (static shape)
 
@@ -92,6 +75,8 @@ class TaskEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str
+    #: "module:Class" of a task class in plain PyTorch (tasks/plugin.py)
+    target: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     steps: _StepCount | None = None
     epochs: _StepCount | None = None
@@ -115,6 +100,8 @@ class TaskPlan:
     log_every: int
     eval_every: int
     uses_sparse_gradients: bool = False
+    #: "module:Class" of a plug-in task ("" for a registered one)
+    target: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +115,8 @@ class OptimizerPlan:
     label: str
     optimizer: str
     grid: dict[str, list[Any]]
+    #: "module:attribute" of a plug-in optimizer ("" for a registered one)
+    target: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +136,13 @@ class Sweep:
     optimizers: tuple[OptimizerPlan, ...]
     #: the keys the YAML gave explicitly per optimizer entry (for display of what varies)
     explicit_hparams: tuple[tuple[str, ...], ...] = field(default=())
+    #: the folder plug-in modules are imported from first (the sweep file's); None: sys.path only
+    folder: str | None = None
+    #: the YAML it was validated from (for the line numbers of later checks)
+    document: YamlDocument | None = field(default=None, compare=False, repr=False)
+    #: whether every optimizer entry was built and stepped (check_optimizers); a run does it
+    #: before its first trial when validation left it out
+    optimizers_checked: bool = field(default=False, compare=False)
 
     @property
     def device_type(self) -> str:
@@ -171,6 +167,7 @@ class Sweep:
             "tasks": [
                 {
                     "name": t.name,
+                    **({"target": t.target} if t.target else {}),
                     "params": dict(t.params),
                     "steps": t.steps,
                     "batch_size": t.batch_size,
@@ -182,16 +179,26 @@ class Sweep:
             "optimizers": [
                 {
                     "name": o.label,
-                    "optimizer": o.optimizer,
-                    **{k: (v[0] if len(v) == 1 else list(v)) for k, v in o.grid.items()},
+                    **({"target": o.target} if o.target else {"optimizer": o.optimizer}),
+                    **{k: _resolved_values(v) for k, v in o.grid.items()},
                 }
                 for o in self.optimizers
             ],
         }
 
+    def optimizer_spec(self, plan: OptimizerPlan) -> OptimizerSpec:
+        return get_spec(plan.optimizer, plan.target, self.folder)
+
     def to_yaml(self) -> str:
         header = f"# resolved from {self.source} by adamlab: every default filled in\n"
         return header + yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
+
+
+def _resolved_values(values: list[Any]) -> Any:
+    """A grid as YAML gives it: one scalar, a list, or a list of lists for list values."""
+    if len(values) == 1 and not isinstance(values[0], list):
+        return values[0]
+    return list(values)
 
 
 # ---------------------------------------------------------------- problems
@@ -279,8 +286,21 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple, model: type[BaseMode
 # ---------------------------------------------------------------- checks
 
 
-def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]:
-    """The value coerced to the default's type, or an error message."""
+def _check_hparam(spec: OptimizerSpec, name: str, value: Any) -> tuple[Any, str | None]:
+    """The value coerced to the kind of the hyperparameter's default, or an error message; the
+    range and choices are the optimizer's own (its Params)."""
+    info = spec.field(name) if name in spec.Params.model_fields else None
+    default = info.get_default(call_default_factory=True) if info is not None else None
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return None, f"must be a list (given as [[...]]), got {_got(value)}"
+        if not all(_scalar(item) for item in value):
+            return None, "list values must hold scalars"
+        return list(value), None
+    if isinstance(value, list):
+        if spec.plugin and all(_scalar(item) for item in value):
+            return list(value), None  # a keyword whose default is no list (None, a scalar)
+        return None, f"must be a scalar, got {_got(value)}"
     if isinstance(default, bool):
         if not isinstance(value, bool):
             return None, f"must be true or false, got {_got(value)}"
@@ -293,23 +313,26 @@ def _check_hparam(name: str, value: Any, default: Any) -> tuple[Any, str | None]
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return None, f"must be an integer, got {_got(value)}"
-    elif value is not None and not isinstance(value, (bool, int, float, str)):
+    elif not _scalar(value):
         return None, f"must be a scalar, got {_got(value)}"
-    if name in HPARAM_CHOICES and value not in HPARAM_CHOICES[name]:
-        return None, f"must be one of {', '.join(HPARAM_CHOICES[name])}, got {_got(value)}"
-    if name in HPARAM_RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
-        lo, lo_in, hi, hi_in = HPARAM_RANGES[name]
-        inside = (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
-        if not inside:
-            if math.isinf(hi):
-                rule = f"must be {'>=' if lo_in else '>'} {lo:g}"
-            else:
-                rule = f"must be in {'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
-            return None, f"{rule}, got {value!r}"
+    if info is None:
+        return value, None
+    choices = field_choices(info)
+    if choices is not None and value not in choices:
+        return None, f"must be one of {', '.join(map(str, choices))}, got {_got(value)}"
+    bounds = field_bounds(info)
+    if not bounds.unbounded and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not bounds.contains(value):
+            return None, f"{bounds.rule()}, got {value!r}"
     return value, None
 
 
-def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int) -> tuple[OptimizerPlan, tuple[str, ...]] | None:
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int,
+                     folder: str | None) -> tuple[OptimizerPlan, tuple[str, ...]] | None:
     where = f"optimizers[{j}]"
     if isinstance(raw, str):
         raw = {"name": raw}
@@ -318,63 +341,108 @@ def _optimizer_entry(j: int, raw: Any, problems: list[Problem], max_trials: int)
         return None
     label = raw.get("name")
     if "name" not in raw:
-        problems.append(Problem(f"{where}.name", "required key is missing (a registered optimizer, or a label plus optimizer:)"))
+        problems.append(Problem(f"{where}.name", "required key is missing (a registered optimizer, or a label plus optimizer: or target:)"))
         return None
     if not isinstance(label, str) or not label.strip():
         problems.append(Problem(f"{where}.name", f"must be a non-empty string, got {_got(label)}"))
         return None
-    allowed = ", ".join(optimizer_names())
-    if "optimizer" in raw:
+    target = ""
+    try:
+        allowed = ", ".join(optimizer_names())
+    except AdamlabError as exc:  # an installed plug-in that clashes with a built-in
+        problems.append(Problem(f"{where}.name", str(exc)))
+        return None
+    if "target" in raw:
+        target = raw["target"]
+        if "optimizer" in raw:
+            problems.append(Problem(f"{where}.optimizer", "give optimizer: (a registered name) or target: (module:attribute), not both"))
+            return None
+        registry_name = label
+        try:
+            spec = get_spec(label, target if isinstance(target, str) else repr(target), folder)
+        except TargetError as exc:
+            problems.append(Problem(f"{where}.target", str(exc)))
+            return None
+    elif "optimizer" in raw:
         registry_name = raw["optimizer"]
-        if not isinstance(registry_name, str) or registry_name not in OPTIMIZERS:
+        if not isinstance(registry_name, str) or registry_name not in optimizer_names():
             problems.append(Problem(f"{where}.optimizer", f"unknown optimizer {_got(registry_name)}; allowed: {allowed}"))
             return None
+        spec = get_spec(registry_name)
     else:
         registry_name = label
-        if registry_name not in OPTIMIZERS:
+        if registry_name not in optimizer_names():
             problems.append(Problem(
                 f"{where}.name",
-                f"unknown optimizer {label!r}; allowed: {allowed} (for a named variant add optimizer: <one of those>)",
+                f"unknown optimizer {label!r}; allowed: {allowed} (for a named variant add "
+                f"optimizer: <one of those>; for your own, target: module:attribute)",
             ))
             return None
-    spec: OptimizerSpec = OPTIMIZERS[registry_name]
+        spec = get_spec(registry_name)
     grid: dict[str, list[Any]] = {}
     ok = True
+    allowed_keys = spec.allowed()
     for key, value in raw.items():
-        if key in ("name", "optimizer"):
+        if key in ("name", "optimizer", "target"):
             continue
         path = f"{where}.{key}"
-        allowed_keys = spec.allowed()
-        if key not in allowed_keys:
-            hint = " (betas are given as beta1 and beta2)" if key == "betas" else ""
-            problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(allowed_keys)}"))
+        if key not in allowed_keys and not spec.Params.open_keywords:
+            if spec.plugin:
+                problems.append(Problem(path, f"unknown keyword for {target} (its constructor "
+                                              f"takes: {', '.join(allowed_keys)})"))
+            else:
+                hint = " (betas are given as beta1 and beta2)" if key == "betas" else ""
+                problems.append(Problem(path, f"unknown hyperparameter for {registry_name}{hint}; allowed: {', '.join(allowed_keys)}"))
+            ok = False
+            continue
+        default = allowed_keys.get(key)
+        if isinstance(default, list) and isinstance(value, list) and all(map(_scalar, value)):
+            problems.append(Problem(path, (
+                f"takes a list: give it as [[...]] (e.g. {[value]}), one list per value; a plain "
+                f"list is a sweep axis of scalars, got {value}"
+            )))
             ok = False
             continue
         try:
-            values, suffixes = expand_values(value, max_count=max_trials)
+            values, suffixes = expand_values(value, max_count=max_trials, list_items=spec.plugin)
         except ValueSpecError as exc:
             problems.append(Problem(path + exc.path, exc.message))
             ok = False
             continue
         checked = []
         for item, suffix in zip(values, suffixes, strict=True):
-            coerced, message = _check_hparam(key, item, allowed_keys[key])
+            coerced, message = _check_hparam(spec, key, item)
             if message:
                 problems.append(Problem(path + suffix, message))
                 ok = False
             else:
                 checked.append(coerced)
-        grid[key] = list(dict.fromkeys(checked))  # a value listed twice is one configuration
+        # a value listed twice is one configuration
+        grid[key] = list({_canonical(v): v for v in checked}.values())
+    missing = [k for k in spec.Params.required if k not in raw]
+    if missing:
+        problems.append(Problem(where, f"{target} needs {', '.join(missing)} (no default in its constructor)"))
+        ok = False
+    if spec.plugin and "lr" not in raw and spec.defaults.get("lr") is None:
+        problems.append(Problem(where, f"{target} has no default lr; give lr:"))
+        ok = False
     if not ok:
         return None
-    explicit = tuple(k for k in raw if k not in ("name", "optimizer"))
+    explicit = tuple(k for k in raw if k not in ("name", "optimizer", "target"))
     full = {key: grid.get(key, [default]) for key, default in spec.defaults.items()}
-    # optional hyperparameters (the schedule's, ...) only where the entry gives them
-    full.update({key: grid[key] for key in spec.optional if key in grid})
-    return OptimizerPlan(label=label, optimizer=registry_name, grid=full), explicit
+    # optional hyperparameters (the schedule's, a plug-in's keywords) only where the entry gives them
+    full.update({key: values for key, values in grid.items() if key not in full})
+    return OptimizerPlan(label=label, optimizer=registry_name, grid=full, target=target), explicit
 
 
-def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]) -> TaskPlan | None:
+def _canonical(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem],
+                folder: str | None) -> TaskPlan | None:
     where = f"tasks[{i}]"
     if isinstance(raw, str):
         raw = {"name": raw}
@@ -386,14 +454,26 @@ def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc, ("tasks", i), TaskEntry))
         return None
-    if entry.name not in TASKS:
-        problems.append(Problem(f"{where}.name", f"unknown task {entry.name!r}; allowed: {', '.join(task_names())}"))
-        return None
-    try:
-        task_cls = load_task(entry.name)
-    except Exception as exc:  # a registered task whose module fails to import
-        problems.append(Problem(f"{where}.name", f"task {entry.name!r} cannot be loaded: {type(exc).__name__}: {exc}"))
-        return None
+    if entry.target is not None:
+        try:
+            task_cls = task_spec(entry.name, entry.target, folder)
+        except TargetError as exc:
+            problems.append(Problem(f"{where}.target", str(exc)))
+            return None
+    else:
+        try:
+            names = task_names()
+        except AdamlabError as exc:  # an installed plug-in that clashes with a built-in
+            problems.append(Problem(f"{where}.name", str(exc)))
+            return None
+        if entry.name not in names:
+            problems.append(Problem(f"{where}.name", f"unknown task {entry.name!r}; allowed: {', '.join(names)} (for your own, target: module:Class)"))
+            return None
+        try:
+            task_cls = task_spec(entry.name)
+        except Exception as exc:  # a registered task whose spec fails to import
+            problems.append(Problem(f"{where}.name", f"task {entry.name!r} cannot be loaded: {type(exc).__name__}: {exc}"))
+            return None
     try:
         params = task_cls.Params.model_validate(entry.params)
     except ValidationError as exc:
@@ -414,7 +494,10 @@ def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]
         return None
     batch_size = entry.batch_size or top.batch_size
     if epochs is not None:
-        steps = _steps_for_epochs(task_cls, params, batch_size, epochs, top.seeds[0], f"{level}epochs", problems)
+        if task_cls.plugin:
+            problems.append(Problem(f"{level}epochs", f"a plug-in task ({entry.target}) has no fixed epoch length here; use steps:"))
+            return None
+        steps = _steps_for_epochs(entry.name, task_cls, params, batch_size, epochs, top.seeds[0], f"{level}epochs", problems)
         if steps is None:
             return None
     return TaskPlan(
@@ -425,13 +508,19 @@ def _task_entry(i: int, raw: Any, top: SweepFile | None, problems: list[Problem]
         log_every=entry.log_every or top.log_every,
         eval_every=entry.eval_every or top.eval_every or steps,
         uses_sparse_gradients=bool(task_cls.uses_sparse_gradients(params)),
+        target=entry.target or "",
     )
 
 
-def _steps_for_epochs(task_cls, params, batch_size, epochs, seed, path, problems) -> int | None:
-    # An epoch's length is known only to a built task (it depends on the data); build it once.
+def _steps_for_epochs(name, spec, params, batch_size, epochs, seed, path, problems) -> int | None:
+    # An epoch's length depends on the data: the spec tells it from the files' headers where it
+    # can (no torch), else the task is built once to count it
+    per_epoch = spec.epoch_steps(params, batch_size)
+    if per_epoch:
+        return epochs * per_epoch
     import torch
 
+    task_cls = load_task(name)
     try:
         per_epoch = task_cls(params, seed=seed, device=torch.device("cpu"), batch_size=batch_size).steps_per_epoch
     except Exception as exc:
@@ -444,8 +533,10 @@ def _steps_for_epochs(task_cls, params, batch_size, epochs, seed, path, problems
 
 
 def _resolve_device(spec: str, path: str, problems: list[Problem]) -> str | None:
-    from adamlab.tasks.device import resolve_device
+    from adamlab.tasks.device import PLAIN_DEVICES, resolve_device
 
+    if spec in PLAIN_DEVICES:
+        return spec
     try:
         device = resolve_device(spec)
     except (AdamlabError, RuntimeError) as exc:
@@ -454,13 +545,13 @@ def _resolve_device(spec: str, path: str, problems: list[Problem]) -> str | None
     return device.type if spec == "auto" else spec
 
 
-def _sparse_problems(tasks, optimizers, problems: list[Problem]) -> None:
-    capable = ", ".join(n for n, s in sorted(OPTIMIZERS.items()) if s.sparse_ok)
+def _sparse_problems(tasks, optimizers, specs: dict[int, OptimizerSpec], problems: list[Problem]) -> None:
+    capable = ", ".join(n for n in optimizer_names() if get_spec(n).sparse_ok)
     for i, task in tasks:
         if not task.uses_sparse_gradients:
             continue
         for j, opt in optimizers:
-            if not OPTIMIZERS[opt.optimizer].sparse_ok:
+            if not specs[j].sparse_ok:
                 problems.append(Problem(
                     f"optimizers[{j}]",
                     f"{opt.optimizer} cannot take the sparse gradients of tasks[{i}] ({task.name} "
@@ -484,7 +575,8 @@ def _warmup_problems(tasks, optimizers, problems: list[Problem]) -> None:
 
 
 def validate_sweep(doc: YamlDocument, *, device: str | None = None,
-                   max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
+                   max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True,
+                   folder: str | Path | None = None) -> Sweep:
     """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option).
 
     A sweep of more than `max_trials` trials (counted from its grid sizes, before anything is
@@ -538,28 +630,23 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
 
     raw_tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
     raw_optimizers = data.get("optimizers") if isinstance(data.get("optimizers"), list) else []
-    tasks = [(i, plan) for i, raw in enumerate(raw_tasks) if (plan := _task_entry(i, raw, top, problems))]
-    entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems, max_trials))]
+    if folder is None and source and Path(source).is_file():
+        folder = Path(source).resolve().parent
+    folder = str(folder) if folder is not None else None
+    tasks = [(i, plan) for i, raw in enumerate(raw_tasks) if (plan := _task_entry(i, raw, top, problems, folder))]
+    entries = [(j, got) for j, raw in enumerate(raw_optimizers) if (got := _optimizer_entry(j, raw, problems, max_trials, folder))]
     optimizers = [(j, plan) for j, (plan, _) in entries]
-    _sparse_problems(tasks, optimizers, problems)
+    specs = {j: get_spec(plan.optimizer, plan.target, folder) for j, plan in optimizers}
+    _sparse_problems(tasks, optimizers, specs, problems)
     _warmup_problems(tasks, optimizers, problems)
     if not problems and top is not None:
         problems.extend(_size_problems(tasks, optimizers, len(top.seeds), max_trials))
         if resolved_device is not None:
-            problems.extend(_memory_problems(tasks, resolved_device))
-    if not problems:
-        from adamlab.sweep.preflight import preflight_problems
-
-        problems.extend(preflight_problems(
-            [(f"optimizers[{j}]", plan) for j, plan in optimizers],
-            dense=[f"tasks[{i}] ({t.name})" for i, t in tasks if not t.uses_sparse_gradients],
-            sparse=[f"tasks[{i}] ({t.name})" for i, t in tasks if t.uses_sparse_gradients],
-        ))
-
+            problems.extend(_memory_problems(tasks, resolved_device, folder))
     if problems:
         raise SweepConfigError(_format(doc, problems))
     assert top is not None and resolved_device is not None
-    return Sweep(
+    sweep = Sweep(
         name=top.name,
         description=top.description,
         source=source,
@@ -571,7 +658,32 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
         tasks=tuple(plan for _, plan in tasks),
         optimizers=tuple(plan for _, plan in optimizers),
         explicit_hparams=tuple(explicit for _, (_, explicit) in entries),
+        folder=folder,
+        document=doc,
     )
+    if preflight:
+        check_optimizers(sweep)
+        sweep = replace(sweep, optimizers_checked=True)
+    return sweep
+
+
+def check_optimizers(sweep: Sweep) -> None:
+    """Build every optimizer entry of `sweep` and step it (adamlab.sweep.preflight; imports
+    torch); raises SweepConfigError. Commands that run nothing (--dry-run, a sweep whose trials
+    are all done) skip it."""
+    from adamlab.sweep.preflight import preflight_problems
+
+    tasks = list(enumerate(sweep.tasks))
+    problems = preflight_problems(
+        [(f"optimizers[{j}]", plan, sweep.optimizer_spec(plan)) for j, plan in enumerate(sweep.optimizers)],
+        dense=[f"tasks[{i}] ({t.name})" for i, t in tasks if not t.uses_sparse_gradients],
+        sparse=[f"tasks[{i}] ({t.name})" for i, t in tasks if t.uses_sparse_gradients],
+        folder=sweep.folder,
+    )
+    if problems:
+        if sweep.document is not None:
+            raise SweepConfigError(_format(sweep.document, problems))
+        raise SweepConfigError([f"{sweep.source}: {p.path}: {p.message}" for p in problems])
 
 
 def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Problem]:
@@ -587,7 +699,7 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
     ))]
 
 
-def _memory_problems(tasks, device: str) -> list[Problem]:
+def _memory_problems(tasks, device: str, folder: str | None) -> list[Problem]:
     """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
     model, data and optimizer state, and the metric log a trial keeps until it ends)."""
     from adamlab import host
@@ -595,9 +707,8 @@ def _memory_problems(tasks, device: str) -> list[Problem]:
     available = host.available_memory(device)
     problems = []
     for i, task in tasks:
-        model = load_task(task.name).memory_bytes(
-            load_task(task.name).Params.model_validate(task.params), task.batch_size
-        )
+        spec = task_spec(task.name, task.target, folder)
+        model = spec.memory_bytes(spec.Params.model_validate(task.params), task.batch_size)
         logged = (task.steps // task.log_every + task.steps // task.eval_every + 2) * VALUES_PER_LOG_STEP
         need = model + logged * LOGGED_VALUE_BYTES
         if available is not None and need > available:
@@ -629,6 +740,7 @@ def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
 
 
 def load_sweep(path: str | Path, *, device: str | None = None,
-               max_trials: int = DEFAULT_MAX_TRIALS) -> Sweep:
-    """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema problems)."""
-    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials)
+               max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True) -> Sweep:
+    """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema
+    problems). `preflight=False` leaves out building the optimizers (see check_optimizers)."""
+    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials, preflight=preflight)

@@ -4,9 +4,10 @@ process, to the workers of `--jobs`, or to Ray).
 Every trial runs in a stack of K >= 1 members (adamlab.sweep.runner). Trials share a stack when
 they share everything but the optimizer hyperparameters that may differ per member: the task and
 its params, seed, steps, batch size, log/eval cadence, divergence factor, device, the optimizer's
-registry name and its discrete flags (amsgrad, bias_correction: everything outside the
-registry's `per_member`). Optimizers without a stacked form (torch's reference classes,
-SparseAdam) and tasks with sparse gradients run in stacks of one.
+name (and plug-in target) and its discrete flags (amsgrad, bias_correction: everything outside
+its spec's `per_member`). Optimizers without a hand-stacked form (torch's reference classes, a
+user's) stack as one instance per member (optimizers/optimizer_stack.py), where every
+hyperparameter but the schedule may differ; tasks with sparse gradients run in stacks of one.
 
 `stack_size` caps K: None ("auto", the default) lets a stack grow to every trial that can share
 it, as far as the memory of the device it runs on allows (`auto_stack_size`: the `jobs` stacks in
@@ -53,8 +54,8 @@ class _Stackability:
         the most members that fit in memory)."""
         from adamlab.optimizers.registry import get_spec
 
-        key = (trial.task, canonical_json(trial.task_params), trial.device_spec, trial.optimizer,
-               trial.batch_size)
+        key = (trial.task, trial.task_target, canonical_json(trial.task_params), trial.device_spec,
+               trial.optimizer, trial.optimizer_target, trial.batch_size)
         if key not in self._cache:
             self._cache[key] = self._reason_and_room(trial, self.jobs)
             reason = self._cache[key][0]
@@ -63,18 +64,14 @@ class _Stackability:
         reason, room = self._cache[key]
         if reason is not None:
             return None, 1
-        return get_spec(trial.optimizer).shared_hparams(trial.hparams), room
+        spec = get_spec(trial.optimizer, trial.optimizer_target, trial.folder)
+        return spec.shared_hparams(trial.hparams), room
 
     @staticmethod
     def _reason_and_room(trial: Trial, jobs: int) -> tuple[str | None, int]:
-        from adamlab.optimizers.registry import OPTIMIZERS
-        from adamlab.tasks.registry import load_task
+        from adamlab.tasks.registry import task_spec
 
-        if OPTIMIZERS[trial.optimizer].stacked is None:
-            stackable = ", ".join(name for name, spec in OPTIMIZERS.items() if spec.stacked)
-            return (f"optimizer {trial.optimizer} has no stacked form (stackable: "
-                    f"{stackable}): its trials run one at a time"), 1
-        task_cls = load_task(trial.task)
+        task_cls = task_spec(trial.task, trial.task_target, trial.folder)
         params = task_cls.Params.model_validate(trial.task_params)
         if task_cls.uses_sparse_gradients(params):
             return (f"{trial.task} with sparse gradients runs one trial at a time (no optimizer "
@@ -101,7 +98,7 @@ def stack_key(trial: Trial, shared_hparams: dict) -> tuple:
     return (
         trial.task, canonical_json(trial.task_params), trial.seed, trial.steps, trial.batch_size,
         trial.log_every, trial.eval_every, trial.divergence_factor, trial.device, trial.device_spec,
-        trial.optimizer, canonical_json(shared_hparams),
+        trial.optimizer, trial.optimizer_target, trial.task_target, canonical_json(shared_hparams),
     )
 
 

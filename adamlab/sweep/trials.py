@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from adamlab.optimizers.registry import trial_hparams
 from adamlab.sweep.schema import Sweep
 
 ID_LENGTH = 16
@@ -45,6 +44,12 @@ class Trial:
     variant: str = field(default="", compare=False)
     #: the exact device to run on ('cuda:1'); not part of the id
     device_spec: str = field(default="", compare=False)
+    #: "module:attribute" of a plug-in optimizer / task given by target: ("" when registered);
+    #: part of the id only when set, so registered optimizers' and tasks' ids are unchanged
+    optimizer_target: str = ""
+    task_target: str = ""
+    #: where plug-in modules are imported from first (the sweep file's folder); not part of the id
+    folder: str | None = field(default=None, compare=False)
     trial_id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,7 +61,10 @@ class Trial:
 
     def identity(self) -> dict[str, Any]:
         """Exactly the fields the id hashes."""
+        targets = {key: value for key, value in (("optimizer_target", self.optimizer_target),
+                                                 ("task_target", self.task_target)) if value}
         return {
+            **targets,
             "task": self.task,
             "task_params": self.task_params,
             "optimizer": self.optimizer,
@@ -85,6 +93,8 @@ def trial_id_of(identity: dict[str, Any]) -> str:
 
 
 def format_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -102,8 +112,9 @@ def expand_trials(sweep: Sweep) -> list[Trial]:
     for task in sweep.tasks:
         for entry in sweep.optimizers:
             keys = list(entry.grid)
+            spec = sweep.optimizer_spec(entry)
             for combo in itertools.product(*(entry.grid[k] for k in keys)):
-                hparams = trial_hparams(entry.optimizer, dict(zip(keys, combo, strict=True)))
+                hparams = spec.trial_hparams(dict(zip(keys, combo, strict=True)))
                 for seed in sweep.seeds:
                     trial = Trial(
                         task=task.name,
@@ -119,6 +130,9 @@ def expand_trials(sweep: Sweep) -> list[Trial]:
                         device=sweep.device_type,
                         variant=entry.label,
                         device_spec=sweep.device,
+                        optimizer_target=entry.target,
+                        task_target=task.target,
+                        folder=sweep.folder,
                     )
                     trials.setdefault(trial.trial_id, trial)
     return list(trials.values())

@@ -80,12 +80,15 @@ def _range(kind: str, args: Any, max_count: int | None) -> list[float]:
     return linspace(lo, hi, n)
 
 
-def expand_values(spec: Any, *, max_count: int | None = None) -> tuple[list[Any], list[str]]:
+def expand_values(spec: Any, *, max_count: int | None = None,
+                  list_items: bool = False) -> tuple[list[Any], list[str]]:
     """The values a spec stands for, and the key-path suffix each one came from.
 
     Suffixes let a later check name the exact element (``beta2[2]``, ``lr.logspace``).
     Raises ValueSpecError for malformed specs, and for a range of more than `max_count` points
     (refused before it is generated); the values themselves are checked by the caller.
+    `list_items`: a list may hold lists, each one value (a plug-in keyword such as betas:
+    [[0.9, 0.99], [0.95, 0.98]] is an axis of two pairs).
     """
     if isinstance(spec, dict):
         if len(spec) != 1 or next(iter(spec)) not in RANGE_KINDS:
@@ -102,7 +105,7 @@ def expand_values(spec: Any, *, max_count: int | None = None) -> tuple[list[Any]
         if not spec:
             raise ValueSpecError("", "an empty list sweeps nothing; give at least one value")
         for i, item in enumerate(spec):
-            if isinstance(item, (list, dict)):
+            if isinstance(item, dict) or (isinstance(item, list) and not list_items):
                 raise ValueSpecError(f"[{i}]", f"list items must be scalars, got {item!r}")
         return list(spec), [f"[{i}]" for i in range(len(spec))]
     return [spec], [""]
