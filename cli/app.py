@@ -12,8 +12,11 @@ import typer
 
 from adamlab import __version__
 from adamlab.cli import list_cmd, report_cmd, results_cmd, sweep_cmd
-from adamlab.cli.console import print_error
+from adamlab.cli.console import Interrupted, print_error
 from adamlab.errors import AdamlabError
+
+#: the exit status of an interrupted command, as a shell reports a process ended by SIGINT
+INTERRUPTED_EXIT = 130
 
 app = typer.Typer(
     name="adamlab",
@@ -61,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every error is one line on stderr and a non-zero exit."""
     try:
         result = app(args=argv, prog_name="adamlab", standalone_mode=False)
+    except Interrupted as exc:
+        print_error(str(exc))
+        return INTERRUPTED_EXIT
     except (typer.Abort, KeyboardInterrupt):
-        print_error("interrupted")
-        return 130
+        print_error(_interrupted(argv))
+        return INTERRUPTED_EXIT
     except AdamlabError as exc:
         print_error(str(exc))
         return 1
@@ -78,7 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         where = ctx.command_path if ctx is not None else "adamlab"
         print_error(f"{exc.format_message()} (see '{where} --help')")
         return exc.exit_code
+    if result == INTERRUPTED_EXIT:  # Typer's own answer to a Ctrl-C, which says nothing
+        print_error(_interrupted(argv))
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(argv: list[str] | None) -> str:
+    """Where things stand after a Ctrl-C that no command handled: `sweep` handles every one
+    from the moment its results folder is open, and the other commands change no results."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    if words[:1] == ["sweep"]:
+        return "interrupted before the sweep started: nothing was run or written"
+    return "interrupted: no results were changed"
 
 
 def run() -> None:  # pragma: no cover - exercised through the console script

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adamlab.cli.console import print_error, stdout
+from adamlab.cli.console import print_error, printable, stdout
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
 
@@ -36,6 +36,10 @@ def report(
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print the claims as Markdown tables (as EXPERIMENTS.md quotes them).",
     )] = False,
+    current_criteria: Annotated[bool, typer.Option(
+        "--current-criteria", help="Judge claims whose criterion changed after the folder's "
+        "first sweep with today's criterion (default: leave them unjudged).",
+    )] = False,
 ) -> None:
     """State each claim of the experiment as a measured quantity and its verdict."""
     from adamlab.experiments.registry import judge
@@ -52,12 +56,17 @@ def report(
 
     if as_json and markdown:
         raise typer.BadParameter("give one of --json and --markdown", param_hint="--json")
+    from adamlab.experiments.criteria import apply_registration, registration
+
     results = load_results(results_dir)
     chosen, claims = judge(results, experiment)
+    claims, notes = apply_registration(
+        claims, chosen.criteria, registration(results.root, chosen.name, chosen.criteria),
+        current=current_criteria)
     if as_json:
-        typer.echo(claims_json(claims))
+        typer.echo(printable(claims_json(claims)))
     elif markdown:
-        typer.echo(claims_markdown(claims), nl=False)
+        typer.echo(printable(claims_markdown(claims) + "".join(f"\n{note}\n" for note in notes)), nl=False)
     else:
         stdout.print(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"
@@ -86,6 +95,8 @@ def report(
                               _plain(verdict_cell(claim), STYLES[claim.verdict]))
             stdout.print(table)
         stdout.print(count_line(claims), highlight=False)
+        for note in notes:
+            stdout.print(note, highlight=False, soft_wrap=True)
     if check and not all_hold(claims):
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from adamlab.cli.console import stdout
+from adamlab.cli.console import printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
@@ -51,6 +51,10 @@ def summary(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the rows as a JSON list (one object per config row) instead.",
     )] = False,
+    tuning_curve: Annotated[bool, typer.Option(
+        "--tuning-curve", help="Print each variant's tuning curve instead: the expected and "
+        "median best after k configs of its grid, k = 1..n, with a 95% band.",
+    )] = False,
 ) -> None:
     """Rank configs per task against the best-tuned SGD and momentum baselines."""
     from adamlab.analysis.grouping import RULES
@@ -68,6 +72,16 @@ def summary(
                 f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
                 f"(the latest is {last}); give a step <= {last}, or leave --at-step out for final values"
             )
+    if tuning_curve:
+        from adamlab.analysis.tuning_curve import tuning_curves
+        from adamlab.analysis.tuning_render import print_tuning_curves, tuning_json
+
+        points = tuning_curves(results, metric=metric, task=task)
+        if as_json:
+            typer.echo(tuning_json(points))
+        else:
+            print_tuning_curves(points, stdout)
+        return
     options = SummaryOptions(
         metric=metric, rule=rule, at_step=at_step, target=target, task=task, against=against,
         all_configs=show_all,
@@ -76,7 +90,7 @@ def summary(
         from adamlab.analysis.summary import summarize
         from adamlab.analysis.summary_json import summary_json
 
-        typer.echo(summary_json(summarize(results, options), show_all=show_all))
+        typer.echo(printable(summary_json(summarize(results, options), show_all=show_all)))
         return
     from adamlab.analysis.render import print_summary
 
@@ -89,9 +103,10 @@ def export(
         "--out", "-o", help="CSV file to write (default: standard output)."
     )] = None,
     long: Annotated[bool, typer.Option(
-        "--long/--wide",
-        help="long: one row per logged metric value with its trial's config; "
-        "wide: one row per trial.",
+        "--long", help="One row per logged metric value with its trial's config.",
+    )] = False,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="One row per trial (the default).",
     )] = False,
     task: TaskFilter = None,
     optimizer: Annotated[str | None, typer.Option(
@@ -99,6 +114,8 @@ def export(
     )] = None,
 ) -> None:
     """Write the trials (wide) or metrics (long) table as CSV."""
+    if long and wide:
+        raise typer.BadParameter("give --long or --wide, not both", param_hint="--long/--wide")
     from adamlab.analysis.export import export_frame, write_csv
     from adamlab.store.tables import load_results
 

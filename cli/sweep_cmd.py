@@ -18,10 +18,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adamlab.cli.console import print_error, stderr, stdout
+from adamlab.cli.console import Interrupted, print_error, stderr, stdout
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS
 
-INTERRUPTED_EXIT = 130
 #: trials listed by --dry-run (a table of 10^5 rows takes minutes to draw); the count is exact
 DRY_RUN_ROWS = 500
 
@@ -85,6 +84,15 @@ def sweep(
     max_trials: Annotated[int, typer.Option(
         "--max-trials", min=1, help="Refuse a sweep that expands to more trials than this.",
     )] = DEFAULT_MAX_TRIALS,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, show_default=False,
+        help="Allow trials of up to this many steps (default: a trial may ask for at most a "
+        "week of estimated work).",
+    )] = None,
+    trust_folder: Annotated[bool, typer.Option(
+        "--trust-folder", help="Write into a results folder owned by another user or writable "
+        "by every user (refused without it: links planted there could redirect the writes).",
+    )] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
@@ -94,7 +102,8 @@ def sweep(
     try:
         # the optimizers are built and stepped once (preflight) only when something will run:
         # --dry-run and a sweep whose trials are all done never import torch
-        sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False)
+        sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False,
+                           max_steps=max_steps)
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -109,7 +118,7 @@ def sweep(
         jobs, threads = _capped(jobs, threads)
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale)
+         rerun_stale=rerun_stale, accept_stale=accept_stale, trust_folder=trust_folder)
 
 
 def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
@@ -123,7 +132,8 @@ def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int 
         return batch_trials
     if stack_size is None or stack_size == "auto":
         return stack_size
-    if not stack_size.isdigit() or int(stack_size) < 1:
+    # str.isdigit() also takes '²' and other digits int() cannot read
+    if not (stack_size.isascii() and stack_size.isdigit()) or int(stack_size) < 1:
         print_error(f"--stack-size: must be auto or an integer >= 1, got {stack_size!r}")
         raise typer.Exit(2)
     return int(stack_size)
@@ -165,7 +175,9 @@ def _dry_run(sweep, retry_failed: bool) -> None:
     table.add_column("done")
     for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
         task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
-        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, []))
+        # optional hyperparameters (warmup_steps, schedule) at their default are absent from a trial
+        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, [])
+                       if k in trial.hparams)
         row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
         if len(steps) > 1:
             row.append(str(trial.steps))
@@ -270,7 +282,7 @@ class _Progress:
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False, trust_folder: bool = False) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
     from adamlab.sweep.schema import SweepConfigError
 
@@ -280,21 +292,26 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
                                listener=progress, argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
-                               accept_stale=accept_stale)
+                               accept_stale=accept_stale, trust_folder=trust_folder)
     except SweepConfigError as exc:  # an optimizer entry that fails its one step (preflight)
         for line in exc.lines:
             print_error(line)
         raise typer.Exit(1) from None
     except SweepInterrupted as exc:
         partial = exc.result
-        print_error(
+        _print_notices(partial)
+        raise Interrupted(
             f"interrupted: {len(partial.records)} trial(s) ended this run, "
             f"{len(partial.plan.done) + len(partial.records)} of {len(partial.plan.trials)} done in all; "
-            f"kept in {partial.results_dir}: run the same command again to resume"
-        )
-        raise typer.Exit(INTERRUPTED_EXIT) from None
-    if not quiet:
-        _print_summary(result)
+            f"kept in {partial.results_dir} (tables rebuilt): run the same command again to resume"
+        ) from None
+    try:
+        _print_notices(result)
+        if not quiet:
+            _print_summary(result)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while printing the summary; the sweep had ended, its "
+                          f"results are complete in {result.results_dir}") from None
     stdout.print(_final_line(result, time.perf_counter() - started), markup=False, highlight=False, soft_wrap=True)
     if result.counts()["failed"]:  # a failed trial is a failed sweep, for scripts and CI
         raise typer.Exit(1)
@@ -316,6 +333,11 @@ def _terminate_like_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _print_notices(result) -> None:
+    for notice in result.notices:
+        stderr.print(notice, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(result) -> None:

@@ -240,6 +240,33 @@ def _file_identity(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
+def data_fingerprint(root: Path) -> str | None:
+    """16 hex digits of the sha256 of the four files as they are on disk, or None when ``root``
+    holds no MNIST. Paid once per process and set of files (cached by path, size and
+    modification time); the bytes on disk, not decompressed, to stay cheap (11 MB of .gz), so
+    a gunzipped copy of the same data counts as other data (its records are re-run, never
+    wrongly reused)."""
+    files = find_mnist_files(Path(root))
+    if files is None:
+        return None
+    return _fingerprint(tuple((role, _file_identity(files[role])) for role in MNIST_FILES))
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint(identity: tuple) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for role, (resolved, _, _) in identity:
+        try:
+            data = Path(resolved).read_bytes()
+        except OSError as error:
+            raise AdamlabError(f"{resolved}: cannot read: {error.strerror or error}") from None
+        digest.update(f"{role}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=4)
 def _load(identity: tuple, device: torch.device) -> MnistTensors:
     files = {role: Path(resolved) for role, (resolved, _, _) in identity}

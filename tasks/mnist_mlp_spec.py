@@ -74,6 +74,15 @@ class MnistMlpSpec(TaskSpec):
         return n_train // batch_size
 
     @classmethod
+    def data_identity(cls, params: MnistMlpParams) -> str | None:
+        """The four files' sha256 as they are on disk (tasks/mnist_data.py: data_fingerprint)."""
+        from pathlib import Path
+
+        from adamlab.tasks.mnist_data import data_fingerprint, default_data_dir
+
+        return data_fingerprint(Path(params.data_dir) if params.data_dir is not None else default_data_dir())
+
+    @classmethod
     def memory_bytes(cls, params: MnistMlpParams, batch_size: int) -> int:
         # MNIST held on the device (70,000 x 785 float32, twice while loading), weights with
         # their gradients and optimizer state, and a batch's activations forward and backward

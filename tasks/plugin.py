@@ -8,6 +8,9 @@ installed under the `adamlab.tasks` entry-point group). The class follows this c
         def batch(self, step: int): ...                # the training batch of step 1, 2, ...
         def loss(self, model, batch) -> torch.Tensor: ...   # scalar training loss
         def evaluate(self, model) -> dict[str, float]: ...  # at eval steps and at the last step
+        @classmethod
+        def data_identity(cls, **params) -> str | None: ...  # optional: a fingerprint of the
+                                                            # data files it reads (TaskSpec's)
 
 Its parameters are the keywords of `__init__` besides seed and device (a `params:` key the
 constructor does not take is refused before any trial runs; one without a default must be
@@ -99,4 +102,10 @@ def spec_of(name: str, value: Any, *, target: str, origin: str, source_file: str
         "plugin": True,
         "source_file": source_file,
         "user_class": value,
+        "data_identity": classmethod(_user_data_identity),
     })
+
+
+def _user_data_identity(spec: type[TaskSpec], params: Any) -> str | None:
+    hook = getattr(spec.user_class, "data_identity", None)
+    return None if hook is None else hook(**params.model_dump())

@@ -67,7 +67,7 @@ class QuadraticParams(TaskParams):
     )
     rotated: bool = Field(False, description="H = Q diag(eigenvalues) Q^T with Q Haar-random")
     problem_seed: int | None = Field(
-        None,
+        None, ge=0, le=2**63 - 1,
         description="seed of the problem itself (deepobs eigenvalues, rotation); "
         "None = the trial seed, so every seed is a different problem",
     )

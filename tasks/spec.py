@@ -12,16 +12,27 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 #: a reported metric `test_X` is selected on `val_X` when the task records it
 TEST_PREFIX, VALIDATION_PREFIX = "test_", "val_"
+#: the largest integer a parameter may hold: results tables store integers as int64
+INT64_MAX = 2**63 - 1
 
 
 class TaskParams(BaseModel):
-    """Base of each task's parameter schema: unknown keys are errors."""
+    """Base of each task's parameter schema: unknown keys are errors, and every integer (also
+    inside a list) fits in int64, whatever the field's own range."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _int64(cls, value):
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool) and not -INT64_MAX - 1 <= item <= INT64_MAX:
+                raise ValueError(f"must be an integer within int64 (|n| < 2^63), got {item}")
+        return value
 
 
 def goal_by_name(metric: str) -> str:
@@ -91,6 +102,14 @@ class TaskSpec:
         """About how many bytes one trial's model, data, gradients and optimizer state take (an
         upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""
         return 0
+
+    @classmethod
+    def data_identity(cls, params: Any) -> str | None:
+        """A fingerprint of the data files the task would read with `params`, stored in each
+        record's environment so records made on other data are stale (cheap: the same files give
+        the same answer in a process without reading them again). None: the task reads no files
+        (its data comes from the seed), or they are not found here."""
+        return None
 
     @classmethod
     def member_bytes(cls, params: Any, batch_size: int) -> int:

@@ -9,19 +9,23 @@ import pytest
 
 from adamlab.analysis.grid_edges import grid_edges
 from adamlab.analysis.stats import (
+    clipped_t_interval,
     f_sf,
     holm,
     incomplete_beta,
+    log_t_interval,
+    p_beyond,
     paired_comparison,
     repeated_measures_p,
     t_cdf,
     welch_comparison,
 )
 from adamlab.experiments.claims import (
+    Part,
     combine,
+    comparison_part,
     interval_verdict,
-    resampled_verdict,
-    seed_resamples,
+    parts_verdict,
 )
 
 approx = pytest.approx
@@ -101,17 +105,40 @@ def test_verdict_rules():
     assert combine(["holds", "holds"]) == "holds"
     assert combine(["holds", "inconclusive"]) == "inconclusive"
     assert combine(["inconclusive", "fails"]) == "fails"
-    assert resampled_verdict(0.96) == "holds" and resampled_verdict(0.04) == "fails"
-    assert resampled_verdict(0.5) == "inconclusive"
 
 
-def test_seed_resamples_are_the_exact_bootstrap_distribution():
-    samples = seed_resamples([0, 1, 2])
-    assert len(samples) == 10 and sum(w for _, w in samples) == approx(1.0)
-    assert dict(samples)[(0, 0, 0)] == approx(1 / 27)
-    assert dict(samples)[(0, 1, 2)] == approx(6 / 27)
-    many = seed_resamples(list(range(8)))
-    assert len(many) == 1000 and many == seed_resamples(list(range(8)))  # fixed RNG
+def test_one_sided_tests_against_a_threshold_by_hand():
+    diffs = [0.1, 0.2, 0.3]  # mean 0.2, sd 0.1, se 0.1/sqrt(3)
+    above, below = p_beyond(diffs, 0.0)
+    assert above == approx(1 - t_cdf(0.2 / (0.1 / math.sqrt(3)), 2)) and below == approx(1 - above)
+    assert p_beyond([0.0, 0.0, 0.0], math.log(0.99)) == (0.0, 1.0)  # no spread: the sign decides
+    assert p_beyond([0.5], 0.0) == (1.0, 1.0)  # one pair decides nothing
+
+
+def test_a_minimum_effect_a_consistent_tiny_difference_does_not_hold():
+    # 1e-7 relative on every seed: beyond "no difference" but not beyond a 1% effect
+    mine, theirs = {s: 1.0 + 1e-7 for s in range(5)}, {s: 1.0 for s in range(5)}
+    part = comparison_part("x", mine, theirs, scale="ratio", threshold=1.01, above=True)
+    assert parts_verdict([part]) == "fails"
+    assert parts_verdict([comparison_part("x", mine, theirs, scale="ratio", threshold=1.0,
+                                          above=True)]) == "holds"
+
+
+def test_parts_are_holm_adjusted_in_each_direction():
+    # one part fails at p = 0.02 unadjusted, 0.06 after Holm over 3: not a failure
+    parts = [Part("a", 0.0, 1.0), Part("b", 0.5, 0.02), Part("c", 0.0, 1.0)]
+    assert parts_verdict(parts) == "inconclusive"
+    assert parts_verdict([Part("b", 0.5, 0.02)]) == "fails"
+    assert parts_verdict([Part("a", 0.01, 0.99), Part("c", 0.012, 0.99)]) == "holds"
+    assert parts_verdict([Part("a", 0.01, 0.99), Part("c", 0.03, 0.97)]) == "inconclusive"
+
+
+def test_intervals_stay_in_the_metric_range():
+    centre, low, high = log_t_interval([0.001, 0.02, 0.03])
+    assert 0 < low < centre < high and centre == approx((0.001 * 0.02 * 0.03) ** (1 / 3))
+    assert log_t_interval([0.5]) == (0.5, *[math.nan] * 2) or math.isnan(log_t_interval([0.5])[1])
+    low, high = clipped_t_interval([0.2, 0.9, 0.99], 0.0, 1.0)
+    assert 0.0 <= low and high == 1.0
 
 
 def line(lrs, diverged=()):

@@ -43,7 +43,8 @@ def test_report_prints_each_claim_measured_and_its_verdict(capsys, tmp_path):
     for heading in ("claim", "measured", "criterion", "verdict"):
         assert heading in out
     assert out.count("✓ holds") == 5 and "✗" not in out
-    assert out.endswith("5 of 5 claims hold.")
+    assert out.endswith("5 of 5 claims hold. No criteria stored in this folder (made before "
+                        "adamlab stored them): judged with today's criteria.")
     assert run_cli(capsys, "report", folder(tmp_path), "--check")[0] == 0
 
 
@@ -93,7 +94,8 @@ def test_report_markdown_tables(capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("**Claims about the method**\n\n| task | claim | measured | criterion |")
-    assert out.count("| ✓ holds |") == 5 and out.rstrip().endswith("5 of 5 claims hold.")
+    assert out.count("| ✓ holds |") == 5 and "5 of 5 claims hold.\n" in out
+    assert out.rstrip().endswith("judged with today's criteria.")
     assert "Implementation checks" not in out
 
 
@@ -104,7 +106,7 @@ def test_check_exits_1_when_a_claim_cannot_be_measured(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "report", path, "--check")
     assert code == 1
     # SGD's one lr is untuned: its fit of the frequent rows cannot be called either way
-    assert out.endswith("0 of 5 claims hold (1 inconclusive, 4 not measurable).")
+    assert "0 of 5 claims hold (1 inconclusive, 4 not measurable)." in out
 
 
 def test_unknown_sweep_name_needs_experiment(capsys, tmp_path):
@@ -172,5 +174,6 @@ def test_update_experiments_replaces_each_block_with_its_command_output(tmp_path
             "stale table\n<!-- END -->\nafter\n")
     fresh = module.refresh(text, tmp_path)
     assert "stale table" not in fresh and fresh.startswith("intro\n<!-- BEGIN: adamlab report")
-    assert "| ✓ holds |" in fresh and "5 of 5 claims hold.\n<!-- END -->\nafter\n" in fresh
+    assert "| ✓ holds |" in fresh and "5 of 5 claims hold.\n" in fresh
+    assert "judged with today's criteria.\n<!-- END -->\nafter\n" in fresh
     assert module.refresh(fresh, tmp_path) == fresh  # idempotent

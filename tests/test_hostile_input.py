@@ -3,6 +3,8 @@ the file, the key and the limit, before anything is expanded, allocated or run."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adamlab.cli.app import main
@@ -58,6 +60,20 @@ HOSTILE = {
     "batch_size: 10^9": (
         "name: batch\nsteps: 10\nbatch_size: 1000000000\ntasks: [embedding_sparsity]\noptimizers: [sgd]\n",
         "batch.yaml: tasks[0]: one trial of embedding_sparsity needs about 372.5 GB of memory",
+    ),
+    "a NUL byte": (
+        "name: nul\nsteps: 5\x00\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "nul.yaml:2: character U+0000 is not allowed in a YAML file (control characters other than tab and newline are refused)",
+    ),
+    "a BEL byte": (
+        "name: bel\x07\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "bel.yaml:1: character U+0007 is not allowed in a YAML file",
+    ),
+    "steps: 10^12 with log_every and eval_every as large": (
+        "name: steps\nsteps: 1000000000000\nlog_every: 1000000000000\neval_every: 1000000000000\n"
+        "tasks: [quadratic]\noptimizers: [sgd]\n",
+        # (the estimate follows adamlab.sweep.execute's work model; the limit and the way out are fixed)
+        "steps12.yaml: tasks[0]: 1,000,000,000,000 steps of quadratic would take about ",
     ),
     "name: ..": (
         "name: ..\n" + HEAD, "dotdot.yaml: name: must be a folder name of letters, digits, '_', '.', '-' (not . or ..), got '..' (line 1)",
@@ -125,3 +141,102 @@ def test_preflight_still_refuses_what_only_the_optimizer_knows_in_a_big_grid(tmp
                     "    lr: {logspace: [1.0e-5, 1, 200]}\n    momentum: [0, 0.5, 0.8, 0.9, 0.99]\n")
     with pytest.raises(SweepConfigError, match=r"optimizers\[0\]: nesterov fails on the dense gradients .* momentum=0"):
         load_sweep(path)
+
+
+# ---------------------------------------------------------------- issue 22: odd options, labels
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err[:2000]
+    return err
+
+
+def test_max_steps_replaces_the_work_bound(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps: 1000000000000\nlog_every: 1000000000000\ntasks: [quadratic]\noptimizers: [sgd]\n")
+    assert main(["sweep", str(path), "--dry-run"]) == 1
+    assert _one_line(capsys).endswith(
+        "a step), more than the 7 days a sweep may ask for; lower its "
+        "steps, or allow them with --max-steps 1000000000000 (line 4)"
+    )
+    assert main(["sweep", str(path), "--dry-run", "--max-steps", "1000"]) == 1
+    assert _one_line(capsys) == (
+        f"error: {path}: tasks[0]: quadratic runs 1,000,000,000,000 steps, more than --max-steps 1,000 (line 4)"
+    )
+    assert main(["sweep", str(path), "--dry-run", "--max-steps", "1000000000000"]) == 0
+
+
+def test_a_digit_that_int_cannot_read_is_one_line(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n")
+    assert main(["sweep", str(path), "--stack-size", "\u00b2", "--out", str(tmp_path / "out")]) == 2
+    assert _one_line(capsys) == "error: --stack-size: must be auto or an integer >= 1, got '\u00b2'"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("grid, shown", [
+    ("warmup_steps: [0, 2]", "warmup_steps=2"),
+    ("schedule: [constant, cosine]", "schedule=cosine"),
+])
+def test_dry_run_of_optional_hyperparameters_at_their_default(tmp_path, capsys, grid, shown):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\nsteps: 5\ntasks: [quadratic]\noptimizers:\n  - name: adam\n    lr: 0.001\n    {grid}\n")
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials: 0 done, 2 to run" in out and shown in out
+
+
+def test_export_long_and_wide_together_is_refused(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "out"), "--long", "--wide"]) == 2
+    assert _one_line(capsys) == (
+        "error: Invalid value for --long/--wide: give --long or --wide, not both (see 'adamlab export --help')"
+    )
+
+
+HOSTILE_LABEL = "\u00e4dam/../\u202e\x1b[31mred\x07"
+
+
+def _no_raw_controls(text: str) -> None:
+    for raw in ("\x1b", "\u202e", "\x07"):
+        assert raw not in text, repr(text[:300])
+
+
+def test_labels_with_escapes_and_bidi_overrides_print_escaped(tmp_path, capsys, monkeypatch):
+    """From the YAML (a variant's name) and from a results folder (a record's variant)."""
+    from adamlab.cli.console import stdout
+
+    monkeypatch.setattr(stdout, "width", 400)  # no label wrapped inside its table cell
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nsteps: 5\ntasks: [quadratic]\noptimizers:\n"
+        f"  - name: {json.dumps(HOSTILE_LABEL)}\n    optimizer: adam\n  - sgd\n"
+    )
+    out = tmp_path / "out"
+    escaped = "/../\\u202e\\u001b[31mred"  # (a BEL may be dropped by Rich instead)
+    for command in (["sweep", str(path), "--dry-run"], ["sweep", str(path), "--out", str(out)],
+                    ["summary", str(out)], ["summary", str(out), "--json"]):
+        assert main(command) == 0
+        captured = capsys.readouterr()
+        _no_raw_controls(captured.out + captured.err)
+        assert escaped in captured.out
+    record = next((out / "trials").glob("*.json"))
+    data = json.loads(record.read_text())
+    data["variant"] = "\u2066evil\x1b]0;title\x07"
+    record.write_text(json.dumps(data))
+    assert main(["summary", str(out), "--all"]) == 0
+    captured = capsys.readouterr()
+    _no_raw_controls(captured.out)
+    assert "\\u2066evil\\u001b]0;title" in captured.out
+
+
+def test_printable_keeps_text_and_escapes_controls():
+    from adamlab.cli.console import printable
+
+    assert printable("ädam ★ ≤ 3\n\tx") == "ädam ★ ≤ 3\n\tx"
+    assert printable("a\x1b[31m\u202e\r\x85\U000e0041") == "a\\u001b[31m\\u202e\\u000d\\u0085\\udb40\\udc41"
+    assert json.loads('"' + printable("\u202e\U000e0041") + '"') == "\u202e\U000e0041"

@@ -32,9 +32,11 @@ def test_summary_prints_tables_counts_and_the_rules(capsys, folder):
     assert "best-tuned SGD = sgd (lr=0.1) (not bracketed: lr=0.1 is the bottom of the grid" in flat
     assert "best-tuned momentum = momentum (lr=0.01)" in flat
     assert "a config with any diverged or failed seed ranks after every config with none" in flat
-    assert "Student-t 95% interval" in flat
-    # adam [.05 .1 .15]: t interval; paired ratio to SGD, marked; interpolated steps
-    assert "0.1 [-0.02421, 0.2242]" in out and "0.184× [0.0765, 0.444] ★" in out
+    assert "Student-t 95% interval" in flat and "geo. mean [log-t 95%]" in flat
+    # adam [.05 .1 .15]: geometric mean and log-scale interval, inside (0, inf); paired ratio
+    # to SGD, marked; interpolated steps
+    assert "0.09086 [0.02286, 0.3612]" in out and "0.184× [0.0765, 0.444] ★" in out
+    assert "unequal tuning budgets (configs tried per variant: adam 4" in flat
     assert "19 (0.477×)" in out and "lr: open, beta2: open" in out and "lr: untuned" in out
     assert "2/0/1" in out  # adam-nobc: one failed seed, visible
     assert "mnist_mlp" not in out
@@ -57,7 +59,8 @@ def test_summary_json_has_one_object_per_row(capsys, folder):
     assert [r["variant"] for r in rows] == ["adam", "momentum", "sgd", "adam-nobc"]
     adam = rows[0]
     assert adam["hparams"]["lr"] == 0.1 and adam["metric"] == "train_loss"
-    assert adam["rule"] == "final" and adam["seeds"] == 3 and adam["interval"] == "t"
+    assert adam["rule"] == "final" and adam["seeds"] == 3 and adam["interval"] == "log t"
+    assert 0 < adam["ci_low"] < adam["centre"] < adam["ci_high"] and adam["tuning_budget"] == 4
     assert adam["mean"] == pytest.approx(0.1) and adam["best"] is True
     assert adam["grid_edge"] == {"lr": "open", "beta2": "open"}
     sgd = adam["comparisons"]["sgd"]
@@ -102,7 +105,8 @@ def test_plot_lists_the_files_it_wrote(capsys, folder, tmp_path):
     assert code == 0
     listed = out.split()
     assert str(tmp_path / "quadratic__curves__train_loss.png") in listed
-    assert all(p.endswith(".png") for p in listed) and len(listed) == 6
+    assert str(tmp_path / "quadratic__tuning_curve__train_loss.png") in listed
+    assert all(p.endswith(".png") for p in listed) and len(listed) == 8
 
 
 def test_damaged_folder_is_one_line_naming_the_file(capsys, tmp_path):
@@ -120,7 +124,8 @@ def test_a_task_without_the_chosen_metric_says_what_it_has(capsys, folder):
     code, out, _ = run_cli(capsys, "summary", folder, "--metric", "test_accuracy")
     assert code == 0
     assert "quadratic: no test_accuracy recorded; recorded: train_loss" in " ".join(out.split())
-    assert "0.965 [0.9015, 1.029]" in out  # mnist_mlp's table is there (t interval, 2 seeds)
+    # mnist_mlp's table is there: t interval at 2 seeds, clipped to what an accuracy can be
+    assert "0.965 [0.9015, 1]" in out
 
 
 def test_a_folder_with_no_ended_trial(capsys, tmp_path):

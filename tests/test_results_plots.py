@@ -26,9 +26,12 @@ def test_default_plots_land_in_the_results_folder(results):
         "mnist_mlp__curves__train_loss.png",
         "mnist_mlp__lr_sensitivity__test_accuracy.png",
         "mnist_mlp__lr_sensitivity__train_loss.png",
+        "mnist_mlp__tuning_curve__test_accuracy.png",
+        "mnist_mlp__tuning_curve__train_loss.png",
         "quadratic__adam__lr_x_beta2__train_loss.png",
         "quadratic__curves__train_loss.png",
         "quadratic__lr_sensitivity__train_loss.png",
+        "quadratic__tuning_curve__train_loss.png",
     ]
     for path in paths:
         assert path.parent == results.root / "plots"
@@ -42,6 +45,7 @@ def test_metric_and_out_options(results, tmp_path):
         "mnist_mlp__adamw__lr_x_weight_decay__test_accuracy.png",
         "mnist_mlp__curves__test_accuracy.png",
         "mnist_mlp__lr_sensitivity__test_accuracy.png",
+        "mnist_mlp__tuning_curve__test_accuracy.png",
     ]
     assert all(p.parent == tmp_path / "figs" and p.stat().st_size > 0 for p in paths)
 
@@ -56,4 +60,5 @@ def test_no_lr_sweep_no_heatmap_only_curves(tmp_path):
 
     records = [r for r in quadratic_records() if r.variant == "sgd" and r.hparams["lr"] == 0.1]
     paths = write_plots(load_results(write_results(tmp_path / "one", records)))
-    assert [p.name for p in paths] == ["quadratic__curves__train_loss.png"]
+    assert [p.name for p in paths] == ["quadratic__curves__train_loss.png",
+                                       "quadratic__tuning_curve__train_loss.png"]

@@ -67,36 +67,51 @@ def test_t_interval_covers_the_mean_95_percent_of_the_time_at_three_seeds():
 # ------------------------------------------------------------------ default: final train_loss
 
 
+def log_bounds(values) -> tuple[float, float]:
+    """The log-scale t-interval by hand: exp(mean log ± t·sd(log)/√n)."""
+    logs = [math.log(v) for v in values]
+    n = len(logs)
+    mean = sum(logs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    low, high = t_bounds(mean, sd, n)
+    return math.exp(low), math.exp(high)
+
+
 QUADRATIC_RANKED = [
-    # rank, variant, lr, beta2, mean, (ci_low, ci_high) = mean ± t·sd/√n, ok, diverged, failed
-    (1, "adam", 0.1, 0.999, 0.1, t_bounds(0.1, 0.05, 3), 3, 0, 0),  # .05 .1 .15
-    (2, "adam", 0.01, 0.999, 0.15, t_bounds(0.15, 0.05, 3), 3, 0, 0),  # .1 .2 .15
-    (3, "adam", 0.01, 0.99, 0.2, t_bounds(0.2, math.sqrt(0.02), 2), 2, 0, 0),  # .1 .3
-    (4, "momentum", 0.01, None, 0.25, t_bounds(0.25, 0.05, 3), 3, 0, 0),
-    (5, "momentum", 0.1, None, 0.35, t_bounds(0.35, 0.05, 3), 3, 0, 0),
-    (6, "sgd", 0.1, None, 0.5, t_bounds(0.5, 0.1, 3), 3, 0, 0),  # .4 .5 .6
+    # rank, variant, lr, beta2, mean, the ok seeds' final values, ok, diverged, failed;
+    # train_loss is positive: the interval is the log-scale one, about the geometric mean
+    (1, "adam", 0.1, 0.999, 0.1, (.05, .1, .15), 3, 0, 0),
+    (2, "adam", 0.01, 0.999, 0.15, (.1, .2, .15), 3, 0, 0),
+    (3, "adam", 0.01, 0.99, 0.2, (.1, .3), 2, 0, 0),
+    (4, "momentum", 0.01, None, 0.25, (.2, .3, .25), 3, 0, 0),
+    (5, "momentum", 0.1, None, 0.35, (.3, .4, .35), 3, 0, 0),
+    (6, "sgd", 0.1, None, 0.5, (.4, .5, .6), 3, 0, 0),
     # any diverged or failed seed ranks after every clean config, whatever its mean
-    (7, "adam", 0.1, 0.99, 0.01, (0.01, 0.01), 2, 1, 0),
-    (8, "sgd", 1.0, None, 0.2, (0.2, 0.2), 2, 1, 0),
-    (9, "adam-nobc", 0.1, 0.999, 0.3, (0.3, 0.3), 2, 0, 1),
+    (7, "adam", 0.1, 0.99, 0.01, (.01, .01), 2, 1, 0),
+    (8, "sgd", 1.0, None, 0.2, (.2, .2), 2, 1, 0),
+    (9, "adam-nobc", 0.1, 0.999, 0.3, (.3, .3), 2, 0, 1),
 ]
 
 
 def test_configs_grouped_over_seeds_and_ranked(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.metric == "train_loss" and summary.goal == "min" and summary.rule == "final"
+    assert summary.interval == "log t"
     got = rows(
-        summary.configs, "rank", "variant", "hp.lr", "hp.beta2", "mean", "ci_low", "ci_high",
-        "n_ok", "n_diverged", "n_failed",
+        summary.configs, "rank", "variant", "hp.lr", "hp.beta2", "mean", "centre", "ci_low",
+        "ci_high", "n_ok", "n_diverged", "n_failed",
     )
     assert len(got) == len(QUADRATIC_RANKED)
     for row, expected in zip(got, QUADRATIC_RANKED, strict=True):
-        rank, variant, lr, beta2, mean, (low, high), ok, div, fail = expected
+        rank, variant, lr, beta2, mean, values, ok, div, fail = expected
         assert row[:3] == (rank, variant, lr)
         assert (math.isnan(row[3]) if beta2 is None else row[3] == beta2), row
-        assert row[4:7] == (approx(mean, rel=1e-12), approx(low, rel=1e-9, abs=1e-12),
-                            approx(high, rel=1e-9)), row
-        assert row[7:] == (ok, div, fail)
+        low, high = log_bounds(values)
+        centre = math.exp(sum(math.log(v) for v in values) / len(values))
+        assert row[4:8] == (approx(mean, rel=1e-12), approx(centre, rel=1e-12),
+                            approx(low, rel=1e-9), approx(high, rel=1e-9)), row
+        assert 0 < row[6] <= row[5] <= row[7]  # inside (0, inf), about its centre
+        assert row[8:] == (ok, div, fail)
     assert summary.varying == ["hp.lr", "hp.beta2"]
 
 
@@ -247,9 +262,9 @@ def test_at_step_uses_the_logged_value_at_that_step(results):
         ("sgd", 1.0, approx(0.5), 2, 1),
         ("adam-nobc", 0.1, approx(0.6), 2, 0),
     ]
-    # adam lr=.1 b2=.99 at step 20: [.1 .1 .3] -> mean 1/6, sd .11547
+    # adam lr=.1 b2=.99 at step 20: [.1 .1 .3], its log-scale interval
     assert (configs.iloc[0]["ci_low"], configs.iloc[0]["ci_high"]) == approx(
-        t_bounds(0.5 / 3, math.sqrt(0.04 / 3), 3)
+        log_bounds((.1, .1, .3))
     )
     assert summary.target == approx(0.8)
 
@@ -274,9 +289,15 @@ def test_max_goal_metric_from_the_manifest(results):
         ("sgd", 0.1, 0.0, approx(0.87)),
     ]
     best = summary.configs.iloc[0]
-    assert (best["ci_low"], best["ci_high"]) == approx(t_bounds(0.965, math.sqrt(0.00005), 2))
-    # paired seed by seed: .96/.88, .97/.86
-    assert best["ratio_vs_sgd"] == approx(math.sqrt(0.96 / 0.88 * 0.97 / 0.86))
+    # an accuracy: the t-interval clipped to [0, 1] (0.965 ± 12.7 x 0.005 reaches past 1)
+    assert summary.interval == "t, clipped to [0, 1]"
+    assert (best["ci_low"], best["ci_high"]) == approx(
+        (t_bounds(0.965, math.sqrt(0.00005), 2)[0], 1.0))
+    # compared by the difference, paired seed by seed: .96 - .88, .97 - .86; on 2 pairs no ★
+    assert summary.comparison_scale == "difference"
+    assert best["ratio_vs_sgd"] == approx(0.095)
+    assert -1.0 <= best["low_vs_sgd"] and best["high_vs_sgd"] <= 1.0
+    assert best["pairs_vs_sgd"] == 2 and not best["significant_vs_sgd"]
     assert "momentum" not in summary.baselines
     # no val_accuracy in these results: selected on the test metric, and the summary says so
     assert summary.select_metric == "test_accuracy"
@@ -337,3 +358,28 @@ def test_two_presets_of_one_task_are_ranked_apart(tmp_path):
     ]
     assert [s.slug for s in summaries] == ["quadratic_preset-deepobs", "quadratic_preset-seeds"]
     assert all(len(s.configs) == 9 for s in summaries)
+
+
+def test_json_intervals_of_positive_metrics_stay_positive_and_no_star_under_three_pairs(results):
+    from adamlab.analysis.summary_json import summary_records
+
+    records = summary_records(summarize(results), show_all=True)
+    positive = [r for r in records if r["interval"] == "log t"]
+    assert positive and all(0 < r["ci_low"] <= r["centre"] <= r["ci_high"] for r in positive)
+    accuracies = [r for r in records if r["metric"].endswith("accuracy") and r["ci_low"] is not None]
+    assert accuracies and all(0 <= r["ci_low"] <= r["ci_high"] <= 1 for r in accuracies)
+    marked = [c for r in records for c in r["comparisons"].values() if c["significant"]]
+    assert marked and all(c["pairs"] >= 3 for c in marked)
+    from adamlab.analysis.summary import significant
+
+    assert not significant(0.001, 2) and significant(0.001, 3) and not significant(0.2, 5)
+
+
+def test_unequal_tuning_budgets_are_flagged(results):
+    summary = by_task(summarize(results))["quadratic"]
+    # adam tried 4 configs, sgd 2, momentum 2
+    assert summary.budgets["adam"] == 4 and summary.budgets["sgd"] == 2
+    assert any("unequal tuning budgets" in w for w in summary.warnings)
+    best = summary.variant_best.set_index("variant")
+    assert bool(best.loc["adam", "unequal_budget_vs_sgd"])
+    assert not bool(best.loc["momentum", "unequal_budget_vs_sgd"])

@@ -193,8 +193,9 @@ BAD_FILES = {
     ),
     "unknown range kind": (
         GOOD_HEAD + "optimizers:\n  - name: sgd\n    lr: {range: [1, 2]}\n",
-        "optimizers[0].lr: a mapping must be one of {logspace: [start, stop, count]} or "
-        "{linspace: [start, stop, count]}, got keys: range (line 8)",
+        "optimizers[0].lr: a mapping must be one of {logspace: [start, stop, count]}, "
+        "{linspace: [start, stop, count]}, {loguniform: [low, high], samples: N} or "
+        "{uniform: [low, high], samples: N} (optional seed: S), got keys: range (line 8)",
     ),
     "empty list": (
         GOOD_HEAD + "optimizers:\n  - name: sgd\n    lr: []\n",

@@ -15,8 +15,11 @@ Definitions (the summary prints them):
   metric is `val_X` when the task logged one (the MNIST validation split), and the metric itself
   otherwise. Under rule `best` each trial's step is the one with the best selection value, and
   the reported value is the metric at that step. The test metric is reported, never selected on.
-- A config's value is the mean over its ok seeds, with a Student-t 95% interval of that mean when
-  2+ seeds are ok (none with one seed).
+- A config's value is the mean over its ok seeds (what it is ranked by), with a 95% interval when
+  2+ seeds are ok (none with one seed) that stays in the metric's range: for a metric whose
+  values are all > 0 (a loss, an error, a norm) the Student-t interval of the mean log, shown as
+  the geometric mean [low, high]; for an accuracy the Student-t interval clipped to [0, 1];
+  otherwise the plain Student-t interval (`interval_kind`).
 - Ranking: first by the share of bad seeds (so a config with any diverged or failed seed ranks
   after every config with none), then by the mean of the selection metric (lower first, or
   higher for "max" metrics); configs with no ok seed come last within their share.
@@ -34,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from adamlab.analysis.goals import Goal
-from adamlab.analysis.stats import t_interval
+from adamlab.analysis.stats import clipped_t_interval, log_t_interval, t_interval
 from adamlab.store.tables import HP_PREFIX, TASK_PREFIX
 
 Rule = Literal["final", "best"]
@@ -49,6 +52,29 @@ INSTANCE_COLUMNS = ("task", "steps", "batch_size", "device")
 CONFIG_COLUMNS = ("variant", "optimizer")
 
 OK, DIVERGED, FAILED, MISSING = "ok", "diverged", "failed", "missing"
+
+Interval = Literal["log t", "t, clipped to [0, 1]", "t"]
+#: an accuracy lies in [0, 1]: its interval is clipped there and it is compared by differences
+BOUNDED_SUFFIX = "accuracy"
+
+
+def interval_kind(metric: str, values: Sequence[float]) -> Interval:
+    """How a config's interval is made for `metric` (see the module docstring)."""
+    if metric.endswith(BOUNDED_SUFFIX):
+        return "t, clipped to [0, 1]"
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and all(v > 0 for v in finite):
+        return "log t"
+    return "t"
+
+
+def config_interval(values: Sequence[float], kind: Interval) -> tuple[float, float, float]:
+    """(centre, low, high) of one config's ok values: the geometric mean on "log t", else the
+    mean; NaN bounds below 2 values."""
+    if kind == "log t":
+        return log_t_interval(values)
+    low, high = (clipped_t_interval(values, 0.0, 1.0) if kind != "t" else t_interval(values))
+    return exact_mean(values), low, high
 
 
 def exact_mean(values: Sequence[float]) -> float:
@@ -179,12 +205,13 @@ def trial_values(
 
 
 def group_configs(
-    trials: pd.DataFrame, values: pd.DataFrame, *, goal: Goal
+    trials: pd.DataFrame, values: pd.DataFrame, *, goal: Goal, interval: Interval = "t"
 ) -> pd.DataFrame:
     """One row per config, ranked (see the module docstring).
 
     Columns: config_id, rank, variant, optimizer, every `hp.*` column, n_seeds, n_ok,
-    n_diverged, n_failed, n_missing, mean, ci_low, ci_high (Student-t, NaN below 2 ok seeds),
+    n_diverged, n_failed, n_missing, mean, centre (the geometric mean on a "log t" interval, else
+    the mean), ci_low, ci_high (the `interval` kind, NaN below 2 ok seeds), interval,
     select_mean (mean of the selection metric: what the ranking uses), ok_trial_ids (tuple),
     seeds (tuple), seed_values and seed_select (dict seed -> value over the ok seeds), bad_seeds
     (tuple: the seeds that diverged or failed).
@@ -207,7 +234,7 @@ def group_configs(
         ok_values = value[positions][ok].tolist()
         ok_seeds = [int(x) for x in seeds[positions][ok]]
         bad = np.isin(member_state, (DIVERGED, FAILED))
-        low, high = t_interval(ok_values)
+        centre, low, high = config_interval(ok_values, interval)
         first = trials.iloc[positions[0]]
         rows.append(
             {
@@ -221,6 +248,8 @@ def group_configs(
                 "n_failed": int((member_state == FAILED).sum()),
                 "n_missing": int((member_state == MISSING).sum()),
                 "mean": exact_mean(ok_values),
+                "centre": centre,
+                "interval": interval,
                 "ci_low": low,
                 "ci_high": high,
                 "select_mean": exact_mean(select[positions][ok].tolist()),

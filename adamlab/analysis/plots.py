@@ -6,8 +6,10 @@ Per task instance and metric (default: the task's primary metric and train_loss)
   ok seeds; SGD/momentum/nesterov dashed. Log y when the values are positive and span a decade.
 - `<task>__lr_sensitivity__<metric>.png` (when lr is swept): final value against lr for each
   variant, the best config at each lr (over its other hyperparameters, by the selection rule of
-  `adamlab.analysis.selection`), bars = Student-t 95% interval of the seed mean;
+  `adamlab.analysis.selection`), bars = the summary's 95% interval about its centre (log scale
+  for a positive metric, clipped to [0, 1] for an accuracy);
   hollow marker: some seeds diverged/failed; x on the top edge: every seed did.
+- `<task>__tuning_curve__<metric>.png`: each variant's tuning curve (`adamlab.analysis.tuning_plot`).
 - `<task>__<variant>__<a>_x_<b>__<metric>.png` for every two hyperparameters swept together in a
   variant: mean final value of the best config in each cell, shared colour scale across the
   variants of a task (brighter is better), best cell outlined, cells without an ok seed marked.
@@ -17,6 +19,7 @@ Figures are drawn on matplotlib's Agg canvas (no pyplot, no display, no global b
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -38,6 +41,8 @@ from adamlab.analysis.grouping import (
 )
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
 from adamlab.errors import AdamlabError
+from adamlab.store.atomic import write_bytes_atomic
+from adamlab.store.entries import check_folder
 from adamlab.store.tables import HP_PREFIX, Results
 
 PLOTS_DIR = "plots"
@@ -51,6 +56,8 @@ def write_plots(
     """Write every figure for `results` into `out_dir` (default <results>/plots/); returns the
     paths written, sorted."""
     out = Path(out_dir) if out_dir is not None else results.root / PLOTS_DIR
+    if out_dir is None:
+        check_folder(out)  # the results folder's own plots/, not a link to a folder elsewhere
     if out.exists() and not out.is_dir():
         raise AdamlabError(f"--out: {out} is a file; give a folder")
     if metric is not None and metric not in set(results.metrics["metric"]):
@@ -75,6 +82,7 @@ def write_plots(
             if HP_PREFIX + "lr" in summary.varying:
                 written.append(_lr_sensitivity(summary, out))
             written.extend(_heatmaps(summary, out))
+            written.extend(_tuning_curves(results, instance, name, summary.slug, out))
     return sorted(written)
 
 
@@ -144,9 +152,9 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         for _, row in ok.iterrows():
             bad = row["n_diverged"] + row["n_failed"] > 0
             some_bad_seen |= bool(bad)
-            if not math.isnan(row["ci_low"]):
-                ax.errorbar([row[lr]], [row["mean"]],
-                            yerr=[[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]],
+            if not math.isnan(row["ci_low"]):  # the summary's interval, about its centre
+                ax.errorbar([row[lr]], [row["centre"]],
+                            yerr=[[row["centre"] - row["ci_low"]], [row["ci_high"] - row["centre"]]],
                             color=color, capsize=3, lw=1)
             if bad:
                 ax.plot([row[lr]], [row["mean"]], "o", color=color, ms=6, markerfacecolor="white")
@@ -163,7 +171,7 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         notes.append("hollow: some seeds diverged/failed")
     if all_bad:
         notes.append("× on top edge: every seed diverged/failed")
-    rule = f"final {summary.metric}, best config at each lr, bars = Student-t 95% interval"
+    rule = f"final {summary.metric}, best config at each lr, bars = 95% interval ({summary.interval})"
     ax.set_title(f"{summary.label}: learning-rate sensitivity\n{rule}"
                  + (f"; {'; '.join(notes)}" if notes else ""), fontsize=10)
     ax.set_xlabel("lr")
@@ -259,6 +267,19 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict, sca
     return _save(fig, out / name)
 
 
+# ----------------------------------------------------------------------------- tuning curves
+
+
+def _tuning_curves(results: Results, instance, metric: str, slug: str, out: Path) -> list[Path]:
+    from adamlab.analysis.tuning_curve import instance_curves
+    from adamlab.analysis.tuning_plot import tuning_curve_figure
+
+    points = instance_curves(results, instance, metric)
+    path = tuning_curve_figure(points, out / f"{slug}__tuning_curve__{_slug(metric)}.png") \
+        if points else None
+    return [path] if path is not None else []
+
+
 # ----------------------------------------------------------------------------------- helpers
 
 
@@ -304,5 +325,8 @@ def _slug(text: str) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
+    # written whole and by rename: a link planted under a plot's name is replaced, not followed
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    write_bytes_atomic(path, buffer.getvalue())
     return path

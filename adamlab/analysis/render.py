@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
-from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing
 from adamlab.analysis.summary import (
-    ALPHA,
     GENERAL_RULES,
+    MIN_PAIRS,
     SummaryOptions,
     TaskSummary,
     ranking_rule_text,
@@ -109,11 +110,15 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
         title=f"{summary.label}: {summary.rule} {summary.metric}{at} {arrow}{selected} · {what}",
         title_justify="left",
         title_style="bold",
-        caption="◆ reference config; ★ Holm-adjusted p < 0.05" if summary.baselines else None,
+        caption=(f"◆ reference config; ★ Holm-adjusted p < 0.05 on ≥ {MIN_PAIRS} pairs"
+                 if summary.baselines else None),
         caption_justify="left",
     )
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
-    header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), "mean [t 95%]"]
+    points = summary.metric.endswith(BOUNDED_SUFFIX)
+    centre = escape({"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
+        summary.interval, "mean [t 95%, clipped to [0, 1]]"))  # brackets are not Rich markup
+    header = ["#", "variant", *(c.split(".", 1)[1] for c in summary.varying), centre]
     for baseline in summary.baselines.values():
         bound = "" if baseline.bracketed else " (≤ lead: not bracketed)"
         header.append(f"{sign}{baseline.title} [95%]{bound}")
@@ -127,7 +132,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False) -> Table:
         cells += [_format_hparam(row[c]) for c in summary.varying]
         cells.append(_format_mean(row))
         for kind in summary.baselines:
-            cells.append(_format_comparison(row, kind, summary.comparison_scale))
+            cells.append(_format_comparison(row, kind, summary.comparison_scale, points=points))
         if summary.target is not None:
             cells.append(_format_steps(row))
         cells.append(_format_edges(row))
@@ -169,24 +174,24 @@ def _format_hparam(value) -> str:
 def _format_mean(row: pd.Series) -> str:
     if math.isnan(row["mean"]):
         return "—"
-    text = format_number(row["mean"])
+    text = format_number(row.get("centre", row["mean"]))
     if not math.isnan(row["ci_low"]):
         text += f" [{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
     return text
 
 
-def _format_comparison(row: pd.Series, kind: str, scale: str) -> Text:
+def _format_comparison(row: pd.Series, kind: str, scale: str, *, points: bool = False) -> Text:
     estimate = row.get(f"ratio_vs_{kind}", math.nan)
     if is_missing(estimate):
         return Text("—")
-    unit = "×" if scale == "ratio" else ""
-    digits = (lambda v: f"{v:.3g}") if scale == "ratio" else format_number
+    unit = "×" if scale == "ratio" else " pp" if points else ""
+    digits = ((lambda v: f"{v:.3g}") if scale == "ratio"
+              else (lambda v: f"{100 * v:+.3g}") if points else format_number)
     text = Text(f"{digits(estimate)}{unit}")
     low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
     if not is_missing(low):
         text.append(f" [{digits(low)}, {digits(high)}]", style="dim")
-    p_holm = row.get(f"p_holm_vs_{kind}", math.nan)
-    if not is_missing(p_holm) and p_holm < ALPHA:
+    if row.get(f"significant_vs_{kind}", False):
         text.append(" ★", style="bold yellow")
     if row[f"method_vs_{kind}"] == "welch":
         text.append(" welch", style="yellow")

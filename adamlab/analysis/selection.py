@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from adamlab.analysis.goals import Goal, task_metrics
-from adamlab.analysis.grouping import Rule, group_configs, selection_metric, trial_values
+from adamlab.analysis.grouping import (
+    Rule,
+    group_configs,
+    interval_kind,
+    selection_metric,
+    trial_values,
+)
 from adamlab.store.tables import Results
 
 
@@ -60,7 +66,8 @@ def rank(
         trials, results.metrics, metric, goal=goal, rule=rule, at_step=at_step,
         select_metric=chosen, select_goal=select_goal,
     )
-    configs = group_configs(trials, values, goal=goal)
+    ok = values.loc[values["state"] == "ok", "value"].tolist()
+    configs = group_configs(trials, values, goal=goal, interval=interval_kind(metric, ok))
     return Ranking(metric, chosen, goal, rule, at_step, configs)
 
 

@@ -8,7 +8,13 @@ Seeds are few (2-5), so every interval here is exact under normality rather than
   per seed: the mean of the per-seed log-ratios (or differences) with its t-interval, shown
   back on the ratio scale;
 - configs whose seed sets differ are compared unpaired, by Welch's t (and said so);
-- several comparisons in one table are Holm-adjusted (step-down, strong family-wise control).
+- several comparisons in one table are Holm-adjusted (step-down, strong family-wise control);
+- a positive metric (a loss, an error, a norm) gets its interval on the log scale, shown as the
+  geometric mean [low, high], so it never leaves (0, inf); a bounded one (an accuracy) gets the
+  t-interval clipped to the metric's range;
+- one-sided tests against a threshold other than "no difference" (`p_beyond`) decide claims with
+  a minimum effect or a margin: the whole 95% interval beyond the threshold is the one-sided test
+  at 2.5%; two of them against +-margin are the two one-sided tests (TOST) of equivalence.
 
 The t and F distributions come from the regularised incomplete beta function (Lentz's continued
 fraction); no SciPy.
@@ -250,3 +256,55 @@ def repeated_measures_p(table: Sequence[Sequence[float]]) -> float:
     if ss_resid == 0:
         return 0.0 if ss_treat > 0 else 1.0
     return f_sf((ss_treat / d1) / (ss_resid / d2), d1, d2)
+
+
+def log_t_interval(values: Sequence[float], *, confidence: float = CONFIDENCE
+                   ) -> tuple[float, float, float]:
+    """(geometric mean, low, high): the Student-t interval of the mean of log(values), mapped
+    back; every value must be > 0, so the interval is inside (0, inf). (gm, nan, nan) for one
+    value, (nan, nan, nan) for none."""
+    logs = [math.log(float(v)) for v in values]
+    if not logs:
+        return math.nan, math.nan, math.nan
+    centre = math.exp(math.fsum(logs) / len(logs))
+    if len(logs) < 2:
+        return centre, math.nan, math.nan
+    low, high = t_interval(logs, confidence=confidence)
+    return centre, math.exp(low), math.exp(high)
+
+
+def clipped_t_interval(values: Sequence[float], low_limit: float, high_limit: float, *,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Student-t interval of the mean, clipped to what the metric can be."""
+    low, high = t_interval(values, confidence=confidence)
+    if math.isnan(low):
+        return low, high
+    return max(low, low_limit), min(high, high_limit)
+
+
+def paired_diffs(config: Mapping[int, float], reference: Mapping[int, float], *,
+                 scale: Scale) -> list[float]:
+    """Per shared seed (ascending): config - reference on the comparison scale (log-ratio on
+    "ratio")."""
+    return [_transform(config[s], scale) - _transform(reference[s], scale)
+            for s in sorted(set(config) & set(reference))]
+
+
+def p_beyond(diffs: Sequence[float], threshold: float) -> tuple[float, float]:
+    """One-sided paired t-tests of the mean of `diffs` against `threshold` (on the same scale):
+    (p of "mean > threshold", p of "mean < threshold"). With no spread the sign decides
+    (p 0 or 1); with fewer than 2 values both are 1 (nothing can be decided)."""
+    n = len(diffs)
+    if n < 2:
+        return 1.0, 1.0
+    mean, sd = _mean_sd(diffs)
+    if sd == 0 or not math.isfinite(sd):
+        return (0.0 if mean > threshold else 1.0), (0.0 if mean < threshold else 1.0)
+    t = (mean - threshold) / (sd / math.sqrt(n))
+    above = 1.0 - t_cdf(t, n - 1)
+    return above, 1.0 - above
+
+
+def threshold_on_scale(value: float, scale: Scale) -> float:
+    """A criterion on the display scale (a ratio, or a difference) on the test's scale."""
+    return _transform(value, scale)

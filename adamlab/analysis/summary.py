@@ -24,6 +24,7 @@ from adamlab.analysis.baselines import (
 from adamlab.analysis.goals import Goal
 from adamlab.analysis.grid_edges import bracketed, grid_edges
 from adamlab.analysis.grouping import (
+    BOUNDED_SUFFIX,
     RULES,
     TEST_PREFIX,
     VALIDATION_PREFIX,
@@ -42,8 +43,10 @@ from adamlab.analysis.steps import steps_to_target
 from adamlab.errors import AdamlabError
 from adamlab.store.tables import Results
 
-#: a comparison is marked when its Holm-adjusted p-value is below this
+#: a comparison is marked when its Holm-adjusted p-value is below this ...
 ALPHA = 1.0 - CONFIDENCE
+#: ... and it rests on at least this many pairs (seeds): the report's threshold for any claim
+MIN_PAIRS = 3
 #: a finished run whose final train_loss is above its first logged one "did not learn"
 LEARNING_METRIC = "train_loss"
 
@@ -98,6 +101,10 @@ class TaskSummary:
     n_trials: int = 0
     #: things the reader must know (e.g. selection on the test set)
     warnings: list[str] = field(default_factory=list)
+    #: per variant, how many configs it was tuned over (its grid's size)
+    budgets: dict[str, int] = field(default_factory=dict)
+    #: how each config's interval was made ("log t", "t, clipped to [0, 1]", "t")
+    interval: str = "t"
 
     def __repr__(self) -> str:
         best = ", ".join(str(v) for v in self.variant_best["variant"]) if not self.configs.empty else ""
@@ -184,6 +191,8 @@ def summarize_instance(
     if configs.empty:
         return summary
     summary.warnings.extend(_selection_warnings(summary, trials, goals))
+    summary.interval = str(configs["interval"].iloc[0])
+    summary.budgets = {str(v): int(n) for v, n in configs.groupby("variant", sort=False).size().items()}
     configs["variant_best"] = best_per_variant(configs)
     best = configs["variant_best"]
     configs["variant_rank"] = pd.Series(range(1, int(best.sum()) + 1), index=configs.index[best])
@@ -191,6 +200,7 @@ def summarize_instance(
     configs["n_no_learn"] = _did_not_learn(results, configs)
     _set_references(summary, options)
     _compare(summary, options)
+    summary.warnings.extend(budget_warnings(summary))
     if steps_to_target:
         _steps_to_target(summary, results, options)
     else:
@@ -282,12 +292,13 @@ def _set_references(summary: TaskSummary, options: SummaryOptions) -> None:
 
 def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
     configs = summary.configs
-    summary.comparison_scale = comparison_scale(configs)
+    summary.comparison_scale = comparison_scale(configs, summary.metric)
+    bounded = summary.metric.endswith(BOUNDED_SUFFIX)
     family = configs.index if options.all_configs else configs.index[configs["variant_best"]]
     for kind, baseline in summary.baselines.items():
         reference = configs.loc[configs["config_id"] == baseline.config_id].iloc[0]
         results = {
-            index: compare(row, reference, scale=summary.comparison_scale)
+            index: compare(row, reference, scale=summary.comparison_scale, bounded=bounded)
             if row["config_id"] != baseline.config_id else None
             for index, row in configs.iterrows()
         }
@@ -305,6 +316,31 @@ def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
         for i, p in zip(in_family, adjusted, strict=True):
             holm_column[i] = p
         configs[f"p_holm_vs_{kind}"] = holm_column
+        configs[f"significant_vs_{kind}"] = [
+            significant(p, n) for p, n in zip(holm_column, configs[f"pairs_vs_{kind}"], strict=True)
+        ]
+        budget = summary.budgets.get(str(reference["variant"]), 0)
+        configs[f"unequal_budget_vs_{kind}"] = [
+            summary.budgets.get(str(v), 0) != budget for v in configs["variant"]
+        ]
+
+
+def significant(p_holm: float, pairs: int) -> bool:
+    """★: Holm-adjusted p < ALPHA on at least MIN_PAIRS pairs."""
+    return not math.isnan(p_holm) and p_holm < ALPHA and pairs >= MIN_PAIRS
+
+
+def budget_warnings(summary: TaskSummary) -> list[str]:
+    """One line when the variants shown were tuned over grids of different sizes."""
+    shown = summary.variant_best
+    unequal = any(bool(v) for kind in summary.baselines
+                  for v in shown.get(f"unequal_budget_vs_{kind}", []))
+    if not unequal:
+        return []
+    sizes = ", ".join(f"{variant} {n}" for variant, n in summary.budgets.items())
+    return [f"unequal tuning budgets (configs tried per variant: {sizes}): a variant tuned over "
+            "more configs had more chances to look good; compare them at equal budgets with "
+            "--tuning-curve"]
 
 
 def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOptions) -> None:
@@ -357,9 +393,11 @@ def _training_steps(results: Results, trial_ids: list[str]) -> set[int]:
 
 #: the rules every table follows (printed once under the tables)
 GENERAL_RULES = (
-    "A config is a task + variant + all hyperparameters; its seeds are grouped: mean over ok "
-    f"seeds with a Student-t {CONFIDENCE:.0%} interval of that mean when 2+ seeds are ok (none "
-    "with one seed; at 2-3 seeds the interval is wide: t = 12.7 at 2, 4.3 at 3).",
+    "A config is a task + variant + all hyperparameters; its seeds are grouped: ranked by the "
+    f"mean over ok seeds; shown with a Student-t {CONFIDENCE:.0%} interval when 2+ seeds are ok "
+    "(none with one seed; at 2-3 seeds it is wide: t = 12.7 at 2, 4.3 at 3) that stays in the "
+    "metric's range: a metric whose values are all > 0 as the geometric mean [low, high] (the "
+    "interval of the mean log), an accuracy clipped to [0, 1].",
     "Selection on validation data: a test_X metric is ranked by val_X when the task logs it "
     "(MNIST holds out the last 10,000 training images); the selected config's test_X is "
     "reported. Best config of a variant = best by that ranking; a config with any diverged or "
@@ -367,7 +405,8 @@ GENERAL_RULES = (
     "after step N counts by its value at N.",
     "Comparisons (÷ columns): per-seed ratio config/reference (mean of per-seed log-ratios, "
     "or differences where values can be <= 0) with its t-interval, on the seeds both finished "
-    "ok; ★ = Holm-adjusted p < 0.05 within the table; 'welch' = the seeds differ, compared "
+    "ok; an accuracy by its difference in percentage points; ★ = Holm-adjusted p < 0.05 "
+    f"within the table on >= {MIN_PAIRS} pairs; 'welch' = the seeds differ, compared "
     "unpaired. References: best sgd, and best momentum or nesterov, by registry optimizer "
     "(or --against VARIANT).",
     "Grid edges: open = best at the first/last grid value (widen the grid); stability limit = "

@@ -1,11 +1,15 @@
 """`adamlab summary --json`: the summary's rows as plain JSON objects, one per config row shown.
 
 Each object: task, instance, variant, optimizer, hparams, metric, select_metric, rule, at_step,
-seeds (ok), seeds_diverged, seeds_failed, seeds_did_not_learn, mean, ci_low, ci_high, interval
-("t", or null with one ok seed), best (each variant's selected config), grid_edge (hparam ->
+seeds (ok), seeds_diverged, seeds_failed, seeds_did_not_learn, mean (arithmetic: what configs are
+ranked by), centre, ci_low, ci_high, interval ("log t": centre is the geometric mean and the
+interval that of the mean log, always > 0; "t, clipped to [0, 1]" for an accuracy; "t"; null
+with one ok seed), tuning_budget (configs its variant tried), best (each variant's selected config), grid_edge (hparam ->
 "open" | "stability limit" | "refine" | "untuned", flagged ones only), reference (the reference
 key this row is, or null), comparisons (reference key -> estimate, low, high, p, p_holm,
-significant, method "paired" | "welch", scale "ratio" | "difference", pairs, left_out,
+significant (Holm p < 0.05 on >= 3 pairs), unequal_budget (the two variants tried different
+numbers of configs), method "paired" | "welch", scale "ratio" | "difference" (an accuracy: a
+difference of proportions, its interval clipped to [-1, 1]), pairs, left_out,
 reference_label, reference_bracketed) and steps_to_target / steps_text when a target is set.
 NaN is written as null.
 """
@@ -19,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from adamlab.analysis.grouping import is_missing
-from adamlab.analysis.summary import ALPHA, TaskSummary
+from adamlab.analysis.summary import TaskSummary
 
 
 def _plain(value: Any) -> Any:
@@ -62,9 +66,11 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "seeds_failed": int(row["n_failed"]),
         "seeds_did_not_learn": int(row.get("n_no_learn", 0)),
         "mean": _plain(row["mean"]),
+        "centre": _plain(row.get("centre", row["mean"])),
         "ci_low": _plain(row["ci_low"]),
         "ci_high": _plain(row["ci_high"]),
-        "interval": None if is_missing(row["ci_low"]) else "t",
+        "interval": None if is_missing(row["ci_low"]) else str(row.get("interval", "t")),
+        "tuning_budget": summary.budgets.get(str(row["variant"])),
         "best": bool(row["variant_best"]),
         "grid_edge": dict(row.get("grid_edge") or {}),
         "reference": row["baseline"] or None,
@@ -80,7 +86,8 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
             "high": _plain(row[f"high_vs_{kind}"]),
             "p": _plain(row[f"p_vs_{kind}"]),
             "p_holm": p_holm,
-            "significant": p_holm is not None and p_holm < ALPHA,
+            "significant": bool(row[f"significant_vs_{kind}"]),
+            "unequal_budget": bool(row[f"unequal_budget_vs_{kind}"]),
             "method": row[f"method_vs_{kind}"],
             "scale": summary.comparison_scale,
             "pairs": int(row[f"pairs_vs_{kind}"]),

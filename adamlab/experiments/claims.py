@@ -1,15 +1,28 @@
 """A claim: what an experiment expects, the quantity measured, the test, and its verdict.
 
 Verdicts are three-valued, plus "not measurable" (the results lack what the claim needs):
-- a comparison (an effect at least / at most some size) holds when the whole 95% paired
-  interval of the effect is on the claimed side of the criterion, fails when the whole
-  interval is on the other side, and is inconclusive when it straddles the criterion;
-- an "as good as" claim has a margin fixed in advance in the claim: it holds when the paired
-  interval lies inside the margin, fails when it lies wholly beyond it, else inconclusive;
-- a where-is-the-best claim (the best lr moves, the best weight decay shifts) is recomputed on
-  every bootstrap resample of the seeds (exact enumeration up to 6 seeds, else 1,000 draws with
-  RNG seed 0): it holds if it holds in >= 95% of the resamples, fails if it fails in >= 95%,
-  else inconclusive;
+- a comparison (an effect at least / at most some size) states its minimum effect in the claim
+  (MIN_EFFECT, 1% relative on a positive metric, unless the claim names a larger one): it holds
+  when the whole 95% paired interval is beyond that effect (the one-sided t-test at 2.5%), fails
+  when the whole interval is on the other side of it, and is inconclusive when it straddles it.
+  A claim of several parts (each β1, each lr, each variant) takes each part's one-sided p-values
+  and Holm-adjusts them across its parts, in each direction: it holds when every adjusted p of
+  "beyond the criterion" is < 2.5%, fails when some adjusted p of "short of it" is < 2.5%;
+- an "as good as" claim is the non-inferiority half of an equivalence test against a margin
+  fixed in the claim (holds when the whole interval is inside the margin, fails when it is wholly
+  beyond it); a "no difference" claim is both halves (two one-sided tests, TOST);
+- a where-is-the-best claim (the best lr moves, the best weight decay shifts) is decided in two
+  steps. First the hyperparameter it locates must matter: at each level (each lr, each β2) a
+  repeated-measures F-test over the candidates (seeds as blocks; some candidate diverging where
+  another does not also counts), Holm-adjusted over the levels, at 5%; without enough levels
+  where it matters the claim is inconclusive whatever the data say about where its best lies.
+  Then each level's best is a set, not a point: the candidates that a one-sided paired t-test
+  does not show worse than the level's observed best (Holm over every such contrast of the
+  claim, 5%; a candidate that diverged on a seed where the best did not is worse). The claim
+  holds when it holds for every choice of bests from those sets, fails when it fails for every
+  choice, and is inconclusive otherwise. Under no effect (every candidate equal) this says
+  "holds" or "fails" at most 5% of the time each, at 5 seeds (tests/test_claims_calibration.py
+  simulates it);
 - any claim about the method resting on fewer than 3 seeds is inconclusive, and so is one
   resting on a config whose best setting is not bracketed by its grid (open edge, refine,
   untuned) when a better-tuned config could overturn the verdict: a lead over an unbracketed
@@ -23,12 +36,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
+from adamlab.analysis.stats import (
+    Scale,
+    holm,
+    p_beyond,
+    paired_diffs,
+    repeated_measures_p,
+    threshold_on_scale,
+)
 
 Verdict = Literal["holds", "fails", "inconclusive", "not measurable"]
 VERDICTS: tuple[Verdict, ...] = ("holds", "fails", "inconclusive", "not measurable")
@@ -38,12 +57,18 @@ CHECK: Kind = "implementation check"
 
 #: a claim about the method needs at least this many seeds to be decided
 MIN_SEEDS = 3
-#: share of seed resamples a where-is-the-best claim must hold (or fail) in
-RESAMPLED_SHARE = 0.95
-#: above this many seeds the resamples are drawn, not enumerated
-EXACT_RESAMPLE_SEEDS = 6
-RESAMPLES = 1000
-RESAMPLE_SEED = 0
+#: one-sided level of each direction of a comparison (the whole 95% interval beyond the criterion)
+TAIL = 0.025
+#: level of the "must matter" gate and of the confidence sets of a where-is-the-best claim
+WHERE_ALPHA = 0.05
+#: the smallest relative change of a positive metric any comparison claim counts as an effect,
+#: and the margin of every "as good as" claim: the same 1% on both sides, so a difference the
+#: project would call an effect in one claim is never called negligible in another. Fixed once
+#: for every claim (the convention for a relative change of a loss), not chosen per claim or
+#: after any result.
+MIN_EFFECT = 0.01
+#: where-is-the-best claims enumerate every choice of bests up to this many, else inconclusive
+MAX_PATHS = 200_000
 
 
 @dataclass(frozen=True)
@@ -106,40 +131,175 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
     return "inconclusive"
 
 
-def resampled_verdict(share_holding: float) -> Verdict:
-    if share_holding >= RESAMPLED_SHARE:
-        return "holds"
-    if share_holding <= 1.0 - RESAMPLED_SHARE:
+@dataclass(frozen=True)
+class Part:
+    """One part of a comparison claim: the one-sided p-values of "beyond the criterion"
+    (`p_holds`) and of "short of it" (`p_fails`). A deterministic part (a diverged run counted
+    worse) has p 0 or 1."""
+
+    label: str
+    p_holds: float
+    p_fails: float
+
+
+def parts_verdict(parts: Sequence[Part], *, tail: float = TAIL) -> Verdict:
+    """Holm across the parts, in each direction: holds when every adjusted p_holds < tail,
+    fails when some adjusted p_fails < tail, else inconclusive."""
+    if not parts:
+        return "inconclusive"
+    holding = holm([p.p_holds for p in parts])
+    failing = holm([p.p_fails for p in parts])
+    if any(p < tail for p in failing):
         return "fails"
+    if all(p < tail for p in holding):
+        return "holds"
     return "inconclusive"
 
 
-def seed_resamples(seeds: Sequence[int]) -> list[tuple[tuple[int, ...], float]]:
-    """Bootstrap resamples of `seeds` with their probabilities: every multiset of len(seeds)
-    draws (multinomial weights) up to EXACT_RESAMPLE_SEEDS seeds, else RESAMPLES random draws."""
-    seeds = sorted(seeds)
-    n = len(seeds)
-    if n == 0:
-        return []
-    if n <= EXACT_RESAMPLE_SEEDS:
-        out = []
-        for combo in itertools.combinations_with_replacement(seeds, n):
-            ways = math.factorial(n)
-            for count in Counter(combo).values():
-                ways //= math.factorial(count)
-            out.append((combo, ways / n**n))
-        return out
-    rng = np.random.default_rng(RESAMPLE_SEED)
-    draws = rng.choice(np.asarray(seeds), size=(RESAMPLES, n), replace=True)
-    return [(tuple(int(s) for s in row), 1.0 / RESAMPLES) for row in draws]
+def comparison_part(label: str, mine: Mapping[int, float], theirs: Mapping[int, float], *,
+                    scale: Scale, threshold: float, above: bool) -> Part:
+    """A paired comparison of `mine` with `theirs` claimed above (`above`) or below `threshold`
+    (a ratio on the ratio scale, a difference on the difference scale)."""
+    diffs = paired_diffs(mine, theirs, scale=scale)
+    p_above, p_below = p_beyond(diffs, threshold_on_scale(threshold, scale))
+    return Part(label, p_above, p_below) if above else Part(label, p_below, p_above)
 
 
-def share_holding(
-    seeds: Sequence[int], predicate: Callable[[tuple[int, ...]], bool | None]
-) -> float:
-    """Probability-weighted share of the seed resamples on which `predicate` is True (a
-    resample where it cannot be judged, None, counts as not holding)."""
-    return math.fsum(w for drawn, w in seed_resamples(seeds) if predicate(drawn))
+@dataclass(frozen=True)
+class WhereLevel:
+    """One level of a where-is-the-best claim (an lr, a (β1, β2)): its candidates' grid
+    positions, per-seed values of the selection metric (ok seeds), whether each candidate is
+    stable (no seed diverged or failed), and the index of the observed best (by the one
+    selection rule)."""
+
+    label: str
+    positions: tuple[int, ...]
+    seed_values: tuple[Mapping[int, float], ...]
+    stable: tuple[bool, ...]
+    best: int
+
+
+@dataclass(frozen=True)
+class WhereDecision:
+    verdict: Verdict
+    #: per level, the grid positions that may be its best (95% confidence set)
+    sets: tuple[tuple[int, ...], ...]
+    #: levels where the hyperparameter matters, and levels judged
+    mattering: int
+    judged: int
+    #: contrasts tested, and unstable candidates counted worse than a stable best
+    contrasts: int
+    unstable: int
+    why: str = ""
+
+
+def _log_scale(levels: Sequence[WhereLevel]) -> bool:
+    return all(v > 0 for level in levels for seeds in level.seed_values for v in seeds.values())
+
+
+def matters_p(level: WhereLevel, *, log: bool) -> float:
+    """p of "the candidates of this level are all alike": 0 when some diverged where another did
+    not, else the repeated-measures F-test on the seeds every stable candidate finished."""
+    if len(level.positions) < 2:
+        return math.nan
+    if any(level.stable) and not all(level.stable):
+        return 0.0
+    if not any(level.stable):
+        return math.nan
+    shared = sorted(set.intersection(*(set(v) for v in level.seed_values)))
+    f = math.log if log else float
+    table = [[f(values[s]) for values in level.seed_values] for s in shared]
+    return repeated_measures_p(table) if len(table) >= 2 else math.nan
+
+
+def gate(levels: Sequence[WhereLevel], *, alpha: float = WHERE_ALPHA) -> int:
+    """At how many levels the hyperparameter matters (`matters_p`, Holm over the levels)."""
+    log = _log_scale(levels)
+    adjusted = holm([matters_p(level, log=log) for level in levels])
+    return sum(p < alpha for p in adjusted if not math.isnan(p))
+
+
+def plausible_bests(levels: Sequence[WhereLevel], *, goal: str = "min",
+                    alpha: float = WHERE_ALPHA) -> tuple[tuple[tuple[int, ...], ...], int, int]:
+    """(per level the positions that may be its best, contrasts tested, unstable candidates
+    counted worse): a candidate leaves its level's set when a one-sided paired t-test shows it
+    worse than the level's observed best, Holm over every contrast of the claim (on log values
+    when every value is > 0)."""
+    log = _log_scale(levels)
+    f = math.log if log else float
+    sign = 1.0 if goal == "min" else -1.0  # positive difference: the candidate is worse
+    tests: list[tuple[int, int, float]] = []
+    unstable = 0
+    for i, level in enumerate(levels):
+        best = level.seed_values[level.best]
+        for j, values in enumerate(level.seed_values):
+            if j == level.best:
+                continue
+            if level.stable[level.best] and not level.stable[j]:
+                tests.append((i, j, 0.0))
+                unstable += 1
+                continue
+            diffs = [sign * (f(values[s]) - f(best[s])) for s in sorted(set(values) & set(best))]
+            tests.append((i, j, p_beyond(diffs, 0.0)[0]))
+    adjusted = holm([p for _, _, p in tests])
+    excluded = {(i, j) for (i, j, _), p in zip(tests, adjusted, strict=True) if p < alpha}
+    sets = tuple(
+        tuple(sorted({pos for j, pos in enumerate(level.positions) if (i, j) not in excluded}))
+        for i, level in enumerate(levels))
+    return sets, len(tests), unstable
+
+
+def path_verdict(sets: Sequence[Sequence[int]],
+                 holds: Callable[[tuple[int, ...]], bool]) -> tuple[Verdict, str]:
+    """holds / fails when `holds` says so for every choice of one position per set, else
+    inconclusive (with why)."""
+    if math.prod(len(s) for s in sets) > MAX_PATHS:
+        return "inconclusive", "too many plausible bests to judge"
+    outcomes = {bool(holds(path)) for path in itertools.product(*sets)}
+    if outcomes == {True}:
+        return "holds", ""
+    if outcomes == {False}:
+        return "fails", ""
+    return "inconclusive", "it holds for some of the plausible bests and fails for others"
+
+
+def where_decision(
+    levels: Sequence[WhereLevel],
+    holds: Callable[[tuple[int, ...]], bool],
+    *,
+    goal: str = "min",
+    levels_that_must_matter: int | None = None,
+    alpha: float = WHERE_ALPHA,
+    what: str = "the hyperparameter",
+    levels_name: str = "levels",
+) -> WhereDecision:
+    """The verdict of a where-is-the-best claim (see the module docstring): `holds(path)` says
+    whether the claim holds for one choice of best position per level (aligned with `levels`);
+    the hyperparameter must matter at `levels_that_must_matter` levels (default: every one)."""
+    need = len(levels) if levels_that_must_matter is None else levels_that_must_matter
+    mattering = gate(levels, alpha=alpha)
+    sets, contrasts, unstable = plausible_bests(levels, goal=goal, alpha=alpha)
+    decision = dict(sets=sets, mattering=mattering, judged=len(levels), contrasts=contrasts,
+                    unstable=unstable)
+    if mattering < need:
+        return WhereDecision("inconclusive", **decision,
+                             why=f"{what} changes the selection metric beyond seed noise at "
+                                 f"{mattering} of {len(levels)} {levels_name} (needs {need}): "
+                                 "where its best lies would be noise")
+    verdict, why = path_verdict(sets, holds)
+    return WhereDecision(verdict, **decision, why=why)
+
+
+def sets_text(levels: Sequence[WhereLevel], decision: WhereDecision,
+              name: Callable[[int], str]) -> str:
+    """'plausible bests (95%): lr=0.001 {1e-3, 1e-2}; ...' with the gate and the contrasts."""
+    parts = [f"{level.label} {{{', '.join(name(p) for p in positions)}}}"
+             for level, positions in zip(levels, decision.sets, strict=True)]
+    text = (f"plausible bests (one-sided paired tests against each level's best, Holm over "
+            f"{decision.contrasts} contrasts, 5%): " + "; ".join(parts))
+    if decision.unstable:
+        text += f"; {decision.unstable} candidate(s) with a diverged seed counted worse"
+    return text
 
 
 def guard(
@@ -156,8 +316,10 @@ def guard(
     verdict resting on an unbracketed config the claim favours (`unbracketed_for`); any
     verdict on an unbracketed best (`unbracketed_any`). Each entry says which config and
     hyperparameter, e.g. "sgd: lr=10 is the top of the grid: widen it"."""
-    if claim.kind == CHECK or claim.verdict in ("not measurable", "inconclusive"):
+    if claim.kind == CHECK or claim.verdict == "not measurable":
         return claim
+    if claim.verdict == "inconclusive":  # say when too few seeds could not have decided it
+        unbracketed_against = unbracketed_for = unbracketed_any = ()
     reasons = []
     if n_seeds < MIN_SEEDS:
         reasons.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} (< {MIN_SEEDS})")
@@ -171,6 +333,9 @@ def guard(
         reasons.append("the best is not bracketed: " + "; ".join(unbracketed_any))
     if not reasons:
         return claim
+    if claim.verdict == "inconclusive":
+        return Claim(claim.scope, claim.claim, claim.measured, claim.criterion, "inconclusive",
+                     claim.value, claim.kind, "; ".join([*reasons, claim.why]))
     why = f"would {'hold' if claim.verdict == 'holds' else 'fail'}, but " + "; ".join(reasons)
     return Claim(claim.scope, claim.claim, claim.measured, claim.criterion, "inconclusive",
                  claim.value, claim.kind, why)

@@ -24,11 +24,12 @@ lowest final rare.error, mean over seeds, by the selection rule `summary` uses):
    first written (a 5% margin); a later edit had replaced it by "below Adam's at every (lr,
    wd)" without a stated reason and is undone. A row that never got a gradient would end at
    (1 - lr*wd)^(T-1) of its norm; the rare rows do get the odd gradient, which pulls them back
-   towards the teacher's norm;
+   towards the teacher's norm. Its two parts are Holm-adjusted, as in every multi-part claim;
 5. on the task's own metric too (test_loss: the exact expected loss over the token
    distribution, dominated by the frequent rows), Adam at its best lr is as good as momentum at
-   its best: Adam's best test_loss is at most 1.02x momentum's (paired per-seed ratio, whole 95%
-   interval inside the margin; each best lr chosen on test_loss, which is the objective itself
+   its best: Adam's best test_loss is at most 1.01x momentum's (paired per-seed ratio, whole 95%
+   interval inside the margin: non-inferiority; the margin was 1.02 and is now the project's
+   one minimum effect, `claims.MIN_EFFECT`, a convention set for every claim at once; each best lr chosen on test_loss, which is the objective itself
    here, not a held-out sample). SGD's best is shown beside them. Added with the rebuilt grids
    (issue 12), before they ran: the rare-row claims alone do not say what the optimizers
    achieve on the task.
@@ -42,21 +43,26 @@ from collections.abc import Sequence
 import pandas as pd
 
 from adamlab.analysis.grid_edges import grid_edges
-from adamlab.analysis.stats import paired_comparison, t_interval
+from adamlab.analysis.stats import p_beyond, paired_comparison, t_interval
 from adamlab.experiments.claims import (
+    MIN_EFFECT,
     Claim,
-    combine,
+    Part,
+    comparison_part,
     guard,
     interval_text,
     interval_verdict,
     number,
+    parts_verdict,
     percent,
     times,
     unmeasured,
 )
+from adamlab.experiments.criteria import COMPARISON_RULES, SELECTION_RULES, Criterion, refs
 from adamlab.experiments.measures import (
     LR,
     best_row,
+    budget_note,
     config_values,
     logged_steps,
     values_at_step,
@@ -71,7 +77,8 @@ FREQUENT_FIT = 0.9
 #: AdamW's rare-row norm (end over step 1) at most this, and at most this times Adam's
 SHRINK = 0.95
 #: "as good as" on the task's own metric: Adam's best test_loss at most this times momentum's
-TASK_LOSS_MARGIN = 1.02
+#: (the project's one minimum effect, `adamlab.experiments.claims.MIN_EFFECT`)
+TASK_LOSS_MARGIN = 1 + MIN_EFFECT
 TASK_LOSS = "test_loss"
 
 RARE_ERROR, FREQUENT_ERROR, RARE_NORM = "rare.error", "frequent.error", "rare.norm"
@@ -163,6 +170,8 @@ def faster_on_rare_rows_claim(
         f"{number(fast_best['start'])}; removed {percent(slow_best['removed'])} vs "
         f"{percent(fast_best['removed'])} → {times(speedup)}{interval_text(low, high)} "
         f"over {len(shared)} paired seeds"
+        + budget_note(_names(fast), config_values(results, fast_trials, RARE_ERROR),
+                      _names(slow), config_values(results, slow_trials, RARE_ERROR))
     )
     claim = Claim(TASK, text, measured, criterion, verdict, speedup,
                   why="the interval straddles the criterion" if verdict == "inconclusive" else "")
@@ -211,7 +220,8 @@ def norm_ratio(results: Results, trials: pd.DataFrame) -> pd.DataFrame:
 def decay_shrinks_rare_rows_claim(results: Results, trials: pd.DataFrame) -> Claim:
     text = "AdamW's decay shrinks the rare rows (no gradient at most steps) below where Adam leaves them"
     criterion = (f"at AdamW's best (lr, wd > 0): its rare.norm (end ÷ step 1) ≤ {SHRINK:g} and "
-                 f"≤ {SHRINK:g}× Adam's at the same lr (paired per-seed, whole 95% interval)")
+                 f"≤ {SHRINK:g}× Adam's at the same lr (paired per-seed, whole 95% interval; Holm over the "
+                 "two)")
     adamw = _of(trials, ("adamw",))
     if not adamw.empty:
         adamw = adamw[adamw[HP_PREFIX + "weight_decay"] > 0]
@@ -233,12 +243,14 @@ def decay_shrinks_rare_rows_claim(results: Results, trials: pd.DataFrame) -> Cla
     last = int(adamw["steps"].max())
     untouched = (1.0 - lr * wd) ** (last - 1)
     own_low, own_high = t_interval(list(row["seed_ratio"].values()))
-    own = interval_verdict(own_low, own_high, SHRINK, above=False)
+    p_above, p_below = p_beyond(list(row["seed_ratio"].values()), SHRINK)
+    own = Part("AdamW's own shrink", p_below, p_above)
     comparison = paired_comparison(row["seed_ratio"], adam_row["seed_ratio"], scale="ratio")
     if comparison is None:
         return unmeasured(TASK, text, criterion, "AdamW and Adam share no ok seed at that lr")
-    versus = interval_verdict(comparison.low, comparison.high, SHRINK, above=False)
-    verdict = combine([own, versus])
+    versus = comparison_part("AdamW ÷ Adam", row["seed_ratio"], adam_row["seed_ratio"],
+                             scale="ratio", threshold=SHRINK, above=False)
+    verdict = parts_verdict([own, versus])
     everywhere = _below_everywhere(adamw_ratios, adam_ratios)
     measured = (
         f"at lr={lr:.3g}, wd={wd:g}: AdamW {number(row['norm_ratio'])}"
@@ -268,8 +280,8 @@ def _below_everywhere(adamw: pd.DataFrame, adam: pd.DataFrame) -> str:
 
 def task_loss_claim(results: Results, trials: pd.DataFrame) -> Claim:
     text = f"on the task's own metric ({TASK_LOSS}) adam at its best is as good as momentum at its best"
-    criterion = (f"adam's best {TASK_LOSS} ÷ momentum's best ≤ {TASK_LOSS_MARGIN:g} (paired per-seed "
-                 "ratio, whole 95% interval)")
+    criterion = (f"adam's best {TASK_LOSS} ÷ momentum's best < {TASK_LOSS_MARGIN:g} (paired per-seed "
+                 "ratio, whole 95% interval: non-inferiority at 2.5%)")
     bests = {}
     for name, optimizers in (("sgd", ("sgd",)), ("momentum", ("momentum", "nesterov")),
                              ("adam", ("adam",))):
@@ -285,13 +297,14 @@ def task_loss_claim(results: Results, trials: pd.DataFrame) -> Claim:
     if comparison is None:
         return unmeasured(TASK, text, criterion, "adam's and momentum's bests share no ok seed")
     high, low = comparison.high, comparison.low
-    verdict = ("inconclusive" if math.isnan(low) else "holds" if high <= TASK_LOSS_MARGIN
-               else "fails" if low > TASK_LOSS_MARGIN else "inconclusive")
+    verdict = parts_verdict([comparison_part("adam ÷ momentum", adam["seed_values"],
+                                             momentum["seed_values"], scale="ratio",
+                                             threshold=TASK_LOSS_MARGIN, above=False)])
     shown = "; ".join(f"{name} (lr={best[LR]:.3g}) {number(best['value'], 4)}"
                       for name, (_, best) in bests.items())
     measured = (f"best {TASK_LOSS} at step {int(trials['steps'].max())}: {shown}; adam ÷ momentum "
                 f"{times(comparison.estimate)}{interval_text(low, high)} over {comparison.n} "
-                "paired seeds")
+                "paired seeds" + budget_note("adam", adam_configs, "momentum", momentum_configs))
     claim = Claim(TASK, text, measured, criterion, verdict, comparison.estimate,
                   why="the interval straddles the margin" if verdict == "inconclusive" else "")
     row_of = {
@@ -306,3 +319,27 @@ def task_loss_claim(results: Results, trials: pd.DataFrame) -> Claim:
                              grid_edges(momentum_configs, row_of["momentum"]).values()
                              if not e.bracketed],
     )
+
+
+_HERE = "adamlab.experiments.embedding_sparsity"
+_BEST = (*COMPARISON_RULES, *SELECTION_RULES,
+         *refs(_HERE, "_of", "error_removed", "_best_by_rare_error", "unbracketed"))
+_FASTER = (*_BEST, *refs(_HERE, "faster_on_rare_rows_claim", "FASTER_FACTOR"),
+           "adamlab.experiments.claims:interval_verdict")
+_FREQUENT = (*_BEST, *refs(_HERE, "frequent_rows_fit_claim", "FREQUENT_FIT"),
+             "adamlab.experiments.claims:interval_verdict")
+_SHRINK = (*_BEST, *refs(_HERE, "decay_shrinks_rare_rows_claim", "norm_ratio", "SHRINK"))
+#: what decides each claim (see `adamlab.experiments.criteria`)
+CRITERIA = (
+    Criterion("faster_than_sgd", "faster under adam than sgd", _FASTER),
+    Criterion("faster_than_momentum", "faster under adam than momentum", _FASTER),
+    Criterion("frequent_rows", "fits the frequent rows", _FREQUENT),
+    Criterion("decay_shrinks", "AdamW's decay shrinks the rare rows", _SHRINK),
+    Criterion("task_loss", "on the task's own metric",
+              (*_BEST, *refs(_HERE, "task_loss_claim", "TASK_LOSS_MARGIN"))),
+)
+#: the same claims with sparse gradients (`adamlab.experiments.embedding_sparse`)
+SPARSE_CRITERIA = (
+    Criterion("faster_than_sgd", "faster under sparse_adam than sgd", _FASTER),
+    Criterion("frequent_rows", "fits the frequent rows", _FREQUENT),
+)

@@ -147,3 +147,17 @@ def ratio(value: float, reference: float) -> float:
     if math.isnan(value) or math.isnan(reference) or math.isinf(reference) or reference <= 0:
         return math.nan
     return value / reference
+
+
+def tuning_budget(configs: pd.DataFrame) -> int:
+    """How many configs a variant was tuned over (its grid's size, every seed counted once)."""
+    return int(len(configs))
+
+
+def budget_note(name: str, configs: pd.DataFrame, other: str, other_configs: pd.DataFrame) -> str:
+    """'; unequal tuning budgets: adam 4 configs, sgd 3' when the two were tuned over grids of
+    different sizes (the better-tuned one had more chances to look good), else ''."""
+    mine, theirs = tuning_budget(configs), tuning_budget(other_configs)
+    if mine == theirs:
+        return ""
+    return f"; unequal tuning budgets: {name} {mine} configs, {other} {theirs}"

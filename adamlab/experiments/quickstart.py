@@ -11,6 +11,7 @@ A small cut of the other experiments, claims that a couple of minutes of CPU can
 
 from __future__ import annotations
 
+from adamlab.experiments import bias_correction, embedding_sparsity
 from adamlab.experiments.bias_correction import BIAS_CORRECTION, first_step_claim
 from adamlab.experiments.claims import Claim, unmeasured
 from adamlab.experiments.embedding_sparsity import (
@@ -43,3 +44,11 @@ def claims(results: Results) -> list[Claim]:
         faster_on_rare_rows_claim(results, embedding, ("adam",), ("sgd",)),
         decay_shrinks_rare_rows_claim(results, embedding),
     ]
+
+
+#: what decides each claim (see `adamlab.experiments.criteria`)
+CRITERIA = (
+    bias_correction.CRITERIA[1],
+    embedding_sparsity.CRITERIA[0],
+    embedding_sparsity.CRITERIA[3],
+)

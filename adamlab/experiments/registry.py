@@ -19,6 +19,7 @@ from adamlab.experiments import (
     weight_decay,
 )
 from adamlab.experiments.claims import Claim
+from adamlab.experiments.criteria import Criterion
 from adamlab.store.tables import Results
 
 
@@ -29,6 +30,8 @@ class Experiment:
     #: the sweep that produces the results, relative to the repository root
     config: str
     claims: Callable[[Results], list[Claim]]
+    #: what decides each claim, stored in a results folder by its first sweep
+    criteria: tuple[Criterion, ...] = ()
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -39,42 +42,49 @@ EXPERIMENTS: dict[str, Experiment] = {
             "Adam/AdamW vs SGD and momentum on a quadratic and a Zipf embedding table",
             "configs/quickstart.yaml",
             quickstart.claims,
+            quickstart.CRITERIA,
         ),
         Experiment(
             "bias_correction",
             "Adam with and without bias correction, and warmup instead (Kingma & Ba 2014, section 6.4)",
             "configs/bias_correction.yaml",
             bias_correction.claims,
+            bias_correction.CRITERIA,
         ),
         Experiment(
             "bias_correction_mnist",
             "Adam with and without bias correction on MNIST, β2 0.99 and 0.999 (Kingma & Ba 2014, 6.4)",
             "configs/bias_correction_mnist.yaml",
             bias_correction.claims,
+            bias_correction.CRITERIA,
         ),
         Experiment(
             "weight_decay",
             "weight decay in three parametrisations: Adam-L2, AdamW wd×lr, AdamW wd×schedule (Loshchilov & Hutter 2019)",
             "configs/weight_decay.yaml",
             weight_decay.claims,
+            weight_decay.CRITERIA,
         ),
         Experiment(
             "weight_decay_null",
             "negative control: weight_decay's claims on weight decays too small to matter",
             "configs/controls/weight_decay_null.yaml",
             weight_decay.claims,
+            weight_decay.CRITERIA,
         ),
         Experiment(
             "embedding_sparsity",
             "rare rows of a Zipf embedding table: SGD and momentum vs Adam and AdamW",
             "configs/embedding_sparsity.yaml",
             embedding_sparsity.claims,
+            embedding_sparsity.CRITERIA,
         ),
         Experiment(
             "embedding_sparse",
             "rare rows of a Zipf embedding table with sparse gradients: SGD vs SparseAdam",
             "configs/embedding_sparse.yaml",
             embedding_sparse.claims,
+            embedding_sparse.CRITERIA,
         ),
     ]
 }

@@ -28,24 +28,36 @@ test metrics are what is reported); a config's value is its final value, mean ov
 3. lr-scaled AdamW (torch's form), the same hypothesis in torch's units: the best lr * wd moves
    <= 1 grid step across lr (a slope -1 diagonal in lr x wd). It needs the lr and wd grids
    spaced alike in log10 (the config uses half-decades for both), so that lr * wd has a grid;
-4. schedule-scaled AdamW's best test_loss is at most 2% above Adam-L2's (paired per-seed ratio,
-   95% interval inside the margin: "as good as", margin fixed here in advance);
-5. its best test_accuracy is at most 0.2 percentage points below Adam-L2's (paired difference;
-   0.2 points is ~1.4 binomial standard errors of an accuracy near 98% on 10,000 test images);
+4. schedule-scaled AdamW's best test_loss is at most 1% above Adam-L2's (paired per-seed
+   ratio < 1.01 over its whole 95% interval: non-inferiority, margin fixed here in advance);
+5. its best test error rate (1 − test_accuracy) is at most 1% above Adam-L2's, the same way;
 6. weight decay helps in each parametrisation: each variant's best config (lr, wd > 0) has a
-   lower test_loss than the no-decay control's best (over lr), paired per-seed ratio < 1 over
-   its whole 95% interval (> 1 over it fails).
-Claims 1-3 are where-is-the-best claims: recomputed on every resample of the seeds (see
-`adamlab.experiments.claims`), and they need weight decay to matter at all: at >= 2 lrs the test
-loss must differ across the weight decays (the control included) beyond seed noise
-(repeated-measures F-test with seeds as blocks, p < 0.05 Holm-adjusted over the lrs, or some
-weight decay diverging where another does not). Without that, where the "best" weight decay lies
-is noise and the claim is inconclusive; so is one whose best weight decay at some lr sits at an
-open edge of its grid. Criteria changed since the first version of this experiment, for
-reasons that do not depend on any result of this sweep: claim 1 is measured on the paper's
-parametrisation (the first version's AdamW was torch's); claim 2 names the direction its
-diagonal must lean (it said "one way, whichever"), which the algebra above fixes; claims 3 and 6
-are new. The issue that rebuilt the experiment set all of this before the sweep ran.
+   test_loss at least 1% below the no-decay control's best (over lr): paired per-seed ratio
+   < 0.99 over its whole 95% interval, Holm over the three variants (> 0.99 over it fails).
+Claims 1-3 are where-is-the-best claims (`adamlab.experiments.claims`): weight decay must first
+matter, at >= 2 lrs, among the positive weight decays (repeated-measures F-test over them, seeds
+as blocks, on the selection metric val_loss, Holm over the lrs, 5%; or some weight decay
+diverging where another does not); then each lr's best weight decay is the set of those not
+shown worse than the observed best (one-sided paired t-tests, Holm over every contrast of the
+claim), and the claim holds (fails) when it holds (fails) for every choice from those sets. A
+best at an open edge of the grid makes the claim inconclusive.
+
+Criteria changed since the first version, for reasons that do not depend on any result of this
+sweep: claim 1 is measured on the paper's parametrisation (the first version's AdamW was
+torch's); claim 2 names the direction its diagonal must lean, which the algebra above fixes;
+claims 3 and 6 are new (all before the sweep first ran). Then, after a re-analysis of the
+decision rules on simulated null fixtures (not on these results): the seed bootstrap that
+decided claims 1-3 says "holds" or "fails" ~10.7% of the time each under no effect at 5 seeds,
+so it is replaced by the rule above (<= 5% each, tests/test_claims_calibration.py); the "must
+matter" gate comes before any verdict (it was skipped when the bootstrap said "fails") and
+looks at the positive weight decays only (with the wd = 0 control in, it passed on "some decay
+vs none", which says nothing about where the best positive one lies) on val_loss, the data the
+best is selected on; claim 6 needs the project's minimum effect (1%: a consistent 1e-7
+difference held before) and Holm over its variants; the "as good as" margins of claims 4 and 5
+(1.02 on loss, 0.002 on accuracy) were set after the first weight-decay results existed and the
+accuracy one's reason (a binomial SE at 98%) does not fit a paired comparison, so both are
+replaced by the one margin every claim of the project uses, `claims.MIN_EFFECT` (1%, on the
+loss and on the error rate), chosen as a convention for every claim at once.
 """
 
 from __future__ import annotations
@@ -58,26 +70,35 @@ import pandas as pd
 
 from adamlab.analysis.goals import Goal
 from adamlab.analysis.grid_edges import OPEN, grid_edges
-from adamlab.analysis.stats import holm, paired_comparison, repeated_measures_p
+from adamlab.analysis.stats import paired_comparison
 from adamlab.experiments.claims import (
+    MIN_EFFECT,
     Claim,
-    combine,
+    WhereLevel,
+    comparison_part,
     guard,
     interval_text,
-    interval_verdict,
     number,
-    resampled_verdict,
-    share_holding,
+    parts_verdict,
+    sets_text,
     times,
     unmeasured,
+    where_decision,
+)
+from adamlab.experiments.criteria import (
+    COMPARISON_RULES,
+    SELECTION_RULES,
+    WHERE_RULES,
+    Criterion,
+    refs,
 )
 from adamlab.experiments.measures import (
     LR,
     best_row,
+    budget_note,
     config_values,
     grid,
     grid_position,
-    resample,
     seeds_of,
 )
 from adamlab.store.tables import HP_PREFIX, Results
@@ -96,12 +117,9 @@ DIAGONAL_STEPS = 2
 PRODUCT_STEPS = 1
 #: weight decay must matter (beyond seed noise) at this many lrs for the where-claims
 LRS_WHERE_WD_MATTERS = 2
-#: significance of "weight decay matters at this lr" (Holm over the lrs)
-ALPHA = 0.05
-#: "as good as": AdamW's best test_loss at most this factor of Adam-L2's
-LOSS_MARGIN = 1.02
-#: "as good as": AdamW's best test_accuracy at most this far below Adam-L2's
-ACCURACY_MARGIN = 0.002
+#: "as good as": AdamW's best test_loss (and test error rate) at most this much above Adam-L2's,
+#: relative: the project's one minimum effect (see `adamlab.experiments.claims.MIN_EFFECT`)
+AS_GOOD_AS_MARGIN = MIN_EFFECT
 #: lr and wd grids count as spaced alike when their log10 steps agree to this
 SPACING_TOLERANCE = 0.01
 
@@ -146,9 +164,9 @@ def claims(results: Results) -> list[Claim]:
     trials = results.trials[results.trials["task"] == TASK]
     variants = split_variants(trials)
     return [
-        best_wd_claim(results, variants, variants.schedule_scaled, ADAMW_SCHEDULE, "axis"),
-        best_wd_claim(results, variants, variants.l2, ADAM_L2, "diagonal"),
-        best_wd_claim(results, variants, variants.lr_scaled, ADAMW_LR, "product"),
+        best_wd_claim(results, variants.schedule_scaled, ADAMW_SCHEDULE, "axis"),
+        best_wd_claim(results, variants.l2, ADAM_L2, "diagonal"),
+        best_wd_claim(results, variants.lr_scaled, ADAMW_LR, "product"),
         best_result_claim(results, variants.schedule_scaled, variants.l2, LOSS, "min"),
         best_result_claim(results, variants.schedule_scaled, variants.l2, ACCURACY, "max"),
         decay_helps_claim(results, variants),
@@ -203,32 +221,23 @@ def path_holds(positions: Sequence[int], shape: str) -> bool | None:
     return non_increasing(positions) and positions[0] - positions[-1] >= DIAGONAL_STEPS
 
 
-def with_control(configs: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
-    """`configs` plus the control's configs at the same lrs (for "does weight decay matter")."""
-    if control.empty:
-        return configs
-    return pd.concat([configs, control[control[LR].isin(configs[LR])]], ignore_index=True)
-
-
-def wd_matters(configs: pd.DataFrame) -> tuple[list[float], list[float]]:
-    """(lrs where weight decay matters, all lrs judged): at each lr, some weight decay diverged
-    where another did not, or the repeated-measures F-test over the weight decays (seeds as
-    blocks, the test metric of each seed) rejects 'no effect' at Holm-adjusted p < ALPHA."""
-    judged, pvalues = [], []
+def where_levels(configs: pd.DataFrame, wds: list[float]) -> list[WhereLevel]:
+    """Per lr (ascending) with a stable config: the positive weight decays tried there, as
+    candidates of a where-is-the-best claim (values: the selection metric per seed)."""
+    levels = []
     for lr in grid(configs[LR]):
-        at = configs[configs[LR] == lr]
-        if at[WD].nunique() < 2:
+        at = configs[configs[LR] == lr].reset_index(drop=True)
+        best = best_row(at)
+        if best is None or not math.isfinite(best["value"]):
             continue
-        unstable = (at["n_diverged"] + at["n_failed"]) > 0
-        judged.append(lr)
-        if unstable.any() and not unstable.all():
-            pvalues.append(0.0)
-            continue
-        shared = sorted(set.intersection(*(set(v) for v in at["seed_values"])))
-        table = [[row[s] for row in at["seed_values"]] for s in shared]
-        pvalues.append(repeated_measures_p(table) if table else math.nan)
-    adjusted = holm(pvalues)
-    return [lr for lr, p in zip(judged, adjusted, strict=True) if p < ALPHA], judged
+        levels.append(WhereLevel(
+            label=f"lr={lr:.3g}",
+            positions=tuple(grid_position(wd, wds) for wd in at[WD]),
+            seed_values=tuple(at["seed_select"]),
+            stable=tuple(bool(n == 0) for n in at["n_diverged"] + at["n_failed"]),
+            best=int(at.index[at["config_id"] == best["config_id"]][0]),
+        ))
+    return levels
 
 
 WHERE_TEXT = {
@@ -243,13 +252,13 @@ WHERE_TEXT = {
 }
 
 
-def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, name: str,
-                  shape: str) -> Claim:
+def best_wd_claim(results: Results, trials: pd.DataFrame, name: str, shape: str) -> Claim:
     text, criterion = WHERE_TEXT[shape]
     text = text.format(name=name)
     criterion += (
-        f", in ≥ {100 * 0.95:g}% of seed resamples; needs weight decay to matter "
-        f"(F-test with the wd = 0 control, Holm) at ≥ {LRS_WHERE_WD_MATTERS} lrs"
+        f", for every plausible best (95% sets; see the report's rules); needs weight decay to "
+        f"matter (F-test over the positive weight decays, Holm over the lrs, 5%) at ≥ "
+        f"{LRS_WHERE_WD_MATTERS} lrs"
     )
     if trials.empty:
         return unmeasured(TASK, text, criterion, f"no {name} trial with weight_decay > 0 on {TASK}")
@@ -267,14 +276,16 @@ def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, na
     path = ", ".join(
         f"{lr:.3g}→{wd:.3g}" + (f" (lr·wd {lr * wd:.3g})" if shape == "product" else "")
         for lr, wd in zip(per_lr["lr"], per_lr["weight_decay"], strict=True))
-    seeds = seeds_of(configs)
+    levels = where_levels(configs, wds)
+    lr_positions = [grid_position(lr, lrs) for lr in per_lr["lr"]]  # aligned with `levels`
 
-    def holds(drawn: tuple[int, ...]) -> bool | None:
-        sample = best_wd_by_lr(resample(configs, drawn))
-        return path_holds(path_positions(sample, lrs, wds, shape), shape)
+    def holds(chosen: tuple[int, ...]) -> bool:
+        shifted = [p + (lp if shape == "product" else 0)
+                   for p, lp in zip(chosen, lr_positions, strict=True)]
+        return bool(path_holds(shifted, shape))
 
-    share = share_holding(seeds, holds)
-    matters, judged = wd_matters(with_control(configs, config_values(results, variants.control, LOSS)))
+    decision = where_decision(levels, holds, levels_that_must_matter=LRS_WHERE_WD_MATTERS,
+                              what="weight decay", levels_name="lrs")
     trend = ""
     if shape == "diagonal":
         drop = positions[0] - positions[-1]
@@ -282,38 +293,31 @@ def best_wd_claim(results: Results, variants: Variants, trials: pd.DataFrame, na
             "" if non_increasing(positions) else ", rising somewhere")
     measured = (
         f"best {shown} ranges over {moved} grid step{'s' if moved != 1 else ''}{trend}; best "
-        f"weight_decay by lr (selected on val_loss): {path}; holds in {100 * share:.0f}% of seed "
-        f"resamples; weight decay matters at {len(matters)} of {len(judged)} lrs"
+        f"weight_decay by lr (selected on val_loss): {path}; "
+        + sets_text(levels, decision, lambda p: f"{wds[p]:.3g}")
+        + f"; weight decay matters at {decision.mattering} of {decision.judged} lrs"
     )
     value = float(moved)
-    verdict = resampled_verdict(share)
-    if len(matters) < LRS_WHERE_WD_MATTERS and verdict != "fails":
-        why = (f"weight decay changes {LOSS} beyond seed noise at {len(matters)} of "
-               f"{len(judged)} lrs (< {LRS_WHERE_WD_MATTERS}): where its best lies is noise")
-        return Claim(TASK, text, measured, criterion, "inconclusive", value, why=why)
-    if verdict == "inconclusive":
-        why = f"holds in {100 * share:.0f}% of seed resamples (needs ≥ 95% to hold, ≤ 5% to fail)"
-        return Claim(TASK, text, measured, criterion, verdict, value, why=why)
+    if decision.verdict == "inconclusive":
+        return guard(Claim(TASK, text, measured, criterion, "inconclusive", value,
+                           why=decision.why), n_seeds=len(seeds_of(configs)))
     at_edge = []
     for lr, cid in zip(per_lr["lr"], per_lr["config_id"], strict=True):
         row = configs[configs["config_id"] == cid].iloc[0]
         edge = grid_edges(configs[configs[LR] == lr], row, [WD]).get(WD)
         if edge is not None and edge.flag == OPEN:
             at_edge.append(f"at lr={lr:.3g}, {edge.detail}")
-    claim = Claim(TASK, text, measured, criterion, verdict, value)
-    return guard(claim, n_seeds=len(seeds), unbracketed_any=at_edge)
+    claim = Claim(TASK, text, measured, criterion, decision.verdict, value)
+    return guard(claim, n_seeds=len(seeds_of(configs)), unbracketed_any=at_edge)
 
 
 def best_result_claim(
     results: Results, decoupled: pd.DataFrame, coupled: pd.DataFrame, metric: str, goal: Goal
 ) -> Claim:
     text = f"{ADAMW_SCHEDULE}'s best {metric} is at least as good as {ADAM_L2}'s"
-    if goal == "min":
-        criterion = (f"AdamW's best ÷ Adam-L2's best ≤ {LOSS_MARGIN:g} (paired per-seed ratio, "
-                     "whole 95% interval)")
-    else:
-        criterion = (f"Adam-L2's best − AdamW's best ≤ {ACCURACY_MARGIN:g} (paired per-seed "
-                     "difference, whole 95% interval)")
+    what = "test_loss" if goal == "min" else "test error rate (1 − test_accuracy)"
+    criterion = (f"AdamW's best {what} ÷ Adam-L2's best < {1 + AS_GOOD_AS_MARGIN:g} (paired "
+                 "per-seed ratio, whole 95% interval: non-inferiority at 2.5%)")
     if decoupled.empty or coupled.empty:
         return unmeasured(TASK, text, criterion,
                           f"needs both {ADAMW_SCHEDULE} and {ADAM_L2} trials with weight_decay > 0")
@@ -324,25 +328,25 @@ def best_result_claim(
         math.isfinite(best_w["value"]) and math.isfinite(best_l2["value"])
     ):
         return unmeasured(TASK, text, criterion, f"no stable config with {metric} for one of them")
-    scale = "ratio" if goal == "min" else "difference"
     mine, theirs = best_w["seed_values"], best_l2["seed_values"]
-    if goal == "max":  # Adam-L2 - AdamW: the shortfall
-        mine, theirs = theirs, mine
-    comparison = paired_comparison(mine, theirs, scale=scale)
+    if goal == "max":  # accuracies are compared as error rates, a positive metric
+        mine = {s: 1.0 - v for s, v in mine.items()}
+        theirs = {s: 1.0 - v for s, v in theirs.items()}
+    if not all(v > 0 for v in [*mine.values(), *theirs.values()]):
+        return unmeasured(TASK, text, criterion, f"a {what} of 0: no ratio")
+    comparison = paired_comparison(mine, theirs, scale="ratio")
     if comparison is None:
         return unmeasured(TASK, text, criterion, "the two best configs share no ok seed")
-    if goal == "min":
-        verdict = _inside_margin(comparison.low, comparison.high, LOSS_MARGIN)
-        effect = f"AdamW ÷ Adam-L2 {comparison.estimate:.4f}" + interval_text(
-            comparison.low, comparison.high, lambda v: f"{v:.4f}")
-    else:
-        verdict = _inside_margin(comparison.low, comparison.high, ACCURACY_MARGIN)
-        effect = f"Adam-L2 − AdamW {comparison.estimate:+.4f}" + interval_text(
-            comparison.low, comparison.high, lambda v: f"{v:+.4f}")
+    part = comparison_part("AdamW ÷ Adam-L2", mine, theirs, scale="ratio",
+                           threshold=1 + AS_GOOD_AS_MARGIN, above=False)
+    verdict = parts_verdict([part])
+    effect = f"AdamW ÷ Adam-L2 ({what}) {comparison.estimate:.4f}" + interval_text(
+        comparison.low, comparison.high, lambda v: f"{v:.4f}")
     measured = (
         f"AdamW {number(best_w['value'], 4)} (lr={best_w[LR]:.3g}, wd={best_w[WD]:.3g}); Adam-L2 "
         f"{number(best_l2['value'], 4)} (lr={best_l2[LR]:.3g}, wd={best_l2[WD]:.3g}); {effect} "
         f"over {comparison.n} paired seeds"
+        + budget_note("AdamW", w_configs, "Adam-L2", l2_configs)
     )
     claim = Claim(TASK, text, measured, criterion, verdict, comparison.estimate,
                   why="the interval straddles the margin" if verdict == "inconclusive" else "")
@@ -356,8 +360,9 @@ def best_result_claim(
 
 def decay_helps_claim(results: Results, variants: Variants) -> Claim:
     text = "weight decay helps: each parametrisation's best beats the best without decay"
-    criterion = ("test_loss of each variant's best (lr, wd > 0) ÷ the wd = 0 control's best < 1 "
-                 "(paired per-seed ratio, whole 95% interval), for each variant")
+    criterion = (f"test_loss of each variant's best (lr, wd > 0) ÷ the wd = 0 control's best < "
+                 f"{1 - MIN_EFFECT:g} (paired per-seed ratio, whole 95% interval; Holm over the "
+                 "variants)")
     named = [(name, trials) for name, trials in variants.named() if not trials.empty]
     if variants.control.empty or not named:
         return unmeasured(TASK, text, criterion,
@@ -366,43 +371,62 @@ def decay_helps_claim(results: Results, variants: Variants) -> Claim:
     best_control = best_row(control)
     if best_control is None or not math.isfinite(best_control["value"]):
         return unmeasured(TASK, text, criterion, "no stable wd = 0 control")
-    verdicts, parts, seeds = [], [], []
+    parts, texts, seeds = [], [], []
+    undecided = False
     against = _unbracketed("wd = 0", control, best_control)
     favoured: list[str] = []
+    budgets = ""
     for name, trials in named:
         configs = config_values(results, trials, LOSS)
         best = best_row(configs)
         if best is None or not math.isfinite(best["value"]):
-            verdicts.append("inconclusive")
-            parts.append(f"{name}: no stable config")
+            undecided = True
+            texts.append(f"{name}: no stable config")
             continue
         comparison = paired_comparison(best["seed_values"], best_control["seed_values"], scale="ratio")
         if comparison is None:
-            verdicts.append("inconclusive")
-            parts.append(f"{name}: shares no ok seed with the control")
+            undecided = True
+            texts.append(f"{name}: shares no ok seed with the control")
             continue
-        verdicts.append(interval_verdict(comparison.low, comparison.high, 1.0, above=False))
+        parts.append(comparison_part(name, best["seed_values"], best_control["seed_values"],
+                                     scale="ratio", threshold=1 - MIN_EFFECT, above=False))
         seeds.append(comparison.n)
         favoured += _unbracketed(name, configs, best)
-        parts.append(f"{name} (lr={best[LR]:.3g}, wd={best[WD]:.3g}) {number(best['value'], 4)}: "
+        budgets += budget_note(name, configs, "wd = 0", control)
+        texts.append(f"{name} (lr={best[LR]:.3g}, wd={best[WD]:.3g}) {number(best['value'], 4)}: "
                      f"{times(comparison.estimate)}{interval_text(comparison.low, comparison.high)}")
-    verdict = combine(verdicts)
+    verdict = parts_verdict(parts)
+    if undecided and verdict == "holds":
+        verdict = "inconclusive"
     measured = (f"wd = 0 best (lr={best_control[LR]:.3g}) {number(best_control['value'], 4)}; "
-                + "; ".join(parts))
+                + "; ".join(texts) + budgets)
     claim = Claim(TASK, text, measured, criterion, verdict, math.nan,
-                  why="an interval straddles 1" if verdict == "inconclusive" else "")
+                  why="an interval straddles the criterion" if verdict == "inconclusive" else "")
     return guard(claim, n_seeds=min(seeds) if seeds else 0, unbracketed_against=against,
                  unbracketed_for=favoured)
-
-
-def _inside_margin(low: float, high: float, margin: float) -> str:
-    if math.isnan(low):
-        return "inconclusive"
-    if high <= margin:
-        return "holds"
-    return "fails" if low > margin else "inconclusive"
 
 
 def _unbracketed(name: str, configs: pd.DataFrame, best: pd.Series) -> list[str]:
     edges = grid_edges(configs, best, [c for c in (LR, WD) if c in configs])
     return [f"{name}: {edge.detail}" for edge in edges.values() if not edge.bracketed]
+
+
+_HERE = "adamlab.experiments.weight_decay"
+_WHERE = (*WHERE_RULES, *SELECTION_RULES,
+          *refs(_HERE, "split_variants", "best_wd_claim", "where_levels", "best_wd_by_lr",
+                "path_positions", "path_holds", "WHERE_TEXT", "LRS_WHERE_WD_MATTERS"),
+          "adamlab.analysis.grid_edges:grid_edges")
+_BEST = (*COMPARISON_RULES, *SELECTION_RULES, *refs(_HERE, "split_variants", "_unbracketed"))
+#: what decides each claim (see `adamlab.experiments.criteria`)
+CRITERIA = (
+    Criterion("axis", "the best weight decay barely moves", (*_WHERE, *refs(_HERE, "AXIS_STEPS"))),
+    Criterion("diagonal", "the best weight decay falls as lr rises",
+              (*_WHERE, *refs(_HERE, "DIAGONAL_STEPS", "non_increasing"))),
+    Criterion("product", "the best lr·wd stays put",
+              (*_WHERE, *refs(_HERE, "PRODUCT_STEPS", "same_log_spacing", "SPACING_TOLERANCE"))),
+    Criterion("loss", "best test_loss is at least as good",
+              (*_BEST, *refs(_HERE, "best_result_claim", "AS_GOOD_AS_MARGIN"))),
+    Criterion("accuracy", "best test_accuracy is at least as good",
+              (*_BEST, *refs(_HERE, "best_result_claim", "AS_GOOD_AS_MARGIN"))),
+    Criterion("helps", "weight decay helps", (*_BEST, *refs(_HERE, "decay_helps_claim"))),
+)

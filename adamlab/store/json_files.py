@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from adamlab.errors import AdamlabError
+from adamlab.store.entries import read_regular
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -18,7 +19,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def _parse_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")
     except OSError as exc:
         raise AdamlabError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

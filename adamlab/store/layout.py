@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot, write_text_atomic
+from adamlab.store.entries import check_folder, open_regular, read_regular
+from adamlab.store.json_files import read_json_object
 from adamlab.store.records import TrialRecord, load_record
 
 LAYOUT_VERSION = 1
@@ -47,9 +50,11 @@ def read_manifest(results_dir: str | Path) -> dict[str, Any]:
     """The folder's manifest, checked: a folder from a newer layout is a clear error."""
     path = Path(results_dir) / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(read_regular(path).decode("utf-8"))
     except FileNotFoundError:
         raise AdamlabError(f"{results_dir}: not an adamlab results folder (no {MANIFEST})") from None
+    except OSError as exc:
+        raise cannot("read", path, exc) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdamlabError(f"{path}: unreadable ({exc}); the folder's manifest is damaged") from None
     version = manifest.get("layout_version") if isinstance(manifest, dict) else None
@@ -83,10 +88,14 @@ def rebuild_tables(results_dir: str | Path):
 class ResultsFolder:
     """The results folder of one sweep run: created or checked on open, locked while in use."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, trust_folder: bool = False):
         self.path = Path(path)
         self.trials_dir = self.path / TRIALS_DIR
         self.errors_dir = self.path / ERRORS_DIR
+        #: write into a folder owned by another user or writable by every user (--trust-folder)
+        self.trust_folder = trust_folder
+        #: what opening the folder had to do that the user should hear (one line each)
+        self.notices: list[str] = []
         self._lock_handle = None
         self._created_lock = False
 
@@ -94,12 +103,14 @@ class ResultsFolder:
 
     def open(
         self, *, sweep_name: str, trial_ids: list[str], sweep_yaml: str,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None, before_writing: Callable[[], None] | None = None,
     ) -> ResultsFolder:
         """Create the folder (or check an existing one), lock it, and record the current sweep.
 
         `extra` adds keys to the manifest (the sweep engine adds "tasks": {name: {"primary_metric",
         "metric_goals"}} so the folder can be summarised without the task's code).
+        `before_writing` runs with the folder locked, before anything is written: what it raises
+        leaves the folder as it was (the sweep checks records that appeared since it planned).
         """
         # The lock comes before anything is read: two sweeps started at once on a new folder must
         # see "in use", not each other's half-made folder.
@@ -107,13 +118,20 @@ class ResultsFolder:
             raise AdamlabError(f"{self.path}: exists and is not a folder; choose another output (--out)")
         existed = self.path.is_dir()
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            # never writable by every user, whatever the umask
+            self.path.mkdir(mode=0o775, parents=True, exist_ok=True)
         except OSError as exc:
             raise cannot("create", self.path, exc) from None
-        self._lock(created_lock=not (self.path / LOCK).exists())
+        self._check_ownership()
+        self._lock(created_lock=not os.path.lexists(self.path / LOCK))
         try:
             manifest = self._existing_manifest(existed)
-            self.trials_dir.mkdir(exist_ok=True)
+            has_trials = check_folder(self.trials_dir)
+            check_folder(self.errors_dir)
+            if before_writing is not None:
+                before_writing()
+            if not has_trials:
+                self.trials_dir.mkdir(mode=0o775)
             self._remove_stale_temporaries()
             stamp = now_iso()
             manifest = {
@@ -148,6 +166,29 @@ class ResultsFolder:
             )
         return None
 
+    def _check_ownership(self) -> None:
+        """A folder another user owns, or any user may write into, could hold links planted to
+        make this sweep write elsewhere: refused unless trusted (--trust-folder)."""
+        if self.trust_folder or not hasattr(os, "geteuid"):
+            return
+        for folder in (self.path, self.trials_dir, self.errors_dir):
+            try:
+                info = os.stat(folder)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise cannot("read", folder, exc) from None
+            if info.st_uid != os.geteuid():
+                problem = f"owned by another user (uid {info.st_uid})"
+            elif info.st_mode & 0o002:  # sticky or not: others could still create links in it
+                problem = f"writable by every user (mode {info.st_mode & 0o7777:04o})"
+            else:
+                continue
+            raise AdamlabError(
+                f"{folder}: {problem}: someone else could plant links in it to make this sweep "
+                f"write elsewhere; use a folder of your own (--out), or pass --trust-folder to write into it anyway"
+            )
+
     def _lock(self, created_lock: bool) -> None:
         self._created_lock = created_lock
         try:
@@ -155,7 +196,9 @@ class ResultsFolder:
         except ImportError:  # pragma: no cover - not POSIX: no protection against two writers
             return
         try:
-            handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held open for the folder's lifetime
+            # a planted link (or hard link) must not make the pid below overwrite another file
+            fd = open_regular(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644, single_link=True)
+            handle = os.fdopen(fd, "r+")  # held open for the folder's lifetime
         except OSError as exc:
             raise cannot("write", self.path / LOCK, exc) from None
         try:
@@ -188,15 +231,18 @@ class ResultsFolder:
         # A process killed mid-write leaves `.<name>.<random>.tmp` behind; the record itself was never
         # renamed into place, so the trial counts as not done and runs again.
         # The tables and the manifest are written the same way into the folder itself.
+        # Only files (or links, which unlink removes, not what they point at) in the folder's
+        # own subfolders, checked to be real folders by open().
         for folder in (self.path, self.trials_dir, self.errors_dir):
             for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+                if not stale.is_dir() or stale.is_symlink():
+                    stale.unlink(missing_ok=True)
 
     # -- trials --------------------------------------------------------------------------------
 
     def finished_ids(self) -> set[str]:
         """Ids with a record on disk (finished, diverged or failed)."""
-        if not self.trials_dir.is_dir():
+        if not check_folder(self.trials_dir):
             return set()
         return {p.name[:-5] for p in self.trials_dir.iterdir() if _RECORD_NAME.match(p.name)}
 
@@ -219,11 +265,32 @@ class ResultsFolder:
     # -- provenance ----------------------------------------------------------------------------
 
     def read_provenance(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.path / PROVENANCE).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        """The folder's run history; an unreadable one is moved aside (never overwritten), and
+        `notices` says where to."""
+        path = self.path / PROVENANCE
+        if not os.path.lexists(path):
             return {}
-        return data if isinstance(data, dict) else {}
+        try:
+            return read_json_object(path)
+        except AdamlabError as exc:
+            return self._move_aside(path, str(exc).removeprefix(f"{path}: "))
 
-    def write_provenance(self, provenance: dict[str, Any]) -> None:
-        write_text_atomic(self.path / PROVENANCE, json.dumps(provenance, indent=1) + "\n")
+    def _move_aside(self, path: Path, problem: str) -> dict[str, Any]:
+        aside = path.with_name(f"{path.name}.unreadable-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+        n = 1
+        while os.path.lexists(aside):
+            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+            n += 1
+        try:
+            os.rename(path, aside)
+        except OSError as exc:
+            raise cannot("move aside the unreadable", path, exc) from None
+        self.notices.append(
+            f"warning: {path} was unreadable ({problem}); kept as {aside.name}, and a new run history started"
+        )
+        return {"previous_provenance_moved_to": aside.name}
+
+    def write_provenance(self, provenance: dict[str, Any], *, sync: bool = True) -> None:
+        """`sync=False` for the running count after each trial: a kill cannot tear the file, and
+        a trial does not wait for a second fsync besides its record's."""
+        write_text_atomic(self.path / PROVENANCE, json.dumps(provenance, indent=1) + "\n", sync=sync)

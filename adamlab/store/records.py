@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_text_atomic
+from adamlab.store.identity import (
+    IDENTITY_FIELDS,
+    TARGET_FIELDS,
+    device_type,
+    identity_of,
+    trial_id_of,
+)
 
 TrialStatus = Literal["finished", "diverged", "failed"]
 METRIC_LOG_COLUMNS = ("step", "wall_time", "metric", "value")
+#: the tables hold integers as int64
+INT64_MAX = 2**63 - 1
+_Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 
 def _empty_log() -> dict[str, list]:
@@ -48,6 +58,8 @@ class RecordEnvironment(BaseModel):
     git: dict[str, Any] | None = None
     #: {source file: hash} of the user's plug-in modules the trial ran (its optimizer's, task's)
     plugins: dict[str, str] = Field(default_factory=dict)
+    #: fingerprint of the data files the task read (TaskSpec.data_identity); None: no files
+    data_hash: str | None = None
 
     def key(self) -> tuple[str, str, str]:
         """What must match for two records to be comparable."""
@@ -62,7 +74,7 @@ class MetricColumns(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    step: list[int]
+    step: list[_Count]
     wall_time: list[float]
     metric: list[str]
     value: list[float]
@@ -92,12 +104,16 @@ class TrialRecord(BaseModel):
     #: "module:attribute" of a plug-in optimizer / task given by target: ("" when registered)
     optimizer_target: str = ""
     task_target: str = ""
-    seed: int = Field(ge=0)
-    steps: int = Field(ge=0)
-    batch_size: int = Field(ge=1)
+    seed: _Count
+    steps: _Count
+    batch_size: int = Field(ge=1, le=INT64_MAX)
     device: str
+    #: the rest of the trial's identity (None in records written before adamlab recorded it)
+    log_every: int | None = Field(None, ge=1, le=INT64_MAX)
+    eval_every: int | None = Field(None, ge=1, le=INT64_MAX)
+    divergence_factor: float | int | None = None
     status: TrialStatus
-    steps_run: int = Field(ge=0)
+    steps_run: _Count
     wall_time_s: float
     #: last recorded value of each metric
     final: dict[str, float] = Field(default_factory=dict)
@@ -109,6 +125,29 @@ class TrialRecord(BaseModel):
     adamlab_version: str = ""
     #: where it ran (None in records written before adamlab recorded it)
     environment: RecordEnvironment | None = None
+
+    @model_validator(mode="after")
+    def _hparams_of_their_optimizer(self) -> TrialRecord:
+        # each hyperparameter of a built-in optimizer has its default's type (a string lr would
+        # reach the summary's arithmetic); a plug-in's code is not imported to read a record
+        from adamlab.entry_points import OPTIMIZER_GROUP, registered
+        from adamlab.optimizers.registry import get_spec
+
+        entry = None if self.optimizer_target else registered(OPTIMIZER_GROUP).get(self.optimizer)
+        allowed = get_spec(self.optimizer).allowed() if entry is not None and entry.built_in else {}
+        for name, value in self.hparams.items():
+            if name in allowed and not _same_kind(value, allowed[name]):
+                raise ValueError(f"hparams.{name}: must be {_kind_of(allowed[name])} like "
+                                 f"{self.optimizer}'s default {allowed[name]!r}, got {value!r:.60}")
+        return self
+
+    def identity(self) -> dict[str, Any] | None:
+        """The fields the trial id hashes, or None for a record of an adamlab that did not
+        write them all (see adamlab.store.identity)."""
+        if self.log_every is None or self.eval_every is None or self.divergence_factor is None:
+            return None
+        fields = {name: getattr(self, name) for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)}
+        return identity_of({**fields, "device": device_type(self.device)})
 
     @field_validator("metrics")
     @classmethod
@@ -146,6 +185,28 @@ class TrialRecord(BaseModel):
         return path
 
 
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return True
+
+
+def _kind_of(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, int):
+        return "an integer"
+    return "a string" if isinstance(default, str) else "a value"
+
+
 def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
     """One line naming the file, the first bad field and what it holds (and how many more)."""
     errors = exc.errors()
@@ -163,6 +224,8 @@ def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
     else:
         message = f"{message[:1].lower()}{message[1:]}, got {shown}"
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    if first["type"] == "value_error" and not first["loc"]:  # a check across fields names its own
+        return AdamlabError(f"{path}: not a valid trial record: {message}{more}")
     return AdamlabError(f"{path}: not a valid trial record: {where}: {message}{more}")
 
 
@@ -177,4 +240,24 @@ def load_record(path: Path) -> TrialRecord:
         raise record_problem(path, exc) from None
     if record.trial_id != Path(path).stem:
         raise AdamlabError(f"{path}: trial_id {record.trial_id!r} does not match the file name")
+    check_identity(path, record, data)
     return record
+
+
+def check_identity(path: Path | str, record: TrialRecord, data: dict[str, Any] | None = None) -> None:
+    """Refuse a record whose identity fields do not hash to its trial_id (edited by hand, or
+    copied from another trial): it would stand in for a configuration that never ran.
+
+    `data`: the record as read from JSON, hashed as written (the model may coerce a value)."""
+    identity = record.identity()
+    if identity is None:
+        return
+    if data is not None:
+        written = {name: data.get(name, "") for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)}
+        identity = identity_of({**written, "device": identity["device"]})
+    if trial_id_of(identity) != record.trial_id:
+        raise AdamlabError(
+            f"{path}: the configuration in this record does not hash to its trial_id "
+            f"{record.trial_id} (edited by hand, or copied from another trial?); it is not used: "
+            f"move it out of {Path(path).parent.name}/ to run that trial again"
+        )

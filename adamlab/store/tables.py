@@ -38,6 +38,7 @@ import pandas as pd
 from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
+from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
 from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
 from adamlab.store.layout import MANIFEST as MANIFEST_FILE
@@ -120,6 +121,7 @@ def load_results(results_dir: str | Path) -> Results:
         )
     manifest = read_json_object(manifest_path)
     layout_version = _check_layout_version(manifest_path, manifest)
+    _check_manifest_tasks(manifest_path, manifest)
     provenance_path = root / PROVENANCE_FILE
     if not provenance_path.is_file():
         raise AdamlabError(
@@ -190,7 +192,7 @@ def parquet_available() -> bool:
 def record_paths(results_dir: str | Path) -> list[Path]:
     """Every trials/<trial_id>.json, sorted (temporary files of a write in progress excluded)."""
     trials_dir = Path(results_dir) / TRIALS_DIR
-    if not trials_dir.is_dir():
+    if not check_folder(trials_dir):  # a link to a folder elsewhere is refused
         return []  # the sweep has not ended a trial yet
     return sorted(p for p in trials_dir.iterdir() if _RECORD_NAME.match(p.name))
 
@@ -310,6 +312,32 @@ def _check_layout_version(path: Path, manifest: dict[str, Any]) -> int:
     return version
 
 
+def _check_manifest_tasks(path: Path, manifest: dict[str, Any]) -> None:
+    """"sweep" a string, "tasks" {task: {"primary_metric": str, "metric_goals": {metric: "min" |
+    "max"}}}: what the summary reads from the manifest, checked before it is used."""
+    if "sweep" in manifest and not isinstance(manifest["sweep"], str):
+        raise AdamlabError(f"{path}: sweep: expected a string, got {manifest['sweep']!r:.60}")
+    tasks = manifest.get("tasks")
+    if tasks is None:
+        return
+    if not isinstance(tasks, dict):
+        raise AdamlabError(f"{path}: tasks: expected a mapping of task name to its metrics, got {tasks!r:.60}")
+    for task, declared in tasks.items():
+        if not isinstance(declared, dict):
+            raise AdamlabError(f"{path}: tasks.{task}: expected a mapping with primary_metric and metric_goals, got {declared!r:.60}")
+        primary = declared.get("primary_metric")
+        if primary is not None and not isinstance(primary, str):
+            raise AdamlabError(f"{path}: tasks.{task}.primary_metric: expected a metric name, got {primary!r:.60}")
+        goals = declared.get("metric_goals")
+        if goals is None:
+            continue
+        if not isinstance(goals, dict):
+            raise AdamlabError(f"{path}: tasks.{task}.metric_goals: expected a mapping of metric to min or max, got {goals!r:.60}")
+        for metric, goal in goals.items():
+            if goal not in ("min", "max"):
+                raise AdamlabError(f"{path}: tasks.{task}.metric_goals.{metric}: expected min or max, got {goal!r:.60}")
+
+
 def _read_trial_record(path: Path) -> TrialRecord:
     return load_record(path)
 
@@ -322,7 +350,11 @@ def _ordered_metric_names(names: Iterable[str]) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
-    """Scalars as they are; lists and mappings as canonical JSON text (one cell each)."""
+    """Scalars as they are; lists and mappings as canonical JSON text (one cell each); an
+    integer beyond int64 as its digits (the record model refuses those, this is the last guard:
+    a uint64 column would not cast back to int64)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

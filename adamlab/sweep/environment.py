@@ -155,9 +155,25 @@ def _fused_path(optimizer: Any) -> str:
     return "fused kernel"
 
 
-def capture_environment(implementation: str = "", plugins: dict[str, str] | None = None) -> RecordEnvironment:
-    """This process's environment, with the optimizer path that ran (see `implementation_of`)
-    and the user's plug-in files a trial ran ({file: hash}, see `plugin_files`). Torch-free."""
+def data_hash_of(task: str, task_params: dict[str, Any], target: str = "",
+                 folder: str | Path | None = None) -> str | None:
+    """The task's fingerprint of the data files it reads with these parameters
+    (`TaskSpec.data_identity`); None when it reads none, or they cannot be found or read here."""
+    from adamlab.errors import AdamlabError
+    from adamlab.tasks.registry import task_spec
+
+    try:
+        spec = task_spec(task, target, folder)
+        return spec.data_identity(spec.Params.model_validate(task_params))
+    except (AdamlabError, OSError, ValueError):  # no data here: nothing to compare with
+        return None
+
+
+def capture_environment(implementation: str = "", plugins: dict[str, str] | None = None,
+                        data_hash: str | None = None) -> RecordEnvironment:
+    """This process's environment, with the optimizer path that ran (see `implementation_of`),
+    the user's plug-in files a trial ran ({file: hash}, see `plugin_files`) and the fingerprint
+    of the data it read (see `data_hash_of`). Torch-free."""
     return RecordEnvironment(
         source_hash=source_hash(),
         adamlab_version=__version__,
@@ -166,4 +182,5 @@ def capture_environment(implementation: str = "", plugins: dict[str, str] | None
         hostname=socket.gethostname(),
         git=_git(),
         plugins=dict(plugins or {}),
+        data_hash=data_hash,
     )

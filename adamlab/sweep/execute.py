@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adamlab.errors import AdamlabError
+from adamlab.experiments.criteria import store_criteria
 from adamlab.host import available_cores
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
@@ -76,6 +77,8 @@ class SweepPlan:
     stale: dict[str, str] = field(default_factory=dict)
     #: of `done`, the failed ones (skipped unless --retry-failed)
     failed: set[str] = field(default_factory=set)
+    #: the recorded ids whose records were read and checked (identity, environment, data)
+    surveyed: set[str] = field(default_factory=set)
 
     @property
     def pending(self) -> list[Trial]:
@@ -95,6 +98,8 @@ class SweepResult:
     interrupted: bool = False
     #: what the tables step returned (adamlab.store.tables.Results), for the summary
     tables: Any = None
+    #: what the user should hear about the folder (an unreadable provenance.json moved aside)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def results_dir(self) -> Path:
@@ -131,19 +136,51 @@ def _done_ids(folder: ResultsFolder, trials: list[Trial], retry_failed: bool) ->
 def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
     """The sweep's trials, which are already done and which of those are stale (made in another
     environment), without writing anything (for --dry-run, and before a run opens the folder)."""
-    from adamlab.store.staleness import survey
-    from adamlab.sweep.environment import capture_environment
-
     trials = expand_trials(sweep)
     plan = SweepPlan(sweep, trials, set())
     if (sweep.output / layout.MANIFEST).exists():
         layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
         folder = ResultsFolder(sweep.output)
         recorded = folder.finished_ids() & {t.trial_id for t in trials}
-        plan.stale, plan.failed = survey(folder, recorded, capture_environment())
+        _survey(plan, folder, recorded)
         plan.done = recorded - plan.failed if retry_failed else recorded
         plan.stale = {tid: env for tid, env in plan.stale.items() if tid in plan.done}
     return plan
+
+
+def _survey(plan: SweepPlan, folder: ResultsFolder, ids: set[str]) -> dict[str, str]:
+    """Read and check the records of `ids` (adamlab.store.staleness.survey) into the plan; the
+    stale ones among them."""
+    from adamlab.store.staleness import survey
+    from adamlab.sweep.environment import capture_environment, data_hash_of
+
+    by_id = {t.trial_id: t for t in plan.trials}
+    stale, failed = survey(
+        folder, ids, capture_environment(),
+        identities={tid: by_id[tid].identity() for tid in ids if tid in by_id},
+        data_hash=lambda record: data_hash_of(
+            record.task, record.task_params, record.task_target,
+            by_id[record.trial_id].folder if record.trial_id in by_id else None,
+        ),
+    )
+    plan.stale.update(stale)
+    plan.failed |= failed
+    plan.surveyed |= ids
+    return stale
+
+
+def _survey_newcomers(plan: SweepPlan, folder: ResultsFolder, retry_failed: bool,
+                      rerun_stale: bool, accept_stale: bool, stale_note: dict[str, Any]) -> None:
+    """With the folder locked: check the records that appeared since the plan was made (another
+    sweep wrote them meanwhile) as the plan's were, and settle their staleness the same way."""
+    recorded = folder.finished_ids() & {t.trial_id for t in plan.trials}
+    new = _survey(plan, folder, recorded - plan.surveyed)
+    if retry_failed:  # failed records run again: their environment does not matter
+        plan.stale = {tid: env for tid, env in plan.stale.items() if tid not in plan.failed}
+        new = {tid: env for tid, env in new.items() if tid not in plan.failed}
+    if new:
+        stale_note.clear()
+        stale_note.update(_settle_stale(plan, rerun_stale, accept_stale))
 
 
 def _settle_stale(plan: SweepPlan, rerun_stale: bool, accept_stale: bool) -> dict[str, Any]:
@@ -191,6 +228,7 @@ def run_sweep(
     address: str | None = None,
     rerun_stale: bool = False,
     accept_stale: bool = False,
+    trust_folder: bool = False,
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
@@ -202,6 +240,7 @@ def run_sweep(
     what the cluster takes; see adamlab.sweep.ray_backend).
     `rerun_stale` / `accept_stale`: what to do with records made in another environment
     (adamlab.store.staleness); without either such records are an error and nothing runs.
+    `trust_folder`: write into a results folder owned by another user or writable by all.
     """
     if jobs is not None and jobs < 1:
         raise AdamlabError(f"--jobs: must be >= 1, got {jobs}")
@@ -244,46 +283,64 @@ def run_sweep(
             jobs, threads = cluster.jobs, cluster.threads
     auto = jobs is None
     started = time.perf_counter()
-    with cluster or nullcontext(), ResultsFolder(sweep.output) as folder:
-        folder.open(
-            sweep_name=sweep.name,
-            trial_ids=[t.trial_id for t in plan.trials],
-            sweep_yaml=sweep.to_yaml(),
-            extra={"tasks": _task_metadata(plan)},
-        )
-        plan.done = _done_ids(folder, plan.trials, retry_failed)
-        if rerun_stale:
-            plan.done -= set(plan.stale)
-        pending = plan.pending
-        work = plan_stacks(pending, stack_size, jobs=jobs or 1)
-        if auto:
-            jobs = auto_jobs(work, available_cores(), worker_startup_s)
-            if jobs > 1:
-                work = plan_stacks(pending, stack_size, jobs=jobs)
-        threads = threads or auto_threads(work, jobs)
-        run_info = provenance.start_run(
-            folder.read_provenance(), device=sweep.device, started=layout.now_iso(), argv=argv,
-            jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
-        )
-        run_info["runs"][-1].update(stale_note)
-        if cluster is not None:
-            run_info["runs"][-1].update(cluster.provenance())
-        folder.write_provenance(run_info)
-        if listener is not None:
-            listener.sweep_started(plan)
-
-        def started_trial(trial: Trial) -> None:
-            if listener is not None:
-                listener.trial_started(trial)
-
-        def ended_trial(trial: Trial, outcome: TrialOutcome) -> None:
-            folder.write_record(outcome.record, outcome.traceback)
-            result.records.append(outcome.record)
-            if listener is not None:
-                listener.trial_ended(trial, outcome.record)
-
+    with cluster or nullcontext(), ResultsFolder(sweep.output, trust_folder=trust_folder) as folder:
+        with _interrupts_deferred() as early:  # a Ctrl-C here is raised in the try below
+            folder.open(
+                sweep_name=sweep.name,
+                trial_ids=[t.trial_id for t in plan.trials],
+                sweep_yaml=sweep.to_yaml(),
+                extra={"tasks": _task_metadata(plan)},
+                before_writing=lambda: _survey_newcomers(
+                    plan, folder, retry_failed, rerun_stale, accept_stale, stale_note),
+            )
+            store_criteria(folder.path, sweep.name)
+        run_info: dict[str, Any] | None = None
         outcome_name = "crashed"
         try:
+            if early:
+                raise KeyboardInterrupt
+            plan.done = _done_ids(folder, plan.trials, retry_failed)
+            if rerun_stale:
+                plan.done -= set(plan.stale)
+            pending = plan.pending
+            work = plan_stacks(pending, stack_size, jobs=jobs or 1)
+            if auto:
+                jobs = auto_jobs(work, available_cores(), worker_startup_s)
+                if jobs > 1:
+                    work = plan_stacks(pending, stack_size, jobs=jobs)
+            threads = threads or auto_threads(work, jobs)
+            history = folder.read_provenance()
+            result.notices.extend(folder.notices)
+            run_info = provenance.start_run(
+                history, device=sweep.device, started=layout.now_iso(), argv=argv,
+                jobs=jobs, threads=threads, to_run=len(pending), skipped=len(plan.done),
+            )
+            run_info["runs"][-1].update(stale_note)
+            if "previous_provenance_moved_to" in history:  # an unreadable history, kept aside
+                run_info["runs"][-1]["previous_provenance_moved_to"] = history["previous_provenance_moved_to"]
+            if cluster is not None:
+                run_info["runs"][-1].update(cluster.provenance())
+            folder.write_provenance(run_info)
+            if listener is not None:
+                listener.sweep_started(plan)
+
+            def started_trial(trial: Trial) -> None:
+                if listener is not None:
+                    listener.trial_started(trial)
+
+            def ended_trial(trial: Trial, outcome: TrialOutcome) -> None:
+                # a Ctrl-C waits until the record is written and counted
+                with _interrupts_deferred() as came:
+                    folder.write_record(outcome.record, outcome.traceback)
+                    result.records.append(outcome.record)
+                    # kept current, so a run killed with kill -9 still says how many trials it ran
+                    run_info["runs"][-1]["trials_run"] = len(result.records)
+                    folder.write_provenance(run_info, sync=False)
+                if came:
+                    raise KeyboardInterrupt
+                if listener is not None:
+                    listener.trial_ended(trial, outcome.record)
+
             if cluster is not None:
                 backend_here = cluster.executor(sweep.name, threads)
             elif jobs == 1:
@@ -298,19 +355,52 @@ def run_sweep(
             outcome_name = "interrupted"
             result.interrupted = True
         finally:
-            result.wall_time_s = time.perf_counter() - started
-            folder.write_provenance(provenance.end_run(
-                run_info, ended=layout.now_iso(), outcome=outcome_name, trials_run=len(result.records),
-            ))
-            if outcome_name == "crashed":  # keep the tables true to the records, but never mask the error
-                with suppress(Exception):
-                    layout.rebuild_tables(folder.path)
-        # Every run ends by deriving the tables from the records (layout.rebuild_tables, the one
-        # hook into issue 6's adamlab.store.tables).
-        result.tables = layout.rebuild_tables(folder.path)
+            # however often Ctrl-C is pressed now, the run's end is recorded and the tables rebuilt
+            with _interrupts_deferred():
+                result.wall_time_s = time.perf_counter() - started
+                if run_info is None and outcome_name == "interrupted":  # stopped before its entry was written
+                    run_info = provenance.start_run(
+                        folder.read_provenance(), device=sweep.device, started=layout.now_iso(),
+                        argv=argv, jobs=jobs, threads=threads, to_run=len(plan.pending),
+                        skipped=len(plan.done),
+                    )
+                    result.notices.extend(n for n in folder.notices if n not in result.notices)
+                if run_info is not None:
+                    folder.write_provenance(provenance.end_run(
+                        run_info, ended=layout.now_iso(), outcome=outcome_name,
+                        trials_run=len(result.records),
+                    ))
+                if outcome_name == "crashed":  # keep the tables true to the records, but never mask the error
+                    with suppress(Exception):
+                        layout.rebuild_tables(folder.path)
+                else:
+                    # Every run ends by deriving the tables from the records (layout.rebuild_tables,
+                    # the one hook into issue 6's adamlab.store.tables).
+                    result.tables = layout.rebuild_tables(folder.path)
     if result.interrupted:
         raise SweepInterrupted(result)
     return result
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[list[int]]:
+    """Ctrl-C (and SIGTERM) during the block are noted in the list it yields, not raised, so
+    what the block writes is written whole."""
+    came: list[int] = []
+
+    def note(signum, frame) -> None:
+        came.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield came
+        return
+    try:
+        yield came
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------- executors

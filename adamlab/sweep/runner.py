@@ -356,7 +356,12 @@ def trial_record(
     path = getattr(task, "path", None)
     reason = getattr(task, "path_reason", None)
     task_path = f"; members: {path}" + (f" ({reason})" if reason else "") if path else ""
-    from adamlab.sweep.environment import capture_environment, implementation_of, plugin_files
+    from adamlab.sweep.environment import (
+        capture_environment,
+        data_hash_of,
+        implementation_of,
+        plugin_files,
+    )
 
     final, best = log.final_and_best(goals)
     return TrialRecord(
@@ -373,6 +378,9 @@ def trial_record(
         steps=trial.steps,
         batch_size=trial.batch_size,
         device=device,
+        log_every=trial.log_every,
+        eval_every=trial.eval_every,
+        divergence_factor=trial.divergence_factor,
         status=status,
         steps_run=steps_run,
         wall_time_s=wall_time_s,
@@ -384,5 +392,6 @@ def trial_record(
         environment=capture_environment(
             implementation_of(optimizer) + task_path if optimizer is not None else "",
             plugin_files(*_plugin_targets(trial)),
+            data_hash=data_hash_of(trial.task, trial.task_params, trial.task_target, trial.folder),
         ),
     )

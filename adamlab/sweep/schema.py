@@ -39,10 +39,15 @@ LOGGED_VALUE_BYTES = 200
 #: values logged per log or evaluation step, a generous bound over the tasks and optimizers
 VALUES_PER_LOG_STEP = 40
 DEFAULT_RESULTS_ROOT = Path("results")
+#: the most estimated work one trial may ask for without --max-steps: a week (steps x the
+#: estimated seconds of one step of one member, adamlab.sweep.execute's work model)
+MAX_TRIAL_WORK_S = 7 * 24 * 3600.0
 
 # ---------------------------------------------------------------- input models (static shape)
 
-_StepCount = Annotated[int, Field(ge=1)]
+#: integers are stored as int64 in the results tables
+INT64_MAX = 2**63 - 1
+_StepCount = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 
 class SweepFile(BaseModel):
@@ -53,7 +58,7 @@ class SweepFile(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     output: str | None = None
-    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default=[0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(default=[0], min_length=1)
     device: str = "cpu"
     steps: _StepCount | None = None
     epochs: _StepCount | None = None
@@ -255,7 +260,8 @@ def _describe(error: dict, model: type[BaseModel] | None) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit:g}, got {_got(got)}"
+        shown = f"{limit:,}" if isinstance(limit, int) and abs(limit) >= 10**6 else f"{limit:g}"
+        return f"must be {bounds[kind]} {shown}, got {_got(got)}"
     expected = {
         "int_type": "an integer", "int_from_float": "an integer", "int_parsing": "an integer",
         "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
@@ -313,6 +319,8 @@ def _check_hparam(spec: OptimizerSpec, name: str, value: Any) -> tuple[Any, str 
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return None, f"must be an integer, got {_got(value)}"
+        if abs(value) > INT64_MAX:
+            return None, f"must be an integer within int64 (|n| < 2^63), got {value}"
     elif not _scalar(value):
         return None, f"must be a scalar, got {_got(value)}"
     if info is None:
@@ -576,11 +584,13 @@ def _warmup_problems(tasks, optimizers, problems: list[Problem]) -> None:
 
 def validate_sweep(doc: YamlDocument, *, device: str | None = None,
                    max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True,
-                   folder: str | Path | None = None) -> Sweep:
+                   folder: str | Path | None = None, max_steps: int | None = None) -> Sweep:
     """Validate loaded YAML into a Sweep; `device` overrides the file's (the --device option).
 
     A sweep of more than `max_trials` trials (counted from its grid sizes, before anything is
-    expanded) and a task too large for the memory of the device it would run on are refused.
+    expanded), a task too large for the memory of the device it would run on, and a trial of
+    more than `max_steps` steps (when None: of more than MAX_TRIAL_WORK_S estimated seconds)
+    are refused.
     """
     source, data = doc.source, doc.data
     if data is None:
@@ -641,8 +651,10 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
     _warmup_problems(tasks, optimizers, problems)
     if not problems and top is not None:
         problems.extend(_size_problems(tasks, optimizers, len(top.seeds), max_trials))
-        if resolved_device is not None:
-            problems.extend(_memory_problems(tasks, resolved_device, folder))
+        too_big = _memory_problems(tasks, resolved_device, folder) if resolved_device is not None else []
+        problems.extend(too_big)
+        # a task that cannot fit is not also said to take too long
+        problems.extend(p for p in _work_problems(tasks, max_steps, folder) if p.path not in {q.path for q in too_big})
     if problems:
         raise SweepConfigError(_format(doc, problems))
     assert top is not None and resolved_device is not None
@@ -699,6 +711,39 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
     ))]
 
 
+def _work_problems(tasks, max_steps: int | None, folder: str | None) -> list[Problem]:
+    """Trials that would run for more than a week (estimated), or more than `max_steps` steps
+    when given: a mistyped steps: must not run until it is killed."""
+    from adamlab.sweep.resources import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
+
+    problems = []
+    for i, task in tasks:
+        if max_steps is not None:
+            if task.steps > max_steps:
+                problems.append(Problem(f"tasks[{i}]", (
+                    f"{task.name} runs {task.steps:,} steps, more than --max-steps {max_steps:,}"
+                )))
+            continue
+        spec = task_spec(task.name, task.target, folder)
+        member = spec.member_bytes(spec.Params.model_validate(task.params), task.batch_size)
+        per_step = STEP_OVERHEAD_S + member * SECONDS_PER_MEMBER_BYTE
+        if task.steps * per_step > MAX_TRIAL_WORK_S:
+            problems.append(Problem(f"tasks[{i}]", (
+                f"{task.steps:,} steps of {task.name} would take about "
+                f"{_duration(task.steps * per_step)} per trial (estimated {per_step * 1e3:.2g} ms "
+                f"a step), more than the {_duration(MAX_TRIAL_WORK_S)} a sweep may ask for; lower "
+                f"its steps, or allow them with --max-steps {task.steps}"
+            )))
+    return problems
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600)):
+        if seconds >= size:
+            return f"{seconds / size:,.0f} {unit}" if unit == "years" else f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def _memory_problems(tasks, device: str, folder: str | None) -> list[Problem]:
     """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
     model, data and optimizer state, and the metric log a trial keeps until it ends)."""
@@ -740,7 +785,9 @@ def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
 
 
 def load_sweep(path: str | Path, *, device: str | None = None,
-               max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True) -> Sweep:
+               max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True,
+               max_steps: int | None = None) -> Sweep:
     """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema
     problems). `preflight=False` leaves out building the optimizers (see check_optimizers)."""
-    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials, preflight=preflight)
+    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials, preflight=preflight,
+                          max_steps=max_steps)

@@ -10,20 +10,21 @@ configuration are one trial.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from adamlab.store.identity import (
+    ID_LENGTH,
+    IDENTITY_FIELDS,
+    TARGET_FIELDS,
+    canonical_json,
+    identity_of,
+    trial_id_of,
+)
 from adamlab.sweep.schema import Sweep
 
-ID_LENGTH = 16
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, floats as Python's shortest repr (1e-3 -> 0.001)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+__all__ = ["ID_LENGTH", "Trial", "canonical_json", "expand_trials", "shown_hparams", "trial_id_of"]
 
 
 @dataclass(frozen=True)
@@ -60,23 +61,8 @@ class Trial:
             object.__setattr__(self, "variant", self.optimizer)
 
     def identity(self) -> dict[str, Any]:
-        """Exactly the fields the id hashes."""
-        targets = {key: value for key, value in (("optimizer_target", self.optimizer_target),
-                                                 ("task_target", self.task_target)) if value}
-        return {
-            **targets,
-            "task": self.task,
-            "task_params": self.task_params,
-            "optimizer": self.optimizer,
-            "hparams": self.hparams,
-            "seed": self.seed,
-            "steps": self.steps,
-            "batch_size": self.batch_size,
-            "log_every": self.log_every,
-            "eval_every": self.eval_every,
-            "divergence_factor": self.divergence_factor,
-            "device": self.device,
-        }
+        """Exactly the fields the id hashes (adamlab.store.identity: the targets only when set)."""
+        return identity_of({name: getattr(self, name) for name in (*IDENTITY_FIELDS, *TARGET_FIELDS)})
 
     def label(self, shown: dict[str, list[str]] | None = None) -> str:
         """Short human label: 'adam-nobc lr=0.001 beta2=0.99 seed=0 on quadratic'.
@@ -86,10 +72,6 @@ class Trial:
         names = (shown or {}).get(self.variant, [])
         hps = " ".join(f"{k}={format_value(self.hparams[k])}" for k in names if k in self.hparams)
         return " ".join(part for part in (self.variant, hps, f"seed={self.seed}", f"on {self.task}") if part)
-
-
-def trial_id_of(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
 def format_value(value: Any) -> str:

@@ -162,8 +162,10 @@ def load_yaml(path: str | Path) -> YamlDocument:
         raise AdamlabError(f"{source}: not a UTF-8 text file ({exc.reason})") from None
     except OSError as exc:
         raise AdamlabError(f"{source}: cannot read: {exc.strerror}") from None
-    loader = _SweepLoader(text)
+    loader = None
     try:
+        # the reader refuses NUL, BEL and other non-printable characters as it is built
+        loader = _SweepLoader(text)
         node = loader.get_single_node()
         if node is not None:
             _check_shape(node, source)
@@ -173,13 +175,21 @@ def load_yaml(path: str | Path) -> YamlDocument:
             f"{source}: lists and mappings nest too deep to read (more than {MAX_DEPTH} levels); "
             f"a sweep file needs a handful"
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise AdamlabError(
+            f"{source}:{line}: character U+{code:04X} is not allowed in a YAML file "
+            f"(control characters other than tab and newline are refused)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise AdamlabError(f"{where}: malformed YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
         _index_lines(node, lines)

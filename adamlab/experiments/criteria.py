@@ -1,0 +1,205 @@
+"""Pre-registered criteria: each claim's criterion, stored in a results folder by its first sweep.
+
+A claim's criterion is what decides it: its text, its numbers (thresholds, margins, levels) and
+the code that applies them. Each experiment lists its claims' criteria (`Criterion`): a key, a
+phrase found in the claim's text (to tell which claim is which), and the code that judges it as
+`module:name` references (functions and constants, the shared decision rules included). The
+criterion's hash is sha256 over the source text of each reference (found by parsing the module,
+never importing it), so it can be computed for today's code and, by
+docs/update_experiments.py, for any commit of the repository's history.
+
+The first `adamlab sweep` into a folder whose sweep is a registered experiment writes
+`criteria.json` there: per claim its text, numbers and hash. `adamlab report` compares them with
+today's: a claim whose criterion changed after these results were made is not judged by today's
+code (it cannot run the stored one): its verdict is "inconclusive" with "criterion changed after
+these results: re-run, or --current-criteria"; `--current-criteria` judges it with today's
+criterion and says so. A folder without criteria.json (made before they were stored) is judged
+with today's criteria, and the report says so in one line.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from adamlab.store.atomic import write_text_atomic
+from adamlab.store.json_files import read_json_object
+
+CRITERIA_FILE = "criteria.json"
+CHANGED = "criterion changed after these results: re-run, or --current-criteria"
+
+#: the shared decision rules every claim of a kind rests on
+COMPARISON_RULES = (
+    "adamlab.experiments.claims:MIN_SEEDS", "adamlab.experiments.claims:TAIL",
+    "adamlab.experiments.claims:MIN_EFFECT", "adamlab.experiments.claims:Part",
+    "adamlab.experiments.claims:parts_verdict", "adamlab.experiments.claims:comparison_part",
+    "adamlab.experiments.claims:guard", "adamlab.analysis.stats:p_beyond",
+    "adamlab.analysis.stats:paired_diffs", "adamlab.analysis.stats:holm",
+)
+WHERE_RULES = (
+    "adamlab.experiments.claims:MIN_SEEDS", "adamlab.experiments.claims:WHERE_ALPHA",
+    "adamlab.experiments.claims:where_decision", "adamlab.experiments.claims:gate",
+    "adamlab.experiments.claims:matters_p", "adamlab.experiments.claims:plausible_bests",
+    "adamlab.experiments.claims:path_verdict", "adamlab.experiments.claims:guard",
+    "adamlab.analysis.stats:repeated_measures_p", "adamlab.analysis.stats:p_beyond",
+    "adamlab.analysis.stats:holm",
+)
+#: how the best config is chosen and valued (every claim that names a best rests on it)
+SELECTION_RULES = (
+    "adamlab.experiments.measures:config_values", "adamlab.experiments.measures:_with_values",
+    "adamlab.experiments.measures:best_row", "adamlab.analysis.grouping:rank_configs",
+)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    #: a short name, unique within the experiment
+    key: str
+    #: a phrase of the claim's text that tells this claim apart from the others
+    phrase: str
+    #: `module:name` of every function and constant that decides it
+    code: tuple[str, ...]
+
+    def matches(self, claim_text: str) -> bool:
+        return self.phrase in claim_text
+
+
+def module_path(module: str) -> str:
+    """The repository path of a module: adamlab.experiments.claims -> adamlab/experiments/claims.py."""
+    return module.replace(".", "/") + ".py"
+
+
+def installed_source(module: str) -> str:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(module)
+    return Path(spec.origin).read_text()
+
+
+def definition(source: str, name: str) -> str:
+    """The source text of the top-level function, class or assignment `name` ('' if none)."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names = [node.target.id]
+        if name in names:
+            return ast.get_source_segment(source, node) or ""
+    return ""
+
+
+def criterion_hash(criterion: Criterion, source_of: Callable[[str], str] = installed_source) -> str:
+    """sha256 over the source of each reference of the criterion (`source_of(module)` gives a
+    module's text: today's installed file, or a file at some commit)."""
+    digest = hashlib.sha256()
+    cache: dict[str, str] = {}
+    for ref in sorted(set(criterion.code)):
+        module, name = ref.split(":")
+        if module not in cache:
+            try:
+                cache[module] = source_of(module)
+            except (LookupError, OSError):
+                cache[module] = ""
+        digest.update(ref.encode() + b"\0" + definition(cache[module], name).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def numbers(criterion: Criterion) -> dict[str, Any]:
+    """The criterion's constants (UPPER_CASE references) with today's values."""
+    out: dict[str, Any] = {}
+    for ref in criterion.code:
+        module, name = ref.split(":")
+        if name.isupper() or (name.upper() == name and "_" in name):
+            value = getattr(importlib.import_module(module), name, None)
+            if isinstance(value, (int, float, str, bool)):
+                out[name] = value
+            elif isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
+                out[name] = list(value)
+    return out
+
+
+def criteria_record(experiment: str, criteria: Sequence[Criterion]) -> dict[str, Any]:
+    return {
+        "experiment": experiment,
+        "claims": {
+            c.key: {"phrase": c.phrase, "numbers": numbers(c), "code": list(c.code),
+                    "hash": criterion_hash(c)}
+            for c in criteria
+        },
+    }
+
+
+def store_criteria(results_dir: Path, sweep_name: str) -> None:
+    """Write criteria.json into `results_dir` unless it is there already (the first sweep's
+    criteria stay) or the sweep is not a registered experiment."""
+    from adamlab.experiments.registry import EXPERIMENTS
+
+    path = Path(results_dir) / CRITERIA_FILE
+    experiment = EXPERIMENTS.get(sweep_name)
+    if experiment is None or not experiment.criteria or path.exists():
+        return
+    record = criteria_record(experiment.name, experiment.criteria)
+    write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class Registration:
+    #: None when the folder stores no criteria (made before they were stored)
+    stored: Mapping[str, Any] | None
+    #: keys whose stored hash differs from today's
+    changed: tuple[str, ...] = ()
+
+
+def registration(results_dir: Path, experiment: str, criteria: Sequence[Criterion]) -> Registration:
+    path = Path(results_dir) / CRITERIA_FILE
+    if not path.exists():
+        return Registration(None)
+    stored = read_json_object(path)
+    claims = stored.get("claims") if stored.get("experiment") == experiment else None
+    if not isinstance(claims, dict):
+        return Registration(None)
+    changed = tuple(c.key for c in criteria
+                    if not isinstance(claims.get(c.key), dict)
+                    or claims[c.key].get("hash") != criterion_hash(c))
+    return Registration(claims, changed)
+
+
+def apply_registration(claims: list, criteria: Sequence[Criterion], found: Registration, *,
+                       current: bool) -> tuple[list, list[str]]:
+    """The claims as the report gives them, and the lines it prints about their criteria."""
+    if found.stored is None:
+        return claims, ["No criteria stored in this folder (made before adamlab stored them): "
+                        "judged with today's criteria."]
+    if not found.changed:
+        return claims, ["Judged with the criteria stored by the folder's first sweep."]
+    by_key = {c.key: c for c in criteria}
+    changed = [by_key[k] for k in found.changed]
+    out = []
+    for claim in claims:
+        hit = next((c for c in changed if c.matches(claim.claim)), None)
+        if hit is None or current or claim.verdict == "not measurable":
+            out.append(claim)
+            continue
+        out.append(replace(claim, verdict="inconclusive", why=CHANGED))
+    names = ", ".join(c.key for c in changed)
+    line = (f"Criteria changed after these results ({names}): judged with today's criteria "
+            "(--current-criteria)." if current else
+            f"Criteria changed after these results ({names}): those claims are not judged; "
+            "re-run the sweep into a new folder, or pass --current-criteria.")
+    return out, [line]
+
+
+def refs(module: str, *names: str) -> tuple[str, ...]:
+    """`module:name` for each name."""
+    return tuple(f"{module}:{name}" for name in names)
