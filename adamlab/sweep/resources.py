@@ -30,9 +30,10 @@ from adamlab.sweep.trials import Trial
 #: development machine at load 3-4, plus the spawn of the interpreter
 WORKER_STARTUP_S = 3.0
 #: a pool starts when each worker's share of the estimated work is this many times its start-up:
-#: the estimate is rough (within 5x either way on the end-to-end benchmark's sweeps), and a pool
-#: that loses costs its start-up, one that is not started only the second core
-POOL_REPAYS = 3.0
+#: the estimate can be 5x high (the end-to-end benchmark's embedding sweep: 11.4 s estimated, 2.4 s
+#: measured in one process), a worker pays more than the import measured here (spawn, the task,
+#: two workers starting at once), and at 3x the default lost to --jobs 1 by 1.7x on that sweep
+POOL_REPAYS = 10.0
 #: the work model of `estimated_work_s`: a step's fixed cost, and seconds per byte of a member
 STEP_OVERHEAD_S = 2e-4
 SECONDS_PER_MEMBER_BYTE = 5e-10
