@@ -44,8 +44,8 @@ def sweep(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, show_default=False, metavar="N",
         help="Stacks run at once, each in its own worker process (default: 1 for sweeps too "
-        "small to repay a worker's start-up, else one per core; with --backend ray, as many as "
-        "the cluster's CPUs take).",
+        "small to repay a worker's measured start-up, else one per core; capped at the cores and "
+        "at what the workers' memory allows; with --backend ray, as many as the cluster's CPUs take).",
     )] = None,
     stack_size: Annotated[str | None, typer.Option(
         "--stack-size", metavar="auto|K",
@@ -58,8 +58,8 @@ def sweep(
     )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, metavar="T",
-        help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
-        "compare runs bit for bit.",
+        help="Torch threads per trial (default: the cores other work leaves idle // jobs, 1 for "
+        "small stacks; 1 with --backend ray; capped at the cores). Pin it to compare runs bit for bit.",
     )] = None,
     device: Annotated[str | None, typer.Option(
         "--device", metavar="cpu|cuda|cuda:N|auto", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
@@ -129,8 +129,8 @@ def sweep(
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
-    if backend == Backend.local and jobs is not None:
-        _warn_if_more_jobs_than_cores(jobs)
+    if backend == Backend.local:
+        jobs, threads = _capped(jobs, threads)
     extra = []
     if tensorboard is not None:
         from adamlab.sweep.tensorboard_log import TensorBoardLog
@@ -160,16 +160,14 @@ def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int 
     return int(stack_size)
 
 
-def _warn_if_more_jobs_than_cores(jobs: int) -> None:
-    from adamlab.sweep.execute import available_cores
+def _capped(jobs: int | None, threads: int | None) -> tuple[int | None, int | None]:
+    """--jobs and --threads within what this machine allows, each cap said in one line."""
+    from adamlab.sweep.resources import limit_jobs_and_threads
 
-    cores = available_cores()
-    if jobs > cores:
-        stderr.print(
-            f"warning: --jobs {jobs} is more than the {cores} core(s) here: the workers will take "
-            f"turns on them (each with 1 torch thread), which is slower than --jobs {cores}",
-            style="yellow", markup=False, highlight=False, soft_wrap=True,
-        )
+    jobs, threads, notes = limit_jobs_and_threads(jobs, threads)
+    for note in notes:
+        stderr.print(f"warning: {note}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    return jobs, threads
 
 
 # ---------------------------------------------------------------- dry run

@@ -45,7 +45,7 @@ from adamlab.store.json_files import read_json_object
 from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
 from adamlab.store.layout import MANIFEST as MANIFEST_FILE
 from adamlab.store.layout import PROVENANCE as PROVENANCE_FILE
-from adamlab.store.records import TrialRecord, load_record
+from adamlab.store.records import TrialRecord, _empty_log, load_record
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
@@ -145,14 +145,22 @@ def load_results(results_dir: str | Path) -> Results:
         kept = [p for p in paths if p.stem in current]
         stale = len(paths) - len(kept)
         paths = kept
-    records = [_read_trial_record(path) for path in paths]
+    # one record at a time: its metric log becomes compact arrays at once, so a folder of
+    # thousands of trials never holds every log as Python objects
+    records, logs = [], []
+    names: dict[str, str] = {}
+    for path in paths:
+        record = _read_trial_record(path)
+        logs.append(_metric_arrays(record, names))
+        records.append(record.model_copy(update={"metrics": _empty_log()}))
+    order = sorted(range(len(records)), key=lambda i: _record_order(records[i]))
     return Results(
         root=root,
         layout_version=layout_version,
         manifest=manifest,
         provenance=provenance,
         trials=trials_frame(records),
-        metrics=metrics_frame(records),
+        metrics=_metrics_frame([logs[i] for i in order]),
         planned_trials=None if planned is None else len(planned),
         stale_records=stale,
     )
@@ -241,27 +249,46 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
 
 def metrics_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """The long metric log of every trial, in trial order then logged order."""
-    records = sorted(records, key=_record_order)
-    lengths = [len(record.metrics["step"]) for record in records]
-    total = sum(lengths)
-    trial_ids = np.repeat(np.array([r.trial_id for r in records], dtype=object), lengths)
+    names: dict[str, str] = {}
+    return _metrics_frame([_metric_arrays(r, names) for r in sorted(records, key=_record_order)])
+
+
+@dataclass
+class _MetricArrays:
+    """One trial's metric log as arrays (metric names shared through `names`)."""
+
+    trial_id: str
+    step: np.ndarray
+    wall_time: np.ndarray
+    metric: np.ndarray
+    value: np.ndarray
+
+
+def _metric_arrays(record: TrialRecord, names: dict[str, str]) -> _MetricArrays:
+    log = record.metrics
+    return _MetricArrays(
+        trial_id=record.trial_id,
+        step=np.array(log["step"], dtype=np.int64),
+        wall_time=np.array([_float(t) for t in log["wall_time"]], dtype=np.float64),
+        metric=np.array([names.setdefault(m, m) for m in log["metric"]], dtype=object),
+        value=np.array([_float(v) for v in log["value"]], dtype=np.float64),
+    )
+
+
+def _metrics_frame(logs: list[_MetricArrays]) -> pd.DataFrame:
+    def joined(column: str, dtype) -> np.ndarray:
+        parts = [getattr(log, column) for log in logs]
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    trial_ids = np.repeat(np.array([log.trial_id for log in logs], dtype=object),
+                          [len(log.step) for log in logs])
     return pd.DataFrame(
         {
             "trial_id": pd.Series(trial_ids, dtype="str"),
-            "step": np.fromiter(
-                (s for r in records for s in r.metrics["step"]), dtype=np.int64, count=total
-            ),
-            "wall_time": np.fromiter(
-                (_float(t) for r in records for t in r.metrics["wall_time"]),
-                dtype=np.float64, count=total,
-            ),
-            "metric": pd.Series(
-                [m for r in records for m in r.metrics["metric"]], dtype="str"
-            ),
-            "value": np.fromiter(
-                (_float(v) for r in records for v in r.metrics["value"]),
-                dtype=np.float64, count=total,
-            ),
+            "step": joined("step", np.int64),
+            "wall_time": joined("wall_time", np.float64),
+            "metric": pd.Series(joined("metric", object), dtype="str"),
+            "value": joined("value", np.float64),
         },
         columns=list(METRIC_COLUMNS),
     )

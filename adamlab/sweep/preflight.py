@@ -1,5 +1,10 @@
 """Before any trial runs: build every optimizer configuration of the sweep and take one step.
 
+Each configuration is built as the training loop builds it (`build_stacked_optimizer`, on a
+stack of one member): the stacked forms refuse what their one-trial classes refuse, with the
+same messages, and building them constructs no torch.optim object, whose first construction
+imports torch._dynamo (about a second) that a sweep of the built-in optimizers never uses.
+
 The schema checks names, types and ranges; this catches what only the optimizer itself knows
 (e.g. Nesterov momentum needs momentum > 0, SparseAdam refuses dense gradients) so such a sweep is
 refused up front instead of failing trial after trial. A step on a 4x2 parameter costs
@@ -15,19 +20,20 @@ from __future__ import annotations
 import itertools
 import json
 
-from adamlab.optimizers.registry import build_optimizer
-
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
     import torch
 
+    from adamlab.optimizers.stacked import build_stacked_optimizer
+
     if sparse:
         table = torch.nn.Embedding(4, 2, sparse=True)
-        optimizer = build_optimizer(spec, list(table.parameters()), folder, **hparams)
+        optimizer = build_stacked_optimizer(spec, list(table.parameters()), [hparams], sparse=True,
+                                            folder=folder)
         table(torch.tensor([0, 2])).sum().backward()
     else:
-        weight = torch.nn.Parameter(torch.ones(4, 2))
-        optimizer = build_optimizer(spec, [weight], folder, **hparams)
+        weight = torch.nn.Parameter(torch.ones(1, 4, 2))  # a stack of one member
+        optimizer = build_stacked_optimizer(spec, [weight], [hparams], folder=folder)
         weight.grad = torch.full_like(weight, 0.5)
     optimizer.step()
 

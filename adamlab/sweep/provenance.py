@@ -14,26 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adamlab import __version__
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_name(device: str) -> str:
-    if not device.startswith("cuda"):
-        return cpu_model()
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return cpu_model()
+from adamlab.host import available_cores, device_name
 
 
 def git_commit(path: Path | None = None) -> dict[str, Any] | None:
@@ -58,7 +39,6 @@ def git_commit(path: Path | None = None) -> dict[str, Any] | None:
 
 def environment(device: str) -> dict[str, Any]:
     from adamlab.sweep.environment import source_hash, torch_version
-    from adamlab.sweep.execute import available_cores
 
     return {
         "adamlab_version": __version__,

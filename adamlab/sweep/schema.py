@@ -736,7 +736,7 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
 def _work_problems(tasks, max_steps: int | None, folder: str | None) -> list[Problem]:
     """Trials that would run for more than a week (estimated), or more than `max_steps` steps
     when given: a mistyped steps: must not run until it is killed."""
-    from adamlab.sweep.execute import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
+    from adamlab.sweep.resources import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
 
     problems = []
     for i, task in tasks:
@@ -769,9 +769,9 @@ def _duration(seconds: float) -> str:
 def _memory_problems(tasks, device: str, folder: str | None) -> list[Problem]:
     """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
     model, data and optimizer state, and the metric log a trial keeps until it ends)."""
-    from adamlab.tasks.device import available_memory
+    from adamlab import host
 
-    available = available_memory(device)
+    available = host.available_memory(device)
     problems = []
     for i, task in tasks:
         spec = task_spec(task.name, task.target, folder)
