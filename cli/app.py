@@ -11,7 +11,7 @@ import sys
 import typer
 
 from adamlab import __version__
-from adamlab.cli import list_cmd, report_cmd, results_cmd, sweep_cmd
+from adamlab.cli import list_cmd, report_cmd, results_cmd, runs_cmd, sweep_cmd
 from adamlab.cli.console import Interrupted, print_error
 from adamlab.cli.launch import exit_with
 from adamlab.errors import AdamlabError
@@ -23,7 +23,8 @@ app = typer.Typer(
     name="adamlab",
     help="Run optimizer sweeps (Adam, AdamW vs SGD and momentum) from YAML and summarise the results.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,  # plain click help: flags without type placeholders
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -45,14 +46,14 @@ def _root(
     """Run optimizer sweeps (Adam, AdamW vs SGD and momentum) from YAML and summarise the results."""
 
 
-app.command("list", help="List the registered tasks and optimizers with their parameters and defaults.")(
-    list_cmd.list_registered
-)
-app.command("sweep", help="Run every trial of a sweep YAML (skipping those already done) and summarise.")(sweep_cmd.sweep)
-app.command("summary", help="Rank each task's configs over seeds against the best-tuned SGD and momentum.")(results_cmd.summary)
-app.command("export", help="Write a results folder's trials (wide) or metrics (long) table as CSV.")(results_cmd.export)
-app.command("plot", help="Draw loss curves, lr sensitivity and hyperparameter heatmaps of a results folder as PNGs.")(results_cmd.plot)
-app.command("report", help="Measure an experiment's expected claims on its results folder and say which hold.")(report_cmd.report)
+# each command's help is its docstring: a one-line summary, then an example
+app.command("list", short_help="Tasks and optimizers, with their parameters and defaults")(list_cmd.list_registered)
+app.command("sweep", short_help="Run a sweep YAML's trials (skipping those done), then summarise")(sweep_cmd.sweep)
+app.command("summary", short_help="Rank configs against the best-tuned SGD and momentum")(results_cmd.summary)
+app.command("export", short_help="Write trials or metrics as .csv, .parquet or .json")(results_cmd.export)
+app.command("plot", short_help="Draw curves, lr sensitivity and heatmaps as PNGs")(results_cmd.plot)
+app.command("report", short_help="Judge an experiment's claims; --html: a one-page report")(report_cmd.report)
+app.command("runs", short_help="List results folders: sweep, trials ended, last run, stale")(runs_cmd.runs)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 def run() -> None:  # pragma: no cover - exercised through the console script
     try:
-        from adamlab.cli.app import main
+        from adamlab.cli.app import main  # here, so a Ctrl-C while it loads is caught
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted before the command started: nothing was run or written\n")
         sys.exit(130)

@@ -18,8 +18,13 @@ def _format_default(value) -> str:
 
 
 def list_registered(
-    what: str = typer.Argument("all", help="What to list: all, tasks or optimizers."),
+    what: str = typer.Argument("all", metavar="[all|tasks|optimizers]",
+                               help="What to list: all, tasks or optimizers."),
 ) -> None:
+    """List the registered tasks and optimizers with their parameters and defaults.
+
+    Example: adamlab list optimizers
+    """
     if what not in ("all", "tasks", "optimizers"):
         raise typer.BadParameter(f"got {what!r}; allowed: all, tasks, optimizers", param_hint="WHAT")
     if what in ("all", "optimizers"):

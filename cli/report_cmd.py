@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from adamlab.analysis.table_fit import fit_table, print_fitted
 from adamlab.cli.console import print_error, printable, stdout
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
@@ -24,7 +26,7 @@ def report(
         metavar="RESULTS_DIR", show_default=False,
     )],
     experiment: Annotated[str | None, typer.Option(
-        "--experiment", "-e",
+        "--experiment", "-e", metavar="NAME",
         help="Judge the results as this experiment (default: the one named like the sweep).",
     )] = None,
     check: Annotated[bool, typer.Option(
@@ -40,8 +42,32 @@ def report(
         "--current-criteria", help="Judge claims whose criterion changed after the folder's "
         "first sweep with today's criterion (default: leave them unjudged).",
     )] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE.html", show_default=False,
+        help="Write one self-contained HTML page instead (works offline): the claims coloured by "
+        "verdict (when an experiment applies), the summary tables, every figure, the sweep file "
+        "and the provenance.",
+    )] = None,
 ) -> None:
-    """State each claim of the experiment as a measured quantity and its verdict."""
+    """Measure an experiment's expected claims on its results folder and say which hold.
+
+    With --html: one self-contained page of any results folder (claims only when an
+    experiment applies).
+
+    Example: adamlab report results/quickstart --html quickstart.html
+    """
+    if html is not None:
+        _write_html(results_dir, html, experiment, current_criteria)
+        if check:
+            from adamlab.analysis.html_report import registered_claims
+            from adamlab.experiments.report import all_hold
+            from adamlab.store.tables import load_results
+
+            _, claims, _ = registered_claims(load_results(results_dir), experiment, current_criteria)
+            if not all_hold(claims):
+                print_error("--check: some claims and checks do not hold (see the page)")
+                raise typer.Exit(1)
+        return
     from adamlab.experiments.registry import judge
     from adamlab.experiments.report import (
         SECTIONS,
@@ -72,28 +98,17 @@ def report(
             f"[bold]{chosen.name}[/]: {chosen.title}\n"
             f"results {results.root} (sweep {results.sweep}, {_trial_count(results)}); "
             f"{_reproduce_with(results, chosen.config)}",
-            highlight=False, soft_wrap=True,
+            highlight=False,  # wrapped at spaces to the width, as the tables are
         )
         with_scope = any(claim.scope for claim in claims)
         for kind, title in SECTIONS:
             chosen_claims = [c for c in claims if c.kind == kind]
-            if not chosen_claims:
-                continue
-            table = Table(show_lines=True, title=title, title_justify="left", title_style="bold")
-            if with_scope:
-                table.add_column("task", style="cyan", overflow="fold")
-            table.add_column("claim", ratio=3, overflow="fold")
-            table.add_column("measured", ratio=4, overflow="fold")
-            table.add_column("criterion", ratio=3, overflow="fold")
-            table.add_column("verdict", no_wrap=True)
-            for claim in chosen_claims:
-                cells = [claim.claim, measured_cell(claim), claim.criterion]
-                if with_scope:
-                    cells.insert(0, claim.scope or "all")
-                # claims and measurements quote values like [0.99, 0.999]: not Rich markup
-                table.add_row(*(_plain(cell) for cell in cells),
-                              _plain(verdict_cell(claim), STYLES[claim.verdict]))
-            stdout.print(table)
+            if chosen_claims:
+                print_fitted(stdout, fit_table(
+                    stdout, lambda level, cs=chosen_claims, t=title: _claims_table(
+                        cs, t, with_scope, level, measured_cell, verdict_cell),
+                    len(REPORT_FIT_STEPS) + 1,
+                ))
         stdout.print(count_line(claims), highlight=False)
         for note in notes:
             stdout.print(note, highlight=False, soft_wrap=True)
@@ -101,6 +116,65 @@ def report(
         failing = sum(c.verdict != "holds" for c in claims)
         print_error(f"--check: {failing} of {len(claims)} claims and checks do not hold")
         raise typer.Exit(1)
+
+
+def _write_html(results_dir: Path, out: Path, experiment: str | None,
+                current_criteria: bool = False) -> None:
+    from adamlab.analysis.html_report import build_html
+    from adamlab.errors import AdamlabError
+    from adamlab.store.atomic import cannot, write_text_atomic
+    from adamlab.store.tables import load_results
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise AdamlabError(f"--html {out}: name the page *.html")
+    if out.is_dir():
+        raise AdamlabError(f"--html {out}: is a folder; give a file name such as {out}/report.html")
+    page = build_html(load_results(results_dir), experiment=experiment,
+                      current_criteria=current_criteria)
+    try:
+        write_text_atomic(out, page)
+    except OSError as exc:
+        raise cannot("write", out, exc) from None
+    stdout.print(f"wrote {out} ({len(page) / 2**20:.1f} MB, self-contained: open it in a browser)",
+                 markup=False, highlight=False, soft_wrap=True)
+
+
+#: what the claims tables give up, in this order, to fit the width
+REPORT_FIT_STEPS = ("the task above its claim", "the criterion under its claim")
+#: a text column narrower than this reads a word a line
+TEXT_MIN_WIDTH = 16
+
+
+def _claims_table(claims, title: str, with_scope: bool, level: int, measured_cell, verdict_cell):
+    from adamlab.analysis.table_fit import Fitted
+
+    table = Table(show_lines=True, title=title, title_justify="left", title_style="bold")
+    # text wraps at spaces only: a column is never narrower than its longest word, so no number
+    # or name is cut
+    task_column = with_scope and level < 1
+    criterion_column = level < 2
+    if task_column:
+        table.add_column("task", style="cyan", no_wrap=True)
+    table.add_column("claim", min_width=TEXT_MIN_WIDTH)
+    table.add_column("measured", min_width=TEXT_MIN_WIDTH)
+    if criterion_column:
+        table.add_column("criterion", min_width=TEXT_MIN_WIDTH)
+    table.add_column("verdict", no_wrap=True)
+    for claim in claims:
+        # claims and measurements quote values like [0.99, 0.999]: not Rich markup
+        first = Text()
+        if with_scope and not task_column:
+            first.append(f"{claim.scope or 'all'}\n", style="cyan")
+        first.append(claim.claim)
+        if not criterion_column:
+            first.append(f"\ncriterion: {claim.criterion}", style="dim")
+        cells = [first, _plain(measured_cell(claim))]
+        if criterion_column:
+            cells.append(_plain(claim.criterion))
+        if task_column:
+            cells.insert(0, _plain(claim.scope or "all"))
+        table.add_row(*cells, _plain(verdict_cell(claim), STYLES[claim.verdict]))
+    return Fitted(table, list(REPORT_FIT_STEPS[:level]))
 
 
 def _reproduce_with(results, config: str) -> str:
@@ -112,7 +186,7 @@ def _reproduce_with(results, config: str) -> str:
 
     planned = results.manifest.get("trial_ids")
     try:
-        expected = {t.trial_id for t in expand_trials(load_sweep(config))}
+        expected = {t.trial_id for t in expand_trials(load_sweep(config, preflight=False))}
     except AdamlabError:
         expected = None
     if planned is not None and expected is not None and set(planned) == expected:

@@ -6,6 +6,7 @@ of them imports torch (tasks' metric goals come from the results folder or their
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,12 @@ from adamlab.cli.console import printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot
 
+
+class Rule(str, Enum):
+    final = "final"
+    best = "best"
+
+
 ResultsDir = Annotated[
     Path,
     typer.Argument(
@@ -23,29 +30,38 @@ ResultsDir = Annotated[
         show_default=False,
     ),
 ]
-TaskFilter = Annotated[str | None, typer.Option("--task", help="Only this task.")]
+ResultsDirs = Annotated[
+    list[Path],
+    typer.Argument(
+        help="One or more sweeps' results folders (each holding adamlab-results.json); several "
+        "are read as one, a trial id found in two counted once.",
+        metavar="RESULTS_DIR...",
+        show_default=False,
+    ),
+]
+TaskFilter = Annotated[str | None, typer.Option("--task", metavar="NAME", help="Only this task.")]
 
 
 def summary(
-    results_dir: ResultsDir,
+    results_dirs: ResultsDirs,
     metric: Annotated[str | None, typer.Option(
-        "--metric", "-m", help="Rank by this metric (default: each task's primary metric)."
+        "--metric", "-m", metavar="NAME", help="Rank by this metric (default: each task's primary metric)."
     )] = None,
     at_step: Annotated[int | None, typer.Option(
-        "--at-step", min=0, help="Judge every trial at the logged step nearest <= this step."
+        "--at-step", min=0, metavar="N", help="Judge every trial at the logged step nearest <= this step."
     )] = None,
-    rule: Annotated[str, typer.Option(
-        "--rule", help="final: last logged value; best: best value seen in training."
-    )] = "final",
+    rule: Annotated[Rule, typer.Option(
+        "--rule", metavar="final|best", help="final: the last logged value; best: the best value seen in training."
+    )] = Rule.final,
     target: Annotated[float | None, typer.Option(
-        "--target", help="Steps-to-target threshold (default: the best SGD config's value)."
+        "--target", metavar="VALUE", help="Steps-to-target threshold (default: the best SGD config's value)."
     )] = None,
     show_all: Annotated[bool, typer.Option(
         "--all", help="Show every config, not only each variant's best."
     )] = False,
     task: TaskFilter = None,
     against: Annotated[str | None, typer.Option(
-        "--against", help="Compare against this variant's best config (default: best SGD and "
+        "--against", metavar="VARIANT", help="Compare against this variant's best config (default: best SGD and "
         "best momentum).",
     )] = None,
     as_json: Annotated[bool, typer.Option(
@@ -56,15 +72,19 @@ def summary(
         "median best after k configs of its grid, k = 1..n, with a 95% band.",
     )] = False,
 ) -> None:
-    """Rank configs per task against the best-tuned SGD and momentum baselines."""
-    from adamlab.analysis.grouping import RULES
+    """Rank each task's configs over seeds against the best-tuned SGD and momentum.
 
-    if rule not in RULES:
-        raise typer.BadParameter(f"got {rule!r}; allowed: {', '.join(RULES)}", param_hint="--rule")
+    Several folders are read as one (a folder column names each row's; a trial id found in two
+    counts once).
+
+    Example: adamlab summary results/first_sweep --all
+    """
     from adamlab.analysis.summary import SummaryOptions
-    from adamlab.store.tables import load_results
+    from adamlab.store.merge import load_folders
 
-    results = load_results(results_dir)
+    rule = getattr(rule, "value", rule)
+    results = load_folders(results_dirs)
+    results_dir = results.root
     if at_step is not None and not results.metrics.empty:
         last = int(results.metrics["step"].max())
         if at_step > last:  # every trial would be judged by its final value, silently
@@ -94,13 +114,15 @@ def summary(
         return
     from adamlab.analysis.render import print_summary
 
-    print_summary(results_dir, stdout, options=options, show_all=show_all, results=results)
+    print_summary(results.root, stdout, options=options, show_all=show_all, results=results)
 
 
 def export(
-    results_dir: ResultsDir,
+    results_dirs: ResultsDirs,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="CSV file to write (default: standard output)."
+        "--out", "-o", metavar="FILE.csv|.parquet|.json",
+        help="File to write, in the format its extension names: .csv, .parquet (needs pyarrow) "
+        "or .json (a list of records). Default: CSV on standard output.",
     )] = None,
     long: Annotated[bool, typer.Option(
         "--long", help="One row per logged metric value with its trial's config.",
@@ -110,17 +132,24 @@ def export(
     )] = False,
     task: TaskFilter = None,
     optimizer: Annotated[str | None, typer.Option(
-        "--optimizer", help="Only this registry optimizer or variant label."
+        "--optimizer", metavar="NAME", help="Only this registry optimizer or variant label."
     )] = None,
 ) -> None:
-    """Write the trials (wide) or metrics (long) table as CSV."""
+    """Write the trials (wide) or metrics (long) table as CSV, Parquet or JSON records.
+
+    Example: adamlab export results/first_sweep --long -o metrics.parquet
+    """
     if long and wide:
         raise typer.BadParameter("give --long or --wide, not both", param_hint="--long/--wide")
-    from adamlab.analysis.export import export_frame, write_csv
-    from adamlab.store.tables import load_results
+    from adamlab.analysis.export import export_frame, write_table
+    from adamlab.store.merge import load_folders
 
-    frame = export_frame(load_results(results_dir), long=long, task=task, optimizer=optimizer)
-    write_csv(frame, out)
+    if out is not None and not out.is_dir():
+        from adamlab.analysis.export import check_extension
+
+        check_extension(out)  # before reading the folders
+    frame = export_frame(load_folders(results_dirs), long=long, task=task, optimizer=optimizer)
+    write_table(frame, out)
     if out is not None:
         stdout.print(f"wrote {out} ({len(frame):,} rows, {len(frame.columns)} columns)",
                      highlight=False, markup=False)
@@ -129,14 +158,17 @@ def export(
 def plot(
     results_dir: ResultsDir,
     metric: Annotated[str | None, typer.Option(
-        "--metric", "-m",
+        "--metric", "-m", metavar="NAME",
         help="Plot this metric (default: each task's primary metric and train_loss).",
     )] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
+        "--out", "-o", metavar="DIR", help="Folder for the PNGs (default: RESULTS_DIR/plots)."
     )] = None,
 ) -> None:
-    """Draw loss curves, lr sensitivity and hyperparameter heatmaps as PNGs."""
+    """Draw loss curves, lr sensitivity and hyperparameter heatmaps of a results folder as PNGs.
+
+    Example: adamlab plot results/first_sweep --metric train_loss
+    """
     from adamlab.analysis.plots import write_plots
     from adamlab.store.tables import load_results
 

@@ -32,14 +32,20 @@ class Backend(str, Enum):
 
 def sweep(
     config: Annotated[Path, typer.Argument(metavar="CONFIG.yaml", help="The sweep YAML file.")],
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", show_default=False,
+        help="Change one key of the file (repeatable): a dotted path, a number indexes a list, "
+        "the value is YAML, e.g. --set steps=60 --set seeds=3 --set optimizers.0.lr=[1e-3,1e-2]. "
+        "Checked like the file; the effective sweep is saved as RESULTS_DIR/sweep.yaml.",
+    )] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Results folder (default: the file's output:, else results/<name>)."
+        "--out", "-o", metavar="DIR", help="Results folder (default: the file's output:, else results/<name>)."
     )] = None,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, show_default=False,
+        "--jobs", "-j", min=1, show_default=False, metavar="N",
         help="Stacks run at once, each in its own worker process (default: 1 for sweeps too "
-        "small to repay a worker's start-up, else one per core; with --backend ray, as many as "
-        "the cluster's CPUs take).",
+        "small to repay a worker's measured start-up, else one per core; capped at the cores and "
+        "at what the workers' memory allows; with --backend ray, as many as the cluster's CPUs take).",
     )] = None,
     stack_size: Annotated[str | None, typer.Option(
         "--stack-size", metavar="auto|K",
@@ -48,16 +54,16 @@ def sweep(
         "fit in the device's memory; 1 = one trial at a time).",
     )] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1,
-        help="Torch threads per trial (default: cores // jobs; 1 with --backend ray). Pin it to "
-        "compare runs bit for bit.",
+        "--threads", min=1, metavar="T",
+        help="Torch threads per trial (default: the cores other work leaves idle // jobs, 1 for "
+        "small stacks; 1 with --backend ray; capped at the cores). Pin it to compare runs bit for bit.",
     )] = None,
     device: Annotated[str | None, typer.Option(
-        "--device", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
+        "--device", metavar="cpu|cuda|cuda:N|auto", help="cpu, cuda, cuda:N or auto; overrides the file's device:."
     )] = None,
     backend: Annotated[Backend, typer.Option(
-        "--backend", help="Where trials run: local processes, or a Ray cluster "
-        "(needs pip install 'adamlab\\[ray]').",
+        "--backend", metavar="local|ray", help="Where trials run: local processes, or a Ray cluster "
+        "(needs pip install 'adamlab[ray]').",
     )] = Backend.local,
     address: Annotated[str | None, typer.Option(
         "--address", metavar="ADDR",
@@ -79,10 +85,10 @@ def sweep(
         "version or torch version beside this run's (noted in provenance.json).",
     )] = False,
     max_trials: Annotated[int, typer.Option(
-        "--max-trials", min=1, help="Refuse a sweep that expands to more trials than this.",
+        "--max-trials", min=1, metavar="N", help="Refuse a sweep that expands to more trials than this.",
     )] = DEFAULT_MAX_TRIALS,
     max_steps: Annotated[int | None, typer.Option(
-        "--max-steps", min=1, show_default=False,
+        "--max-steps", metavar="N", min=1, show_default=False,
         help="Allow trials of up to this many steps (default: a trial may ask for at most a "
         "week of estimated work).",
     )] = None,
@@ -93,14 +99,23 @@ def sweep(
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only errors and one final line (for CI logs)."
     )] = False,
+    tensorboard: Annotated[Path | None, typer.Option(
+        "--tensorboard", metavar="DIR", show_default=False,
+        help="Also write each trial run as a TensorBoard run under DIR (its metrics as scalars, "
+        "its configuration in the HParams tab); needs pip install 'adamlab[tensorboard]'.",
+    )] = None,
 ) -> None:
+    """Run every trial of a sweep YAML (skipping those already done), then summarise.
+
+    Example: adamlab sweep configs/quickstart.yaml --set steps=100 --set seeds=3 --jobs 2
+    """
     from adamlab.sweep.schema import SweepConfigError, load_sweep
 
     try:
         # the optimizers are built and stepped once (preflight) only when something will run:
         # --dry-run and a sweep whose trials are all done never import torch
         sweep = load_sweep(config, device=device, max_trials=max_trials, preflight=False,
-                           max_steps=max_steps)
+                           max_steps=max_steps, overrides=tuple(overrides or ()))
     except SweepConfigError as exc:
         for line in exc.lines:
             print_error(line)
@@ -111,11 +126,17 @@ def sweep(
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
-    if backend == Backend.local and jobs is not None:
-        _warn_if_more_jobs_than_cores(jobs)
+    if backend == Backend.local:
+        jobs, threads = _capped(jobs, threads)
+    extra = []
+    if tensorboard is not None:
+        from adamlab.sweep.tensorboard_log import TensorBoardLog
+
+        extra.append(TensorBoardLog(tensorboard))
     _run(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed, quiet=quiet,
          stack_size=stack_size, backend=backend.value, address=address,
-         rerun_stale=rerun_stale, accept_stale=accept_stale, trust_folder=trust_folder)
+         rerun_stale=rerun_stale, accept_stale=accept_stale, trust_folder=trust_folder,
+         listeners=extra)
 
 
 def _stack_size_option(stack_size: str | None) -> int | str | None:
@@ -129,16 +150,14 @@ def _stack_size_option(stack_size: str | None) -> int | str | None:
     return int(stack_size)
 
 
-def _warn_if_more_jobs_than_cores(jobs: int) -> None:
-    from adamlab.sweep.execute import available_cores
+def _capped(jobs: int | None, threads: int | None) -> tuple[int | None, int | None]:
+    """--jobs and --threads within what this machine allows, each cap said in one line."""
+    from adamlab.sweep.resources import limit_jobs_and_threads
 
-    cores = available_cores()
-    if jobs > cores:
-        stderr.print(
-            f"warning: --jobs {jobs} is more than the {cores} core(s) here: the workers will take "
-            f"turns on them (each with 1 torch thread), which is slower than --jobs {cores}",
-            style="yellow", markup=False, highlight=False, soft_wrap=True,
-        )
+    jobs, threads, notes = limit_jobs_and_threads(jobs, threads)
+    for note in notes:
+        stderr.print(f"warning: {note}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    return jobs, threads
 
 
 # ---------------------------------------------------------------- dry run
@@ -155,29 +174,41 @@ def _dry_run(sweep, retry_failed: bool) -> None:
     title = f"sweep {sweep.name}: {len(plan.trials)} trials"
     if len(steps) == 1:
         title += f" of {steps[0]} steps"
-    table = Table(title=title, title_justify="left")
-    table.add_column("#", style="dim", justify="right")
-    table.add_column("task", style="cyan")
-    table.add_column("variant", style="bold")
-    table.add_column("hyperparameters")
-    table.add_column("seed", justify="right")
-    if len(steps) > 1:
-        table.add_column("steps", justify="right")
-    table.add_column("trial id", style="dim", no_wrap=True, min_width=16)
-    table.add_column("done")
-    for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
-        task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
-        # optional hyperparameters (warmup_steps, schedule) at their default are absent from a trial
-        hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, [])
-                       if k in trial.hparams)
-        row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
+
+    def build(level: int):
+        from adamlab.analysis.table_fit import Fitted
+
+        with_ids = level < 1
+        table = Table(title=title, title_justify="left")
+        table.add_column("#", style="dim", justify="right", no_wrap=True)
+        table.add_column("task", style="cyan", no_wrap=True)
+        table.add_column("variant", style="bold", no_wrap=True)
+        table.add_column("hyperparameters")
+        table.add_column("seed", justify="right", no_wrap=True)
         if len(steps) > 1:
-            row.append(str(trial.steps))
-        row += [trial.trial_id, "[green]yes[/]" if trial.trial_id in plan.done else ""]
-        table.add_row(*row)
-    if len(plan.trials) > DRY_RUN_ROWS:
-        table.add_row("...", f"and {len(plan.trials) - DRY_RUN_ROWS:,} more trials", *[""] * (len(table.columns) - 2))
-    stdout.print(table)
+            table.add_column("steps", justify="right", no_wrap=True)
+        if with_ids:
+            table.add_column("trial id", style="dim", no_wrap=True)
+        table.add_column("done", no_wrap=True)
+        for n, trial in enumerate(plan.trials[:DRY_RUN_ROWS], 1):
+            task = " ".join([trial.task, *(f"{k}={format_value(trial.task_params[k])}" for k in task_keys.get(trial.task, []))])
+            # optional hyperparameters (warmup_steps, schedule) at their default are absent from a trial
+            hps = " ".join(f"{k}={format_value(trial.hparams[k])}" for k in shown.get(trial.variant, [])
+                           if k in trial.hparams)
+            row = [str(n), task, trial.variant, hps or "-", str(trial.seed)]
+            if len(steps) > 1:
+                row.append(str(trial.steps))
+            if with_ids:
+                row.append(trial.trial_id)
+            row.append("[green]yes[/]" if trial.trial_id in plan.done else "")
+            table.add_row(*row)
+        if len(plan.trials) > DRY_RUN_ROWS:
+            table.add_row("...", f"and {len(plan.trials) - DRY_RUN_ROWS:,} more trials", *[""] * (len(table.columns) - 2))
+        return Fitted(table, [] if with_ids else ["trial ids left out"])
+
+    from adamlab.analysis.table_fit import fit_table, print_fitted
+
+    print_fitted(stdout, fit_table(stdout, build, 2))
     done, todo = len(plan.done), len(plan.trials) - len(plan.done)
     stale = (f", {len(plan.stale)} of the done made in another environment (a run needs "
              f"--rerun-stale or --accept-stale)") if plan.stale else ""
@@ -200,9 +231,11 @@ def _varying_task_params(trials) -> dict[str, list[str]]:
 
 
 class _Progress:
-    """The Rich progress bar: trials done/total, the trial(s) running, elapsed and ETA."""
+    """Progress of a running sweep on stderr: a Rich bar (trials done/total, the trial(s)
+    running, elapsed and ETA) on a terminal; elsewhere (a pipe, a file, nohup, a batch
+    scheduler's log) plain lines from `ProgressLines`."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, *, live: bool | None = None, clock=time.monotonic):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -211,19 +244,26 @@ class _Progress:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
         self.quiet = quiet
-        self.progress = None if quiet else Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[current]}", style="dim"),
+        live = stderr.is_terminal if live is None else live
+        # the counts and times never shrink; the sweep's name and the running trial give way
+        self.progress = None if quiet or not live else Progress(
+            TextColumn("[bold]{task.description}", table_column=Column(
+                no_wrap=True, overflow="ellipsis", max_width=24)),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("eta", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[current]}", style="dim", table_column=Column(
+                no_wrap=True, overflow="ellipsis", ratio=1)),
             console=stderr,
             transient=False,
+            expand=True,  # the running trial takes what the counts and times leave
         )
+        self.lines = None if quiet or live else ProgressLines(stderr, clock=clock)
         self.task_id = None
         self.running: dict[str, str] = {}
         self.shown: dict[str, list[str]] = {}
@@ -236,6 +276,8 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
+        if self.lines is not None:
+            self.lines.stop()
 
     def sweep_started(self, plan) -> None:
         from adamlab.sweep.trials import shown_hparams
@@ -245,6 +287,8 @@ class _Progress:
             self.task_id = self.progress.add_task(
                 plan.sweep.name, total=len(plan.trials), completed=len(plan.done), current=""
             )
+        if self.lines is not None:
+            self.lines.start(plan.sweep.name, total=len(plan.trials), done=len(plan.done))
 
     def _show_running(self) -> None:
         if self.progress is None or self.task_id is None:
@@ -269,12 +313,119 @@ class _Progress:
             )
         if self.progress is not None and self.task_id is not None:
             self.progress.advance(self.task_id)
+        if self.lines is not None:
+            self.lines.ended(record.status)
         self._show_running()
+
+
+class _Listeners:
+    """Several sweep listeners as one, called in order."""
+
+    def __init__(self, listeners):
+        self.listeners = list(listeners)
+
+    def sweep_started(self, plan) -> None:
+        for listener in self.listeners:
+            listener.sweep_started(plan)
+
+    def trial_started(self, trial) -> None:
+        for listener in self.listeners:
+            listener.trial_started(trial)
+
+    def trial_ended(self, trial, record) -> None:
+        for listener in self.listeners:
+            listener.trial_ended(trial, record)
+
+
+class ProgressLines:
+    """Plain progress lines for logs: one at every tenth of the sweep and, between those, at
+    most one every `every_s` seconds: when a trial ends, or from a heartbeat while a long stack
+    runs (so a log shows the sweep is alive), e.g.
+    `sweep quickstart: 40/100 trials done (0 failed, 5 diverged), 0:00:37 elapsed, eta 0:00:55`.
+    `clock` is injectable so tests need no waiting; `tick` is the heartbeat's one step."""
+
+    def __init__(self, console, *, every_s: float = 10.0, clock=time.monotonic):
+        import threading
+
+        self.console = console
+        self.every_s = every_s
+        self.clock = clock
+        self.name, self.total, self.done, self.ran = "", 0, 0, 0
+        self.failed = self.diverged = 0
+        self.started = self.last_line = 0.0
+        self.tenth = 0
+        self.running = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heart = None
+
+    def start(self, name: str, *, total: int, done: int) -> None:
+        import threading
+
+        with self._lock:
+            self.name, self.total, self.done = name, total, done
+            self.started = self.last_line = self.clock()
+            self.tenth = self._tenth()
+            self.running = True
+            self._print()
+        self._heart = threading.Thread(target=self._beat, name="adamlab-progress", daemon=True)
+        self._heart.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join()
+
+    def ended(self, status: str) -> None:
+        with self._lock:
+            self.done += 1
+            self.ran += 1
+            self.failed += status == "failed"
+            self.diverged += status == "diverged"
+            now = self.clock()
+            tenth = self._tenth()
+            if tenth > self.tenth or now - self.last_line >= self.every_s or self.done == self.total:
+                self.tenth = tenth
+                self.last_line = now
+                self._print()
+            self.running = self.done < self.total
+
+    def tick(self) -> None:
+        """A line when none came for `every_s` while trials still run."""
+        with self._lock:
+            now = self.clock()
+            if self.running and now - self.last_line >= self.every_s:
+                self.last_line = now
+                self._print()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self.every_s)):
+            self.tick()
+
+    def _tenth(self) -> int:
+        return 10 * self.done // self.total if self.total else 10
+
+    def line(self) -> str:
+        elapsed = self.clock() - self.started
+        left = self.total - self.done
+        eta = _clock_text(elapsed / self.ran * left) if self.ran else "?"
+        return (f"sweep {self.name}: {self.done}/{self.total} trials done ({self.failed} failed, "
+                f"{self.diverged} diverged), {_clock_text(elapsed)} elapsed, eta {eta}")
+
+    def _print(self) -> None:
+        self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, quiet: bool,
          stack_size: int | str | None = None, backend: str = "local", address: str | None = None,
-         rerun_stale: bool = False, accept_stale: bool = False, trust_folder: bool = False) -> None:
+         rerun_stale: bool = False, accept_stale: bool = False, trust_folder: bool = False,
+         listeners=()) -> None:
     from adamlab.sweep.execute import SweepInterrupted, run_sweep
     from adamlab.sweep.schema import SweepConfigError
 
@@ -282,7 +433,7 @@ def _run(sweep, *, jobs: int | None, threads: int | None, retry_failed: bool, qu
     try:
         with _Progress(quiet) as progress, _terminate_like_ctrl_c():
             result = run_sweep(sweep, jobs=jobs, threads=threads, retry_failed=retry_failed,
-                               listener=progress, argv=sys.argv, stack_size=stack_size,
+                               listener=_Listeners([progress, *listeners]), argv=sys.argv, stack_size=stack_size,
                                backend=backend, address=address, rerun_stale=rerun_stale,
                                accept_stale=accept_stale, trust_folder=trust_folder)
     except SweepConfigError as exc:  # an optimizer entry that fails its one step (preflight)

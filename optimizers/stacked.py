@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from adamlab.optimizers import fast_adam
+from adamlab.optimizers.adam import check_hyperparameters
 from adamlab.optimizers.builtin import ADAM_PER_MEMBER
 from adamlab.optimizers.diagnostics import (
     member_movement,
@@ -138,6 +139,14 @@ class StackedAdam(StackedOptimizer):
     ):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+        for member in members:  # what the one-trial Adam/AdamW refuse, with their messages
+            check_hyperparameters({
+                "lr": member["lr"], "betas": (member["beta1"], member["beta2"]),
+                "eps": member["eps"], "weight_decay": member["weight_decay"],
+                "amsgrad": member.get("amsgrad", False), "maximize": False,
+                "bias_correction": member.get("bias_correction", True),
+                "weight_decay_scaling": member.get("weight_decay_scaling", "lr"),
+            })
         super().__init__(params, MemberValues(
             {name: [float(m[name]) for m in members] for name in self.PER_MEMBER}
         ))
@@ -229,6 +238,8 @@ class StackedSGD(StackedOptimizer):
     def __init__(
         self, params: list[Tensor], members: list[dict[str, Any]], *, momentum: bool, nesterov: bool
     ):
+        for member in members:
+            _check_sgd(member, nesterov=nesterov)
         values = {
             "lr": [float(m["lr"]) for m in members],
             "weight_decay": [float(m.get("weight_decay", 0.0)) for m in members],
@@ -307,6 +318,20 @@ class TorchStack:
     def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
         if list(members) != [0]:  # a one-member stack only ever ends: the loop never shrinks it
             raise ValueError(f"a one-member stack cannot keep members {list(members)}")
+
+
+def _check_sgd(member: dict[str, Any], *, nesterov: bool) -> None:
+    """Raise what torch.optim.SGD's constructor raises for these hyperparameters."""
+    lr, momentum = member["lr"], member.get("momentum", 0.0)
+    dampening, weight_decay = member.get("dampening", 0.0), member.get("weight_decay", 0.0)
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if momentum < 0.0:
+        raise ValueError(f"Invalid momentum value: {momentum}")
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
 
 def _shared(members: list[dict[str, Any]], name: str, default: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
@@ -37,23 +36,3 @@ def resolve_device(spec: str) -> torch.device:
         return device
     raise AdamlabError(f"unknown device {spec!r}; allowed: cpu, cuda, cuda:N, auto")
 
-
-def available_memory(spec: str) -> int | None:
-    """Bytes a trial on `spec` may use: a CUDA device's total memory, or for the CPU the RAM
-    available now (MemAvailable); None where it cannot be told."""
-    if spec.startswith("cuda"):
-        # torch when this runs, not when the module is imported (a torch-free start-up)
-        import torch
-
-        return torch.cuda.get_device_properties(torch.device(spec)).total_memory
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None

@@ -97,8 +97,8 @@ def _not_found_message(root: Path, reason: str) -> str:
         detail = f" ({folder} lacks {', '.join(missing)})"
     return (
         f"MNIST not found: looked for {names} in {', '.join(str(f) for f in folders)}{detail}; "
-        f"{reason}. Put the four IDX files (gz or raw) in one of those folders, or point the "
-        f"task's data_dir (or $ADAMLAB_DATA) at a folder that has them"
+        f"{reason}. Fix: export ADAMLAB_DATA=<a folder holding the four IDX files, gz or raw> "
+        f"(or set the task's data_dir: to it, or put them in one of those folders)"
     )
 
 

@@ -74,6 +74,16 @@ class MnistMlpSpec(TaskSpec):
         return n_train // batch_size
 
     @classmethod
+    def check_data(cls, params: MnistMlpParams) -> None:
+        """The four IDX files are found (or fetched, with download: true)."""
+        from pathlib import Path
+
+        from adamlab.tasks.mnist_data import default_data_dir, locate_mnist
+
+        root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
+        locate_mnist(root, download=params.download)
+
+    @classmethod
     def data_identity(cls, params: MnistMlpParams) -> str | None:
         """The four files' sha256 as they are on disk (tasks/mnist_data.py: data_fingerprint)."""
         from pathlib import Path

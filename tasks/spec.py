@@ -98,6 +98,13 @@ class TaskSpec:
         return False
 
     @classmethod
+    def check_data(cls, params: Any) -> None:
+        """Called once per sweep before any trial runs: make sure the data is at hand (fetch it
+        if the task may) or raise AdamlabError in one line saying what is missing and the fix.
+        Default: a task that makes its own data has nothing to check."""
+        return None
+
+    @classmethod
     def memory_bytes(cls, params: Any, batch_size: int) -> int:
         """About how many bytes one trial's model, data, gradients and optimizer state take (an
         upper estimate; a sweep is refused when it exceeds the device's memory). 0: unknown."""

@@ -43,7 +43,7 @@ DEFAULTS = {
     "adamw": {**ADAM_DEFAULTS, "weight_decay": 1e-2},
 }
 QUADRATIC_PARAMS = {"preset": "deepobs", "dim": 100, "noise": 0.1}
-MNIST_PARAMS = {"widths": [256], "data_dir": "../shared/data/mnist"}
+MNIST_PARAMS = {"widths": [256], "data_dir": "data/mnist"}
 
 MANIFEST = {
     "layout_version": 1,

@@ -44,14 +44,20 @@ def quick_sweep(directory: Path, *, name: str = "quick", steps: int = 40, seeds:
 
 
 def failing_sweep(directory: Path) -> Path:
-    """Two trials: sgd on the quadratic (finishes) and on mnist_mlp with no data (fails)."""
+    """Two trials: sgd on the quadratic (finishes) and on mnist_mlp with damaged data (fails:
+    the four files are there, so the sweep is not refused before it runs, but not IDX files)."""
+    damaged = Path(directory) / "damaged"
+    damaged.mkdir(exist_ok=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (damaged / name).write_bytes(b"not an IDX file")
     return write_yaml(directory, f"""\
         name: r
         steps: 2
         tasks:
           - quadratic
           - name: mnist_mlp
-            params: {{data_dir: {directory / 'missing'}, download: false}}
+            params: {{data_dir: {damaged}, download: false}}
         optimizers: [sgd]
         """)
 

@@ -107,18 +107,18 @@ def test_max_trials_raises_the_limit(tmp_path):
 
 
 def test_a_task_too_big_for_the_device_memory_is_refused(tmp_path, monkeypatch):
-    import adamlab.tasks.device as device
+    from adamlab import host
 
     path = tmp_path / "e.yaml"
     path.write_text("name: e\nsteps: 5\ntasks: [{name: embedding_sparsity, params: {vocab_size: 100000, dim: 64}}]\noptimizers: [adam]\n")
     load_sweep(path)  # 344 MB: fits here
-    monkeypatch.setattr(device, "available_memory", lambda spec: 64 * 2**20)
+    monkeypatch.setattr(host, "available_memory", lambda spec: 64 * 2**20)
     with pytest.raises(SweepConfigError, match=r"tasks\[0\]: one trial of embedding_sparsity needs about 344.2 MB .* more than the 64.0 MB cpu has available"):
         load_sweep(path)
 
 
 def test_available_memory_is_read_for_the_cpu():
-    from adamlab.tasks.device import available_memory
+    from adamlab.host import available_memory
 
     assert available_memory("cpu") > 2**20
 

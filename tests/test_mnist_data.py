@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import NO_REAL_MNIST, REAL_MNIST, real_mnist_missing
 from task_testing import idx_bytes, tiny_mnist_arrays, write_mnist
 
 from adamlab.errors import AdamlabError
@@ -213,7 +214,9 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_mnist_files(real_mnist):
+def test_real_mnist_files():
+    if real_mnist_missing():
+        pytest.skip(NO_REAL_MNIST)
     # the files themselves, against the md5s their README publishes
     published_md5 = {
         "train_images": "6bbc9ace898e44ae57da46a324031adb",
@@ -221,10 +224,10 @@ def test_real_mnist_files(real_mnist):
         "test_images": "2646ac647ad5339dbf082846283269ea",
         "test_labels": "27ae3e4e09519cfbb04c329615203637",
     }
-    files = mnist_data.locate_mnist(real_mnist, download=False)
+    files = mnist_data.locate_mnist(REAL_MNIST, download=False)
     for role, md5 in published_md5.items():
         assert hashlib.md5(gzip.decompress(files[role].read_bytes())).hexdigest() == md5
-    data = load_mnist(real_mnist, CPU, download=False)
+    data = load_mnist(REAL_MNIST, CPU, download=False)
     assert data.train_images.shape == (60000, 784) and data.test_images.shape == (10000, 784)
     train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     test_counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -142,14 +142,18 @@ def test_at_step_beyond_every_trial_is_refused(done, capsys):
     )
 
 
-def test_more_jobs_than_cores_warns(tmp_path, capsys, monkeypatch):
-    import adamlab.sweep.execute as execute
+def test_more_jobs_or_threads_than_cores_are_capped(tmp_path, capsys, monkeypatch):
+    from adamlab import host
 
-    monkeypatch.setattr(execute, "available_cores", lambda: 2)
+    monkeypatch.setattr(host, "available_cores", lambda: 2)
     config = quick_sweep(tmp_path, steps=5)
-    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--jobs", "3", "-q"]) == 0
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--jobs", "16", "--threads", "500", "-q"]) == 0
     err = capsys.readouterr().err
-    assert "warning: --jobs 3 is more than the 2 core(s) here" in err
+    assert "--jobs 16: capped at 2, the 2 core(s) this process may use" in err
+    assert "--threads 500: capped at 2, the core(s) this process may use" in err
+    run = json.loads((out / "provenance.json").read_text())["runs"][-1]
+    assert (run["jobs"], run["threads_per_job"]) == (2, 2)
 
 
 def test_every_third_party_import_is_a_declared_dependency():

@@ -35,7 +35,7 @@ def test_summary_prints_tables_counts_and_the_rules(capsys, folder):
     assert "Student-t 95% interval" in flat and "geo. mean [log-t 95%]" in flat
     # adam [.05 .1 .15]: geometric mean and log-scale interval, inside (0, inf); paired ratio
     # to SGD, marked; interpolated steps
-    assert "0.09086 [0.02286, 0.3612]" in out and "0.184× [0.0765, 0.444] ★" in out
+    assert "0.09086 [0.02286, 0.3612]" in out and "0.184× ★ [0.0765, 0.444]" in out
     assert "unequal tuning budgets (configs tried per variant: adam 4" in flat
     assert "19 (0.477×)" in out and "lr: open, beta2: open" in out and "lr: untuned" in out
     assert "2/0/1" in out  # adam-nobc: one failed seed, visible
@@ -85,7 +85,7 @@ def test_summary_against_a_variant(capsys, folder):
 def test_summary_bad_rule_is_a_usage_error(capsys, folder):
     code, out, err = run_cli(capsys, "summary", folder, "--rule", "last")
     assert code == 2 and out == ""
-    assert err.startswith("error: ") and "allowed: final, best" in err
+    assert err.startswith("error: ") and "'final', 'best'" in err
 
 
 def test_export_to_stdout_and_to_a_file(capsys, folder, tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from results_fixture import write_results
 
-from adamlab.analysis.export import export_frame, write_csv
+from adamlab.analysis.export import export_frame, write_table
 from adamlab.errors import AdamlabError
 from adamlab.store.tables import load_results
 
@@ -19,7 +19,7 @@ def results(tmp_path_factory):
 
 
 def round_trip(frame: pd.DataFrame, path) -> pd.DataFrame:
-    write_csv(frame, path)
+    write_table(frame, path)
     return pd.read_csv(path)
 
 
@@ -78,10 +78,10 @@ def test_unknown_filter_values_list_the_allowed_ones(results):
 def test_without_out_the_csv_goes_to_the_stream(results):
     stream = io.StringIO()
     frame = export_frame(results, task="mnist_mlp")
-    write_csv(frame, None, stream=stream)
+    write_table(frame, None, stream=stream)
     assert_same_table(pd.read_csv(io.StringIO(stream.getvalue())), frame)
 
 
 def test_out_pointing_at_a_folder_is_refused(results, tmp_path):
     with pytest.raises(AdamlabError, match="--out: .* is a folder"):
-        write_csv(export_frame(results), tmp_path)
+        write_table(export_frame(results), tmp_path)

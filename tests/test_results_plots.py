@@ -62,3 +62,25 @@ def test_no_lr_sweep_no_heatmap_only_curves(tmp_path):
     paths = write_plots(load_results(write_results(tmp_path / "one", records)))
     assert [p.name for p in paths] == ["quadratic__curves__train_loss.png",
                                        "quadratic__tuning_curve__train_loss.png"]
+
+
+def test_titles_fit_accuracy_axes_stay_in_0_1_and_variants_differ(results):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from adamlab.analysis.plots import figures
+
+    for name, figure in figures(results):
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        width = figure.bbox.width
+        for ax in figure.axes:
+            box = ax.title.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= width, name  # the title is not cut at an edge
+            lines = [line for line in ax.get_lines() if line.get_label()[:1] != "_"]
+            if "accuracy" in name and "__curves__" in name or "lr_sensitivity__test_accuracy" in name:
+                low, high = ax.get_ylim()
+                assert 0 <= low and high <= 1, (name, low, high)
+            if "__curves__" in name or "__lr_sensitivity__" in name:
+                markers = [line.get_marker() for line in lines]
+                assert len(set(markers)) == len(markers) > 1, name  # a marker per variant

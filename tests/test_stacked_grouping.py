@@ -123,14 +123,16 @@ def test_automatic_stacks_take_every_trial_that_can_share_one():
 
 
 def test_automatic_stacks_are_capped_by_the_devices_memory(monkeypatch):
+    from adamlab import host
     from adamlab.sweep import stacking
-    from adamlab.tasks import device
     from adamlab.tasks.quadratic import QuadraticParams, QuadraticTask
 
     member = QuadraticTask.member_bytes(QuadraticParams(**QUADRATIC), 16)
     # room for 2 members in the share of free memory a stack may take
-    monkeypatch.setattr(device, "available_memory",
+    monkeypatch.setattr(host, "available_memory",
                         lambda device: int(2.5 * member / stacking.MEMORY_SHARE))
     trials = trials_for("quadratic", QUADRATIC, "adam", lr=[0.1, 0.2, 0.3, 0.4, 0.5])
     assert [len(s) for s in plan_stacks(trials).stacks] == [2, 2, 1]
+    # two stacks in flight share the budget: 1.25 members' room each
+    assert [len(s) for s in plan_stacks(trials, jobs=2).stacks] == [1] * 5
     assert [len(s) for s in plan_stacks(trials, 1).stacks] == [1] * 5

@@ -113,20 +113,28 @@ def test_stacks_are_the_unit_of_work_of_parallel_workers(tmp_path):
 
 
 def test_default_jobs_and_threads_follow_the_sweeps_size(tmp_path, monkeypatch):
-    from adamlab.sweep import execute
+    from adamlab import host
+    from adamlab.sweep import resources
     from adamlab.sweep.stacking import plan_stacks
     from adamlab.sweep.trials import expand_trials
 
+    monkeypatch.setattr(host, "available_cores", lambda: 4)
     plan = plan_stacks(expand_trials(load_sweep(quick_sweep(tmp_path))))
-    assert execute.estimated_work_s(plan) < execute.AUTO_JOBS_MIN_WORK_S
-    assert execute.auto_jobs(plan, cores=2) == 1  # small: one process
-    assert execute.auto_threads(plan, jobs=1) == 1  # 5-d quadratic stacks: one thread
-    monkeypatch.setattr(execute, "AUTO_JOBS_MIN_WORK_S", 0.0)
-    assert execute.auto_jobs(plan, cores=2) == 2
-    assert execute.auto_jobs(plan, cores=1) == 1
-    monkeypatch.setattr(execute, "SMALL_STACK_BYTES", 0)
-    assert execute.auto_threads(plan, jobs=1) == execute.available_cores()
+    work = resources.estimated_work_s(plan)
+    # a pool starts when each worker's share repays POOL_REPAYS x the measured start-up
+    assert resources.auto_jobs(plan, cores=2, startup_s=work) == 1
+    assert resources.auto_jobs(plan, cores=2, startup_s=work / 2 / resources.POOL_REPAYS * 1.01) == 1
+    assert resources.auto_jobs(plan, cores=2, startup_s=work / 2 / resources.POOL_REPAYS * 0.99) == 2
+    assert resources.auto_jobs(plan, cores=1, startup_s=0.0) == 1
+    assert resources.auto_jobs(plan, cores=2) == 1  # small: one process at the default start-up
+    assert resources.auto_threads(plan, jobs=1) == 1  # 5-d quadratic stacks: one thread
+    monkeypatch.setattr(resources, "SMALL_STACK_BYTES", 0)
+    monkeypatch.setattr(host, "idle_cores", lambda: 4)
+    assert resources.auto_threads(plan, jobs=1) == 4
+    assert resources.auto_threads(plan, jobs=2) == 2
+    monkeypatch.setattr(host, "idle_cores", lambda: 1)  # the other cores are busy
+    assert resources.auto_threads(plan, jobs=1) == 1
     one_stack = plan_stacks(expand_trials(load_sweep(quick_sweep(tmp_path, seeds="[0]")))[:4])
-    assert len(one_stack.stacks) == 1 and execute.auto_jobs(one_stack, cores=4) == 4  # split
+    assert len(one_stack.stacks) == 1 and resources.auto_jobs(one_stack, cores=4, startup_s=0.0) == 4  # split
     one_trial = plan_stacks(expand_trials(load_sweep(quick_sweep(tmp_path, seeds="[0]")))[:1])
-    assert execute.auto_jobs(one_trial, cores=2) == 1
+    assert resources.auto_jobs(one_trial, cores=2, startup_s=0.0) == 1

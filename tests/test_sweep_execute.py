@@ -67,7 +67,7 @@ def test_jobs_2_gives_exactly_the_results_of_jobs_1(tmp_path):
     run_sweep(_sweep(tmp_path, out="two"), jobs=2)
     one, two = _values_by_trial(tmp_path / "one"), _values_by_trial(tmp_path / "two")
     assert len(one) == 12 and one == two
-    drop_times = ("wall_time", "wall_time_s")
+    drop_times = ("wall_time", "wall_time_s", "stack_wall_time_s", "stack_size")  # how it ran
     for name in ("metrics.csv", "trials.csv"):
         import pandas as pd
 
@@ -186,7 +186,7 @@ def test_refuses_a_folder_that_is_not_a_results_folder(tmp_path):
 
 
 def test_two_sweeps_cannot_write_one_folder_at_once(tmp_path):
-    holder = ResultsFolder(tmp_path / "out").open(sweep_name="x", trial_ids=[], sweep_yaml="")
+    holder = ResultsFolder(tmp_path / "out").open(sweep_name="quick", trial_ids=[], sweep_yaml="")
     try:
         with pytest.raises(AdamlabError, match=f"in use by another adamlab sweep \\(pid {os.getpid()}\\)"):
             run_sweep(_sweep(tmp_path))

@@ -98,6 +98,11 @@ def test_non_finite_loss_stops_at_that_step_even_between_log_steps():
 
 
 def test_a_diverging_and_a_failing_trial_do_not_stop_the_sweep(tmp_path):
+    damaged = tmp_path / "damaged-mnist"  # the files are there (so the sweep runs), not IDX
+    damaged.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (damaged / name).write_bytes(b"not an IDX file")
     path = write_yaml(tmp_path, f"""\
         name: mixed
         steps: 30
@@ -106,7 +111,7 @@ def test_a_diverging_and_a_failing_trial_do_not_stop_the_sweep(tmp_path):
           - name: quadratic
             params: {{preset: theta_squared}}
           - name: mnist_mlp
-            params: {{data_dir: {tmp_path / 'no-mnist-here'}, download: false}}
+            params: {{data_dir: {damaged}, download: false}}
             steps: 2
         optimizers:
           - name: sgd
@@ -122,7 +127,7 @@ def test_a_diverging_and_a_failing_trial_do_not_stop_the_sweep(tmp_path):
     for lr in (0.1, 1e10):
         failed = by_key[("mnist_mlp", lr)]
         assert failed.status == "failed" and failed.steps_run == 0
-        assert "no-mnist-here" in failed.error and "\n" not in failed.error
+        assert "damaged-mnist" in failed.error and "\n" not in failed.error
         traceback_text = (tmp_path / "out" / "errors" / f"{failed.trial_id}.txt").read_text()
         assert traceback_text.startswith("Traceback")
     assert result.counts() == {"finished": 1, "diverged": 1, "failed": 2}

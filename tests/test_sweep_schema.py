@@ -73,9 +73,9 @@ BAD_FILES = {
         "name: t\nepochs: 2\ntasks: [quadratic]\noptimizers: [sgd]\n",
         "epochs: task 'quadratic' has no fixed epoch length (unbounded data); use steps: (line 2)",
     ),
-    "seeds not a list": (
-        "name: t\nseeds: 3\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
-        "seeds: must be a list, got 3 (line 2)",
+    "seeds not a list or a count": (
+        "name: t\nseeds: '3'\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
+        "seeds: must be a list, got '3' (line 2)",
     ),
     "seed given twice": (
         "name: t\nseeds: [0, 1, 0]\nsteps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
@@ -185,7 +185,9 @@ BAD_FILES = {
     ),
     "logspace from zero": (
         GOOD_HEAD + "optimizers:\n  - name: sgd\n    lr: {logspace: [0, 1, 3]}\n",
-        "optimizers[0].lr.logspace[0]: logspace end points must be > 0, got 0 (line 8)",
+        "optimizers[0].lr.logspace[0]: logspace end points must be > 0, got 0 (they are the "
+        "values themselves, not numpy's exponents: np.logspace(-4, -1, 4) is logspace: "
+        "[1.0e-4, 1.0e-1, 4]) (line 8)",
     ),
     "range past the allowed values": (
         GOOD_HEAD + "optimizers:\n  - name: adam\n    beta1: {linspace: [0.5, 1.0, 3]}\n",
@@ -383,10 +385,16 @@ def test_cli_missing_file_is_one_line(tmp_path, capsys):
     assert err.strip() == f"error: {tmp_path / 'none.yaml'}: no such file"
 
 
-def test_the_readme_example_is_a_valid_sweep(tmp_path, repo_root):
+def test_the_readme_examples_are_valid_sweeps(tmp_path, repo_root):
     readme = (repo_root / "README.md").read_text()
-    example = next(block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]
-                   if block.startswith("name: quickstart"))  # the schema reference, not the plug-in example
-    sweep = load_sweep(write(tmp_path, example))
+    blocks = [block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]]
+    tutorial = next(b for b in blocks if b.startswith("name: first_sweep"))
+    reference = next(b for b in blocks if b.startswith("name: my_sweep"))  # not the plug-in example
+    sweep = load_sweep(write(tmp_path, tutorial))
+    # your first sweep: 1 task x (sgd 4 lr + adam 3 lr) x 3 seeds, in its own folder
+    assert len(expand_trials(sweep)) == 1 * (4 + 3) * 3
+    assert sweep.name == "first_sweep" and sweep.output.name == "first_sweep"
+    sweep = load_sweep(write(tmp_path, reference))
     # 2 tasks x (adam 4 lr x 3 beta2 + adam-nobc + adamw-lh + sgd) x 3 seeds
     assert len(expand_trials(sweep)) == 2 * (4 * 3 + 1 + 1 + 1) * 3
+    assert sweep.output.name != "quickstart"  # copying it must not take over the demo's folder

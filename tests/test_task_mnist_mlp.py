@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import NO_REAL_MNIST, REAL_MNIST, real_mnist_missing
 from pydantic import ValidationError
 from task_testing import tiny_mnist_arrays, train, write_mnist
 
@@ -216,9 +217,11 @@ def test_cuda_run_matches_the_cpu_run(data_dir):
 
 
 @pytest.mark.slow
-def test_one_epoch_on_real_mnist(real_mnist):
+def test_one_epoch_on_real_mnist():
+    if real_mnist_missing():
+        pytest.skip(NO_REAL_MNIST)
     task = MnistMlpTask(
-        MnistMlpParams(data_dir=str(real_mnist), download=False), seed=0, device=CPU, batch_size=128
+        MnistMlpParams(data_dir=str(REAL_MNIST), download=False), seed=0, device=CPU, batch_size=128
     )
     assert task.steps_per_epoch == 390  # floor(50,000 / 128): the last 10,000 are validation
     started = time.perf_counter()

@@ -1,8 +1,12 @@
 """`adamlab export`: the trials table (wide) or the metric log joined with each trial's config
-(long), filtered, as CSV that opens in a spreadsheet and reads back with `pandas.read_csv`."""
+(long), filtered, written in the format the file's extension names: .csv (opens in a
+spreadsheet, reads back with `pandas.read_csv`), .parquet (typed columns, `pandas.read_parquet`;
+needs pyarrow) or .json (a list of records, one object per row, `pandas.read_json`). Standard
+output gets CSV."""
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -10,7 +14,7 @@ from typing import TextIO
 import pandas as pd
 
 from adamlab.errors import AdamlabError
-from adamlab.store.atomic import write_text_atomic
+from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.tables import (
     BEST_PREFIX,
     FINAL_PREFIX,
@@ -22,6 +26,8 @@ from adamlab.store.tables import (
 
 #: trial columns repeated on every row of the long table, before the hyperparameters
 LONG_TRIAL_COLUMNS = ("trial_id", "task", "variant", "optimizer", "seed", "status")
+#: with several folders, the column naming each row's (adamlab.store.merge)
+FOLDER_COLUMN = "folder"
 _OPTIONAL_PREFIXES = (HP_PREFIX, TASK_PREFIX, FINAL_PREFIX, BEST_PREFIX)
 
 
@@ -53,6 +59,7 @@ def export_frame(
     if not long:
         return trials
     config_columns = [
+        *([FOLDER_COLUMN] if FOLDER_COLUMN in trials.columns else []),
         *LONG_TRIAL_COLUMNS,
         *(c for c in trials.columns if c.startswith((HP_PREFIX, TASK_PREFIX))),
     ]
@@ -61,15 +68,44 @@ def export_frame(
     return joined[[*config_columns, *METRIC_COLUMNS[1:]]].reset_index(drop=True)
 
 
-def write_csv(frame: pd.DataFrame, out: Path | None, *, stream: TextIO | None = None) -> None:
-    """To `out` (atomically), or to `stream` (stdout) when `out` is None."""
-    text = frame.to_csv(index=False, lineterminator="\n")
+#: extension -> format of `write_table`
+FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".json": "JSON records"}
+
+
+def check_extension(out: Path) -> str:
+    """`out`'s extension, when it names a format (else a one-line error)."""
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise AdamlabError(
+            f"--out {out}: cannot tell the format from {suffix or 'no extension'!r}; "
+            f"name the file *.csv, *.parquet or *.json"
+        )
+    return suffix
+
+
+def write_table(frame: pd.DataFrame, out: Path | None, *, stream: TextIO | None = None) -> None:
+    """To `out` (atomically) in the format its extension names, or as CSV to `stream` (stdout)
+    when `out` is None."""
     if out is None:
-        (stream or sys.stdout).write(text)
+        (stream or sys.stdout).write(frame.to_csv(index=False, lineterminator="\n"))
         return
     if out.is_dir():
         raise AdamlabError(f"--out: {out} is a folder; give a file name such as {out}/trials.csv")
-    write_text_atomic(out, text)
+    suffix = check_extension(out)
+    if suffix == ".csv":
+        write_text_atomic(out, frame.to_csv(index=False, lineterminator="\n"))
+    elif suffix == ".json":
+        write_text_atomic(out, frame.to_json(orient="records", indent=1) + "\n")
+    else:
+        from adamlab.store.tables import _arrow_safe, parquet_available
+
+        if not parquet_available():
+            raise AdamlabError(f"--out {out}: Parquet needs pyarrow: pip install 'adamlab[parquet]'"
+                               f" (or write .csv or .json)")
+        buffer = io.BytesIO()
+        _arrow_safe(frame).to_parquet(buffer, index=False)
+        write_bytes_atomic(out, buffer.getvalue())
+
 
 
 def _check_choice(option: str, value: str, column: pd.Series) -> None:

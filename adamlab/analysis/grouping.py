@@ -212,7 +212,8 @@ def group_configs(
     Columns: config_id, rank, variant, optimizer, every `hp.*` column, n_seeds, n_ok,
     n_diverged, n_failed, n_missing, mean, centre (the geometric mean on a "log t" interval, else
     the mean), ci_low, ci_high (the `interval` kind, NaN below 2 ok seeds), interval,
-    select_mean (mean of the selection metric: what the ranking uses), ok_trial_ids (tuple),
+    select_mean (mean of the selection metric: what the ranking uses), ok_trial_ids and
+    trial_ids (tuples: the ok seeds' trials, every trial),
     seeds (tuple), seed_values and seed_select (dict seed -> value over the ok seeds), bad_seeds
     (tuple: the seeds that diverged or failed).
     """
@@ -254,6 +255,7 @@ def group_configs(
                 "ci_high": high,
                 "select_mean": exact_mean(select[positions][ok].tolist()),
                 "ok_trial_ids": tuple(trial_ids[positions][ok]),
+                "trial_ids": tuple(trial_ids[positions]),
                 "seeds": tuple(int(s) for s in seeds[positions]),
                 "seed_values": dict(zip(ok_seeds, ok_values, strict=True)),
                 "seed_select": dict(zip(ok_seeds, select[positions][ok].tolist(), strict=True)),

@@ -60,13 +60,20 @@ def write_plots(
         check_folder(out)  # the results folder's own plots/, not a link to a folder elsewhere
     if out.exists() and not out.is_dir():
         raise AdamlabError(f"--out: {out} is a file; give a folder")
+    drawn = figures(results, metric=metric)
+    out.mkdir(parents=True, exist_ok=True)
+    return sorted(_save(figure, out / name) for name, figure in drawn)
+
+
+def figures(results: Results, *, metric: str | None = None) -> list[tuple[str, Figure]]:
+    """Every figure of `results` as (file name, Figure), in drawing order: for each task
+    instance and metric, each of FIGURE_KINDS."""
     if metric is not None and metric not in set(results.metrics["metric"]):
         raise AdamlabError(
             f"--metric: {metric!r} is not recorded in {results.root}; recorded: "
             + ", ".join(results.metric_names())
         )
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    drawn: list[tuple[str, Figure]] = []
     for instance in task_instances(results.trials):
         recorded = results.metric_names(instance.task)
         if metric is not None:
@@ -78,22 +85,20 @@ def write_plots(
             summary = summarize_instance(
                 results, instance, SummaryOptions(metric=name), steps_to_target=False
             )
-            written.append(_curves(results, summary, out))
-            if HP_PREFIX + "lr" in summary.varying:
-                written.append(_lr_sensitivity(summary, out))
-            written.extend(_heatmaps(summary, out))
-            written.extend(_tuning_curves(results, instance, name, summary.slug, out))
-    return sorted(written)
+            for kind in FIGURE_KINDS:
+                drawn.extend(kind(results, summary))
+    return drawn
 
 
 # ------------------------------------------------------------------------------------ curves
 
 
-def _curves(results: Results, summary: TaskSummary, out: Path) -> Path:
+def curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
     plotted: list[np.ndarray] = []
     colors = _variant_colors(summary)
+    markers = _variant_markers(summary)
     n_seeds = set()
     best = summary.variant_best
     all_curves = curve_table(
@@ -108,9 +113,9 @@ def _curves(results: Results, summary: TaskSummary, out: Path) -> Path:
         steps = table.index.to_numpy()
         style = "--" if row["optimizer"] in _BASELINE_NAMES else "-"
         color = colors[row["variant"]]
-        ax.plot(steps, mean, style, color=color, lw=1.8,
-                label=summary.config_label(row), marker="o" if len(steps) < 12 else None,
-                ms=3)
+        ax.plot(steps, mean, style, color=color, lw=1.8, label=summary.config_label(row),
+                marker=markers[row["variant"]], ms=5, markevery=_mark_every(len(steps)),
+                markerfacecolor="none")
         if values.shape[1] > 1:
             ax.fill_between(steps, values.min(axis=1), values.max(axis=1), color=color,
                             alpha=0.18, lw=0)
@@ -118,25 +123,34 @@ def _curves(results: Results, summary: TaskSummary, out: Path) -> Path:
         n_seeds.add(values.shape[1])
     _maybe_log(ax, "y", np.concatenate([v.ravel() for v in plotted]) if plotted else [])
     seeds = "–".join(str(n) for n in sorted({min(n_seeds), max(n_seeds)})) if n_seeds else "0"
-    ax.set_title(f"{summary.label}: {summary.metric}, best config of each variant\n"
-                 f"mean over ok seeds (n={seeds}), band = min–max over seeds", fontsize=10)
+    _set_title(ax, f"{summary.label}: {summary.metric}, best config of each variant",
+               f"mean over ok seeds (n={seeds}), band = min–max over seeds")
     ax.set_xlabel("step")
     ax.set_ylabel(summary.metric)
+    _accuracy_limits(ax, summary.metric)
     ax.grid(True, which="both", alpha=0.25)
     if plotted:
         ax.legend(fontsize=8, loc="best")
-    return _save(fig, out / f"{summary.slug}__curves__{_slug(summary.metric)}.png")
+    return [(f"{summary.slug}__curves__{_slug(summary.metric)}.png", fig)]
 
 
 # -------------------------------------------------------------------------- lr sensitivity
 
 
-def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
+def lr_sensitivity(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
+    """When lr is swept: the final value against lr per variant."""
+    if HP_PREFIX + "lr" not in summary.varying:
+        return []
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
     lr = HP_PREFIX + "lr"
     colors = _variant_colors(summary)
+    markers = _variant_markers(summary)
     configs = summary.configs
+    # variants that share lrs are drawn side by side (a few percent apart on a log axis) so
+    # overlapping points and bars stay apart; the legend says so
+    variants = list(dict.fromkeys(configs["variant"]))
+    nudge = {v: 1.0 + 0.04 * (i - (len(variants) - 1) / 2) for i, v in enumerate(variants)}
     all_values: list[float] = []
     all_bad: list[tuple[str, float]] = []
     some_bad_seen = False
@@ -147,21 +161,24 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         color = colors[variant]
         ok = best_at_lr[best_at_lr["n_ok"] > 0]
         style = "--" if best_at_lr["optimizer"].iloc[0] in _BASELINE_NAMES else "-"
-        ax.plot(ok[lr], ok["mean"], style, color=color, lw=1.5, marker="o", ms=6,
-                label=str(variant))
+        x_of = nudge[variant]
+        ax.plot(ok[lr] * x_of, ok["mean"], style, color=color, lw=1.5, marker=markers[variant],
+                ms=6, label=str(variant))
         for _, row in ok.iterrows():
             bad = row["n_diverged"] + row["n_failed"] > 0
             some_bad_seen |= bool(bad)
             if not math.isnan(row["ci_low"]):  # the summary's interval, about its centre
-                ax.errorbar([row[lr]], [row["centre"]],
+                ax.errorbar([row[lr] * x_of], [row["centre"]],
                             yerr=[[row["centre"] - row["ci_low"]], [row["ci_high"] - row["centre"]]],
                             color=color, capsize=3, lw=1)
             if bad:
-                ax.plot([row[lr]], [row["mean"]], "o", color=color, ms=6, markerfacecolor="white")
+                ax.plot([row[lr] * x_of], [row["mean"]], markers[variant], color=color, ms=6,
+                        markerfacecolor="white")
         all_values.extend(ok["mean"].tolist())
         all_bad.extend((variant, x) for x in best_at_lr.loc[best_at_lr["n_ok"] == 0, lr])
     _maybe_log(ax, "x", configs[lr].dropna().to_numpy(dtype=float))
     _maybe_log(ax, "y", all_values)
+    _accuracy_limits(ax, summary.metric)
     if all_bad:
         top = ax.get_ylim()[1]
         for variant, x in all_bad:
@@ -171,20 +188,22 @@ def _lr_sensitivity(summary: TaskSummary, out: Path) -> Path:
         notes.append("hollow: some seeds diverged/failed")
     if all_bad:
         notes.append("× on top edge: every seed diverged/failed")
+    if len(variants) > 1:
+        notes.append("variants drawn a few % apart in lr")
     rule = f"final {summary.metric}, best config at each lr, bars = 95% interval ({summary.interval})"
-    ax.set_title(f"{summary.label}: learning-rate sensitivity\n{rule}"
-                 + (f"; {'; '.join(notes)}" if notes else ""), fontsize=10)
+    _set_title(ax, f"{summary.label}: learning-rate sensitivity", rule, *notes)
     ax.set_xlabel("lr")
     ax.set_ylabel(f"final {summary.metric} (seed mean)")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, out / f"{summary.slug}__lr_sensitivity__{_slug(summary.metric)}.png")
+    return [(f"{summary.slug}__lr_sensitivity__{_slug(summary.metric)}.png", fig)]
 
 
 # ---------------------------------------------------------------------------------- heatmaps
 
 
-def _heatmaps(summary: TaskSummary, out: Path) -> list[Path]:
+def heatmaps(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
+    """One per variant and pair of hyperparameters it sweeps together."""
     grids = []
     for variant, swept in summary.varying_by_variant.items():
         for a, b in itertools.combinations(swept, 2):
@@ -198,7 +217,7 @@ def _heatmaps(summary: TaskSummary, out: Path) -> list[Path]:
         clean = (grid["diverged"] + grid["failed"]).to_numpy() == 0
         scales.setdefault((a, b), []).extend(grid["mean"].to_numpy()[clean].tolist())
     return [
-        _heatmap(summary, variant, a, b, grid, scales[(a, b)], out)
+        _heatmap(summary, variant, a, b, grid, scales[(a, b)])
         for variant, a, b, grid in grids
     ]
 
@@ -221,8 +240,8 @@ def _grid(configs: pd.DataFrame, a: str, b: str) -> dict:
     return cells
 
 
-def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict, scale_values,
-             out: Path) -> Path:
+def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
+             scale_values) -> tuple[str, Figure]:
     mean = grid["mean"]
     values = np.asarray(scale_values, dtype=float)
     norm = _color_norm(values)
@@ -264,20 +283,22 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict, sca
     fig.colorbar(image, ax=ax, label=summary.metric)
     name = f"{summary.slug}__{_slug(variant)}__{_slug(a.removeprefix(HP_PREFIX))}_x_" \
            f"{_slug(b.removeprefix(HP_PREFIX))}__{_slug(summary.metric)}.png"
-    return _save(fig, out / name)
+    return name, fig
 
 
 # ----------------------------------------------------------------------------- tuning curves
 
 
-def _tuning_curves(results: Results, instance, metric: str, slug: str, out: Path) -> list[Path]:
+def tuning_curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
+    """Each variant's tuning curve (adamlab.analysis.tuning_curve), when there are points."""
     from adamlab.analysis.tuning_curve import instance_curves
-    from adamlab.analysis.tuning_plot import tuning_curve_figure
+    from adamlab.analysis.tuning_plot import draw_tuning_curves
 
-    points = instance_curves(results, instance, metric)
-    path = tuning_curve_figure(points, out / f"{slug}__tuning_curve__{_slug(metric)}.png") \
-        if points else None
-    return [path] if path is not None else []
+    instance = next((i for i in task_instances(results.trials) if i.slug == summary.slug), None)
+    points = instance_curves(results, instance, summary.metric) if instance is not None else []
+    figure = draw_tuning_curves(points) if points else None
+    return [] if figure is None else [
+        (f"{summary.slug}__tuning_curve__{_slug(summary.metric)}.png", figure)]
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -289,6 +310,36 @@ def _variant_colors(summary: TaskSummary) -> dict[str, tuple]:
     palette = colormaps["tab10"].colors
     variants = list(dict.fromkeys(summary.configs["variant"]))
     return {v: palette[i % len(palette)] for i, v in enumerate(variants)}
+
+
+#: one marker per variant (in the order the summary ranks them), after its colour
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+#: characters of a title line at the figures' width and font size (longer lines wrap)
+TITLE_CHARS = 95
+
+
+def _variant_markers(summary: TaskSummary) -> dict[str, str]:
+    variants = list(dict.fromkeys(summary.configs["variant"]))
+    return {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(variants)}
+
+
+def _mark_every(points: int) -> int:
+    return max(1, points // 10)
+
+
+def _set_title(ax, headline: str, *details: str) -> None:
+    """The title, each line wrapped to fit the figure's width."""
+    import textwrap
+
+    lines = textwrap.wrap(headline, TITLE_CHARS) + textwrap.wrap("; ".join(details), TITLE_CHARS)
+    ax.set_title("\n".join(lines), fontsize=9)
+
+
+def _accuracy_limits(ax, metric: str) -> None:
+    """An accuracy is in [0, 1]: its axis is never stretched past that by an interval."""
+    if metric.endswith("accuracy") and ax.get_yscale() == "linear":
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, 0.0), min(high, 1.0))
 
 
 def _maybe_log(ax, axis: str, values: Sequence[float] | np.ndarray) -> None:
@@ -322,6 +373,11 @@ def _tick(value) -> str:
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in str(text))
+
+
+#: what `figures` draws per task instance and metric, in order; a kind takes (results, summary)
+#: and returns [(file name, Figure)], [] when it does not apply
+FIGURE_KINDS = (curves, lr_sensitivity, heatmaps, tuning_curves)
 
 
 def _save(fig: Figure, path: Path) -> Path:

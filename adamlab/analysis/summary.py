@@ -105,6 +105,8 @@ class TaskSummary:
     budgets: dict[str, int] = field(default_factory=dict)
     #: how each config's interval was made ("log t", "t, clipped to [0, 1]", "t")
     interval: str = "t"
+    #: trial id -> the results folder it came from, when several folders were merged
+    folder_of: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         best = ", ".join(str(v) for v in self.variant_best["variant"]) if not self.configs.empty else ""
@@ -187,6 +189,8 @@ def summarize_instance(
         select_metric=ranking.select_metric,
         available_metrics=available,
         n_trials=len(trials),
+        folder_of=dict(zip(trials["trial_id"], trials["folder"], strict=True))
+        if "folder" in trials.columns else {},
     )
     if configs.empty:
         return summary

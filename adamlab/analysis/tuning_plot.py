@@ -18,6 +18,15 @@ DPI = 120
 def tuning_curve_figure(points: list[TuningPoint], path: Path) -> Path | None:
     """Draw `points` (one task instance and metric) into `path`; None when no variant has a
     finite point to draw."""
+    fig = draw_tuning_curves(points)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def draw_tuning_curves(points: list[TuningPoint]) -> Figure | None:
+    """The tuning-curve figure of `points`; None when no variant has a finite point to draw."""
     variants: dict[str, list[TuningPoint]] = {}
     for point in points:
         variants.setdefault(point.variant, []).append(point)
@@ -50,5 +59,4 @@ def tuning_curve_figure(points: list[TuningPoint], path: Path) -> Path | None:
                  "(DKW)", fontsize=10)
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7, loc="best")
-    fig.savefig(path, dpi=DPI)
-    return path
+    return fig

@@ -68,6 +68,17 @@ def read_manifest(results_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def check_owner(path: str | Path, manifest: dict[str, Any], sweep_name: str) -> None:
+    """A results folder belongs to the sweep named in its manifest: another sweep (a copied YAML
+    that kept the name's folder) must not mix its trials in, or take the folder over."""
+    other = manifest.get("sweep")
+    if isinstance(other, str) and other != sweep_name:
+        raise AdamlabError(
+            f"{path}: holds the results of sweep {other!r}, not of {sweep_name!r}; give this "
+            f"sweep its own folder (output: in the YAML, or --out)"
+        )
+
+
 def rebuild_tables(results_dir: str | Path):
     """THE call site that derives trials.csv / metrics.csv from trials/*.json after a sweep run.
 
@@ -118,7 +129,7 @@ class ResultsFolder:
         self._check_ownership()
         self._lock(created_lock=not os.path.lexists(self.path / LOCK))
         try:
-            manifest = self._existing_manifest(existed)
+            manifest = self._existing_manifest(existed, sweep_name)
             has_trials = check_folder(self.trials_dir)
             check_folder(self.errors_dir)
             if before_writing is not None:
@@ -146,9 +157,16 @@ class ResultsFolder:
             raise
         return self
 
-    def _existing_manifest(self, existed: bool) -> dict[str, Any] | None:
+    def _existing_manifest(self, existed: bool, sweep_name: str) -> dict[str, Any] | None:
         if (self.path / MANIFEST).exists():
-            return read_manifest(self.path)
+            manifest = read_manifest(self.path)
+            try:
+                check_owner(self.path, manifest, sweep_name)
+            except AdamlabError:
+                if self._created_lock:
+                    (self.path / LOCK).unlink(missing_ok=True)
+                raise
+            return manifest
         visible = [p.name for p in self.path.iterdir() if not p.name.startswith(".")]
         if visible:
             if self._created_lock:  # leave a folder that is not ours as we found it

@@ -114,7 +114,13 @@ class TrialRecord(BaseModel):
     divergence_factor: float | int | None = None
     status: TrialStatus
     steps_run: _Count
+    #: this trial's share of its stack's time (the whole time for a stack of one)
     wall_time_s: float
+    #: the members of the stack it trained in (1: alone)
+    stack_size: int = Field(1, ge=1)
+    #: the stack's time from its start to this trial's end (None in records before stacks
+    #: were timed)
+    stack_wall_time_s: float | None = None
     #: last recorded value of each metric
     final: dict[str, float] = Field(default_factory=dict)
     #: best recorded value of each metric (min, or max for metrics whose goal is "max")

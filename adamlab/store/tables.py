@@ -10,8 +10,10 @@ Layout version 1 (see the README, "Results on disk"):
     <results>/metrics.csv            derived: trial_id, step, wall_time, metric, value (+ .parquet)
 
 Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
-batch_size, device, wall_time_s, error, then `hp.<name>` per hyperparameter, `task.<name>` per
-task parameter (lists and mappings as JSON text), `final.<metric>` and `best.<metric>` per metric.
+batch_size, device, wall_time_s (the trial's share of its stack's time), stack_size,
+stack_wall_time_s (the stack's time to the trial's end), error, then `hp.<name>` per
+hyperparameter, `task.<name>` per task parameter (lists and mappings as JSON text),
+`final.<metric>` and `best.<metric>` per metric.
 
 `load_results` always reads the trial records, not the derived tables, so a summary of a sweep
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
@@ -42,14 +44,14 @@ from adamlab.store.json_files import read_json_object
 from adamlab.store.names import LAYOUT_VERSION, RECORD_NAME, TRIALS_DIR
 from adamlab.store.names import MANIFEST as MANIFEST_FILE
 from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
-from adamlab.store.records import TrialRecord, load_record
+from adamlab.store.records import TrialRecord, _empty_log, load_record
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
 
 TRIAL_COLUMNS = (
     "trial_id", "sweep", "task", "variant", "optimizer", "status", "seed", "steps", "steps_run",
-    "batch_size", "device", "wall_time_s", "error",
+    "batch_size", "device", "wall_time_s", "stack_size", "stack_wall_time_s", "error",
 )
 METRIC_COLUMNS = ("trial_id", "step", "wall_time", "metric", "value")
 HP_PREFIX = "hp."
@@ -77,6 +79,8 @@ class Results:
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
     records_not_in_sweep: int = 0
+    #: the folders read, when several were merged (adamlab.store.merge); () for one folder
+    folders: tuple[Path, ...] = ()
 
     @property
     def sweep(self) -> str:
@@ -130,14 +134,22 @@ def load_results(results_dir: str | Path) -> Results:
         kept = [p for p in paths if p.stem in current]
         not_in_sweep = len(paths) - len(kept)
         paths = kept
-    records = [_read_trial_record(path) for path in paths]
+    # one record at a time: its metric log becomes compact arrays at once, so a folder of
+    # thousands of trials never holds every log as Python objects
+    records, logs = [], []
+    names: dict[str, str] = {}
+    for path in paths:
+        record = _read_trial_record(path)
+        logs.append(_metric_arrays(record, names))
+        records.append(record.model_copy(update={"metrics": _empty_log()}))
+    order = sorted(range(len(records)), key=lambda i: _record_order(records[i]))
     return Results(
         root=root,
         layout_version=layout_version,
         manifest=manifest,
         provenance=provenance,
         trials=trials_frame(records),
-        metrics=metrics_frame(records),
+        metrics=_metrics_frame([logs[i] for i in order]),
         planned_trials=None if planned is None else len(planned),
         records_not_in_sweep=not_in_sweep,
     )
@@ -211,6 +223,8 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     for column in ("seed", "steps", "steps_run", "batch_size"):
         frame[column] = frame[column].astype("int64")
     frame["wall_time_s"] = frame["wall_time_s"].astype("float64")
+    frame["stack_size"] = frame["stack_size"].astype("int64")
+    frame["stack_wall_time_s"] = frame["stack_wall_time_s"].astype("float64")
     for column in columns:
         if column.startswith((FINAL_PREFIX, BEST_PREFIX)):
             frame[column] = frame[column].astype("float64")
@@ -224,27 +238,46 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
 
 def metrics_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """The long metric log of every trial, in trial order then logged order."""
-    records = sorted(records, key=_record_order)
-    lengths = [len(record.metrics["step"]) for record in records]
-    total = sum(lengths)
-    trial_ids = np.repeat(np.array([r.trial_id for r in records], dtype=object), lengths)
+    names: dict[str, str] = {}
+    return _metrics_frame([_metric_arrays(r, names) for r in sorted(records, key=_record_order)])
+
+
+@dataclass
+class _MetricArrays:
+    """One trial's metric log as arrays (metric names shared through `names`)."""
+
+    trial_id: str
+    step: np.ndarray
+    wall_time: np.ndarray
+    metric: np.ndarray
+    value: np.ndarray
+
+
+def _metric_arrays(record: TrialRecord, names: dict[str, str]) -> _MetricArrays:
+    log = record.metrics
+    return _MetricArrays(
+        trial_id=record.trial_id,
+        step=np.array(log["step"], dtype=np.int64),
+        wall_time=np.array([_float(t) for t in log["wall_time"]], dtype=np.float64),
+        metric=np.array([names.setdefault(m, m) for m in log["metric"]], dtype=object),
+        value=np.array([_float(v) for v in log["value"]], dtype=np.float64),
+    )
+
+
+def _metrics_frame(logs: list[_MetricArrays]) -> pd.DataFrame:
+    def joined(column: str, dtype) -> np.ndarray:
+        parts = [getattr(log, column) for log in logs]
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+    trial_ids = np.repeat(np.array([log.trial_id for log in logs], dtype=object),
+                          [len(log.step) for log in logs])
     return pd.DataFrame(
         {
             "trial_id": pd.Series(trial_ids, dtype="str"),
-            "step": np.fromiter(
-                (s for r in records for s in r.metrics["step"]), dtype=np.int64, count=total
-            ),
-            "wall_time": np.fromiter(
-                (_float(t) for r in records for t in r.metrics["wall_time"]),
-                dtype=np.float64, count=total,
-            ),
-            "metric": pd.Series(
-                [m for r in records for m in r.metrics["metric"]], dtype="str"
-            ),
-            "value": np.fromiter(
-                (_float(v) for r in records for v in r.metrics["value"]),
-                dtype=np.float64, count=total,
-            ),
+            "step": joined("step", np.int64),
+            "wall_time": joined("wall_time", np.float64),
+            "metric": pd.Series(joined("metric", object), dtype="str"),
+            "value": joined("value", np.float64),
         },
         columns=list(METRIC_COLUMNS),
     )

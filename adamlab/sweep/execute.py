@@ -6,10 +6,11 @@
   device's memory unless `stack_size` caps it (1: every trial alone). A stack is what is handed out,
   and still ends in one record per trial.
 - `jobs`: by default one process for sweeps whose estimated work would not repay a worker's
-  start-up (`auto_jobs`), else one worker per core. `jobs > 1` runs stacks in that many worker
+  start-up, else one worker per core (adamlab.sweep.resources, which also caps `jobs` and
+  `threads` at what the cores and the memory allow). `jobs > 1` runs stacks in that many worker
   processes ('spawn': forking a process that has
-  loaded torch is unsafe), each with torch threads = cores // jobs so the workers together never
-  oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
+  loaded torch is unsafe), each with torch threads = idle cores // jobs by default, so the
+  workers together do not oversubscribe the machine. Every trial seeds everything from its own seed, so results do not
   depend on which worker ran it or in what order (`--jobs 2` == `--jobs 1`). One caveat: torch's
   CPU reductions over large tensors (>= 32k elements) split the work by thread count, so a trial
   run with 1 thread and with 2 may differ in the last bits of such sums (seen on mnist_mlp in the
@@ -25,6 +26,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -36,73 +38,23 @@ from typing import Any, Protocol
 
 from adamlab.errors import AdamlabError
 from adamlab.experiments.criteria import store_criteria
+from adamlab.host import available_cores
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import TrialRecord
 from adamlab.sweep import provenance
+from adamlab.sweep.resources import (
+    auto_jobs,
+    auto_threads,
+    limit_jobs_and_threads,
+    measure_worker_startup,
+)
 from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.schema import Sweep
-from adamlab.sweep.stacking import WorkPlan, plan_stacks
+from adamlab.sweep.stacking import plan_stacks
 from adamlab.sweep.trials import Trial, expand_trials
 
-#: the estimated work (seconds in one process) from which a sweep gets one worker per core: each
-#: worker pays ~3-4 s to start (import torch, build its first optimizer). The work model is
-#: rough and low for compute-bound tasks: on 2 shared cores, 2 workers won 12 s on an MNIST sweep
-#: estimated at 6 s and 7 s on an embedding sweep estimated at 11 s
-AUTO_JOBS_MIN_WORK_S = 5.0
-#: the work model of `estimated_work_s`: a step's fixed cost, and seconds per byte of a member
-STEP_OVERHEAD_S = 2e-4
-SECONDS_PER_MEMBER_BYTE = 5e-10
-#: stacks whose members hold fewer bytes than this in all run with one torch thread: their
-#: tensor ops are too small to split, and an idle second thread only adds synchronisation (on a
-#: busy machine a 2-thread 32 x 100 x 100 product took 4x longer than a 1-thread one)
-SMALL_STACK_BYTES = 1 << 20
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_job(jobs: int) -> int:
-    return max(1, available_cores() // jobs)
-
-
-def _stack_bytes(stack: list[Trial]) -> int:
-    from adamlab.tasks.registry import task_spec
-
-    first = stack[0]
-    task_cls = task_spec(first.task, first.task_target, first.folder)
-    params = task_cls.Params.model_validate(first.task_params)
-    return len(stack) * task_cls.member_bytes(params, first.batch_size)
-
-
-def estimated_work_s(plan: WorkPlan) -> float:
-    """A rough estimate of the plan's seconds in one process: per stack, steps x (a fixed cost
-    per step + the stack's bytes (members x the task's bytes per member) x seconds per byte)."""
-    return sum(
-        stack[0].steps * (STEP_OVERHEAD_S + _stack_bytes(stack) * SECONDS_PER_MEMBER_BYTE)
-        for stack in plan.stacks
-    )
-
-
-def auto_threads(plan: WorkPlan, jobs: int) -> int:
-    """The default --threads: cores // jobs, or 1 when every stack is small (SMALL_STACK_BYTES)."""
-    if all(_stack_bytes(stack) < SMALL_STACK_BYTES for stack in plan.stacks):
-        return 1
-    return threads_per_job(jobs)
-
-
-def auto_jobs(plan: WorkPlan, cores: int) -> int:
-    """The default --jobs: 1 unless the plan's estimated work repays starting a worker per core
-    (stacks are then split so that every worker gets one, see stacking.plan_stacks)."""
-    members = sum(len(stack) for stack in plan.stacks)
-    if members < 2 or cores < 2 or estimated_work_s(plan) < AUTO_JOBS_MIN_WORK_S:
-        return 1
-    return min(cores, members)
-
+logger = logging.getLogger("adamlab.sweep")
 
 class SweepListener(Protocol):
     """What a front end (the CLI's progress bar) hears while a sweep runs."""
@@ -187,7 +139,8 @@ def plan_sweep(sweep: Sweep, *, retry_failed: bool = False) -> SweepPlan:
     trials = expand_trials(sweep)
     plan = SweepPlan(sweep, trials, set())
     if (sweep.output / layout.MANIFEST).exists():
-        layout.read_manifest(sweep.output)  # a folder from a newer adamlab is an error here too
+        # a folder from a newer adamlab, or another sweep's, is an error here too
+        layout.check_owner(sweep.output, layout.read_manifest(sweep.output), sweep.name)
         folder = ResultsFolder(sweep.output)
         recorded = folder.finished_ids() & {t.trial_id for t in trials}
         _survey(plan, folder, recorded)
@@ -280,8 +233,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run every pending trial of `sweep` into `sweep.output`; see the module docstring.
 
-    `threads`: torch threads per stack (default `auto_threads`: cores // jobs, at least 1; 1 for
-    sweeps of small stacks).
+    `threads`: torch threads per stack (default `auto_threads`: idle cores // jobs, at least 1; 1
+    for sweeps of small stacks).
     `stack_size`: the most trials per stack, or "auto" (default: the sweep's stack_size).
     `backend`: "local" (this process, or `jobs` worker processes; `jobs` default `auto_jobs`) or "ray"
     (stacks as Ray tasks on the cluster at `address`, default a local instance; `jobs` default:
@@ -306,13 +259,24 @@ def run_sweep(
         raise AdamlabError(f"--address {address}: a Ray cluster address; it needs --backend ray")
     if rerun_stale and accept_stale:
         raise AdamlabError("--rerun-stale and --accept-stale: give one of them, not both")
+    if backend == "local":
+        jobs, threads, notes = limit_jobs_and_threads(jobs, threads)
+        for note in notes:
+            logger.warning("%s", note)
     # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
     plan = plan_sweep(sweep, retry_failed=retry_failed)
     stale_note = _settle_stale(plan, rerun_stale, accept_stale)
+    # a run imports torch here (a sweep with nothing left to run never does): timing that import
+    # tells automatic jobs what a worker's start-up costs on this machine now
+    worker_startup_s = measure_worker_startup() if plan.pending else None
     if plan.pending and not sweep.optimizers_checked:
         from adamlab.sweep.schema import check_optimizers
 
         check_optimizers(sweep)  # before anything runs or is written
+    if plan.pending:
+        from adamlab.sweep.preflight import check_task_data
+
+        check_task_data(sweep)  # missing data: refused here, so no trial fails for it
     result = SweepResult(plan)
     cluster = None
     if backend == "ray":
@@ -346,7 +310,7 @@ def run_sweep(
             pending = plan.pending
             work = plan_stacks(pending, stack_size, jobs=jobs or 1)
             if auto:
-                jobs = auto_jobs(work, available_cores())
+                jobs = auto_jobs(work, available_cores(), worker_startup_s)
                 if jobs > 1:
                     work = plan_stacks(pending, stack_size, jobs=jobs)
             threads = threads or auto_threads(work, jobs)

@@ -1,5 +1,10 @@
 """Before any trial runs: build every optimizer configuration of the sweep and take one step.
 
+Each configuration is built as the training loop builds it (`build_stacked_optimizer`, on a
+stack of one member): the stacked forms refuse what their one-trial classes refuse, with the
+same messages, and building them constructs no torch.optim object, whose first construction
+imports torch._dynamo (about a second) that a sweep of the built-in optimizers never uses.
+
 The schema checks names, types and ranges; this catches what only the optimizer itself knows
 (e.g. Nesterov momentum needs momentum > 0, SparseAdam refuses dense gradients) so such a sweep is
 refused up front instead of failing trial after trial. A step on a 4x2 parameter costs
@@ -15,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 
-from adamlab.optimizers.registry import build_optimizer
 from adamlab.sweep.problems import Problem
 
 
@@ -23,15 +27,47 @@ def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
     # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
+    from adamlab.optimizers.stacked import build_stacked_optimizer
+
     if sparse:
         table = torch.nn.Embedding(4, 2, sparse=True)
-        optimizer = build_optimizer(spec, list(table.parameters()), folder, **hparams)
+        optimizer = build_stacked_optimizer(spec, list(table.parameters()), [hparams], sparse=True,
+                                            folder=folder)
         table(torch.tensor([0, 2])).sum().backward()
     else:
-        weight = torch.nn.Parameter(torch.ones(4, 2))
-        optimizer = build_optimizer(spec, [weight], folder, **hparams)
+        weight = torch.nn.Parameter(torch.ones(1, 4, 2))  # a stack of one member
+        optimizer = build_stacked_optimizer(spec, [weight], [hparams], folder=folder)
         weight.grad = torch.full_like(weight, 0.5)
     optimizer.step()
+
+
+def check_task_data(sweep) -> None:
+    """Before any trial runs: each task's data is at hand (fetched now where the task may),
+    through the task's `check_data(params)` classmethod, which raises AdamlabError saying what is
+    missing and how to provide it: a built-in task's spec (TaskSpec's default checks nothing),
+    or a task class in plain PyTorch that defines one (given its keywords as a dict)."""
+    from adamlab.errors import AdamlabError
+    from adamlab.tasks.registry import task_spec
+
+    checked: set[tuple[str, str, str]] = set()
+    for i, plan in enumerate(sweep.tasks):
+        key = (plan.name, plan.target, repr(sorted(plan.params.items())))
+        if key in checked:
+            continue
+        checked.add(key)
+        spec = task_spec(plan.name, plan.target, sweep.folder)
+        user_class = getattr(spec, "user_class", None)  # a task class in plain PyTorch
+        if user_class is not None:
+            check, params = getattr(user_class, "check_data", None), dict(plan.params)
+        else:
+            check, params = spec.check_data, spec.Params.model_validate(plan.params)
+        if check is None:
+            continue
+        try:
+            check(params)
+        except AdamlabError as exc:
+            raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
+                               "run: run the same command again once the data is there") from None
 
 
 def representatives(values: list) -> list:

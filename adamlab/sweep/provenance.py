@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import platform
 import sys
-from pathlib import Path
 from typing import Any
 
 from adamlab import __version__
-from adamlab.sweep.environment import git_commit
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_name(device: str) -> str:
-    if not device.startswith("cuda"):
-        return cpu_model()
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return cpu_model()
+from adamlab.host import available_cores, device_name
+from adamlab.sweep.environment import git_commit, source_hash, torch_version
 
 
 def environment(device: str) -> dict[str, Any]:
-    from adamlab.sweep.environment import source_hash, torch_version
-    from adamlab.sweep.execute import available_cores
-
     return {
         "adamlab_version": __version__,
         "source_hash": source_hash(),

@@ -44,6 +44,7 @@ from typing import Any
 
 from adamlab import __version__
 from adamlab.errors import AdamlabError
+from adamlab.host import available_cores
 from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.trials import Trial
 
@@ -197,8 +198,6 @@ class RayBackend:
     def connect(cls, address: str | None = None, *, jobs: int | None = None,
                 threads: int | None = None, device_type: str = "cpu") -> RayBackend:
         """Connect to `address` (see the module docstring), or start a local instance."""
-        from adamlab.sweep.execute import available_cores
-
         threads = threads or 1
         gpus = 1 if device_type == "cuda" else 0
         ray = import_ray()

@@ -9,8 +9,12 @@ What is recorded per member (all under `TrialRecord.metrics`, long format):
 - `train_loss` at step 1, every `log_every` steps and the last step, with the task's
   `step_metrics()` and the optimizer diagnostics (`opt.*`) of that step's update;
 - the task's `evaluate()` every `eval_every` steps and at the last step;
-- each row's `wall_time`: seconds since the stack's training loop began; a record's
-  `wall_time_s` is the time from the stack's start to that member's end.
+- each row's `wall_time`: seconds since the stack's training loop began. A record's
+  `stack_wall_time_s` is the time from the stack's start (building it included) to that
+  member's end, `stack_size` the members it started with, and `wall_time_s` the member's share:
+  the build's time split evenly, then each stretch of training split evenly among the members
+  still training in it (so a stack's shares add up to its time, and a member that diverged
+  early costs little).
 `train_loss` at step t is the loss of step t's batch before the t-th update; step metrics and
 evaluations at step t are taken after it. `opt.lr` at a log step is the lr in force for that
 step's update: the member's lr times the schedule's multiplier eta_t (see schedules.py; the
@@ -143,6 +147,8 @@ class _Member:
     log: MetricLog = field(default_factory=MetricLog)
     threshold: float = math.inf
     outcome: TrialOutcome | None = None
+    #: seconds of the stack's time that are this member's (see the module docstring)
+    share: float = 0.0
 
 
 def run_trial(trial: Trial, sweep_name: str) -> TrialOutcome:
@@ -264,12 +270,25 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
     next_log, next_eval = 1, eval_every
     start = time.perf_counter()
     step = 0
+    size = len(members)
+    for member in members:
+        member.share = (start - started) / size
+    stretch_start = start
+
+    def close_stretch() -> None:
+        # the time since the last change of members, split among those training in it
+        nonlocal stretch_start
+        now = time.perf_counter()
+        for member in active:
+            member.share += (now - stretch_start) / len(active)
+        stretch_start = now
 
     def end(member: _Member, status: str, steps_run: int) -> None:
         member.outcome = TrialOutcome(trial_record(
             member.trial, sweep_name, device=str(device), status=status, steps_run=steps_run,
-            wall_time_s=time.perf_counter() - started, log=member.log, goals=goals, error=None,
-            optimizer=optimizer, task=task,
+            wall_time_s=member.share, log=member.log, goals=goals, error=None,
+            optimizer=optimizer, task=task, stack_size=size,
+            stack_wall_time_s=time.perf_counter() - started,
         ))
 
     try:
@@ -291,6 +310,7 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
                     or not isfinite(high) or high > active[i].threshold
                 ]
                 if diverged:
+                    close_stretch()
                     now = time.perf_counter() - start
                     for i in diverged:
                         active[i].log.add(step, now, {"train_loss": values[i]})
@@ -328,6 +348,7 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
                 next_eval = step + eval_every
     except Exception as exc:
         raise _FailedAtStep(step) from exc
+    close_stretch()
     for member in active:
         end(member, "finished", steps)
 
@@ -352,7 +373,7 @@ def _plugin_targets(trial: Trial) -> list[str]:
 def trial_record(
     trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
     wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
-    optimizer=None, task=None,
+    optimizer=None, task=None, stack_size: int = 1, stack_wall_time_s: float | None = None,
 ) -> TrialRecord:
     """The record of an ended trial: its configuration, outcome, metric log and the environment
     it ran in (with the code path of `optimizer`, None when it was never built, and for a plain
@@ -388,6 +409,8 @@ def trial_record(
         status=status,
         steps_run=steps_run,
         wall_time_s=wall_time_s,
+        stack_size=stack_size,
+        stack_wall_time_s=wall_time_s if stack_wall_time_s is None else stack_wall_time_s,
         final=final,
         best=best,
         error=error,

@@ -60,6 +60,7 @@ class SweepFile(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     output: str | None = None
+    #: a list of seeds, or a count N meaning [0, 1, ..., N-1] (expanded in validate_sweep)
     seeds: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(default=[0], min_length=1)
     device: str = "cpu"
     steps: _StepCount | None = None
@@ -148,6 +149,8 @@ class Sweep:
     #: whether every optimizer entry was built and stepped (check_optimizers); a run does it
     #: before its first trial when validation left it out
     optimizers_checked: bool = field(default=False, compare=False)
+    #: the command-line overrides applied to the file ("KEY=VALUE", in order)
+    overrides: tuple[str, ...] = field(default=())
 
     @property
     def device_type(self) -> str:
@@ -196,6 +199,8 @@ class Sweep:
 
     def to_yaml(self) -> str:
         header = f"# resolved from {self.source} by adamlab: every default filled in\n"
+        if self.overrides:
+            header += "# with " + " ".join(f"--set {o!r}" for o in self.overrides) + "\n"
         return header + yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True)
 
 
@@ -594,6 +599,7 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
         raise SweepConfigError([f"{source}: must be a mapping of keys (name, tasks, optimizers, ...), got {_kind(data)}"])
 
     problems: list[Problem] = []
+    data = _seed_count(data, problems)
     top: SweepFile | None = None
     try:
         top = SweepFile.model_validate(data)
@@ -682,6 +688,22 @@ def check_optimizers(sweep: Sweep) -> None:
         raise SweepConfigError([f"{sweep.source}: {p.path}: {p.message}" for p in problems])
 
 
+#: the most seeds `seeds: N` may name (a list can name more, each explicitly)
+MAX_SEED_COUNT = 10_000
+
+
+def _seed_count(data: dict, problems: list[Problem]) -> dict:
+    """`seeds: N` as [0, ..., N-1]; the trial ids are those of the list written out."""
+    count = data.get("seeds")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return data
+    if not 1 <= count <= MAX_SEED_COUNT:
+        problems.append(Problem("seeds", f"a seed count must be 1 to {MAX_SEED_COUNT:,} "
+                                         f"(or give a list of seeds), got {count}"))
+        return {**data, "seeds": [0]}
+    return {**data, "seeds": list(range(count))}
+
+
 def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Problem]:
     """A sweep above `max_trials` trials, counted without expanding anything."""
     configurations = sum(math.prod(len(values) for values in plan.grid.values()) for _, plan in optimizers)
@@ -698,7 +720,7 @@ def _size_problems(tasks, optimizers, seeds: int, max_trials: int) -> list[Probl
 def _work_problems(tasks, max_steps: int | None, folder: str | None) -> list[Problem]:
     """Trials that would run for more than a week (estimated), or more than `max_steps` steps
     when given: a mistyped steps: must not run until it is killed."""
-    from adamlab.sweep.execute import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
+    from adamlab.sweep.resources import SECONDS_PER_MEMBER_BYTE, STEP_OVERHEAD_S
 
     problems = []
     for i, task in tasks:
@@ -731,9 +753,9 @@ def _duration(seconds: float) -> str:
 def _memory_problems(tasks, device: str, folder: str | None) -> list[Problem]:
     """Tasks whose one trial cannot fit in the memory of the device it would run on (the task's
     model, data and optimizer state, and the metric log a trial keeps until it ends)."""
-    from adamlab.tasks.device import available_memory
+    from adamlab import host
 
-    available = available_memory(device)
+    available = host.available_memory(device)
     problems = []
     for i, task in tasks:
         spec = task_spec(task.name, task.target, folder)
@@ -763,15 +785,20 @@ def _format(doc: YamlDocument, problems: list[Problem]) -> list[str]:
     for problem in dict.fromkeys(problems):  # drop exact repeats, keep order
         line = doc.line_of(problem.path) if not problem.path.startswith("--") else None
         where = f"{doc.source}: {problem.path}: " if problem.path else f"{doc.source}: "
-        suffix = f" (line {line})" if line else ""
+        suffix = doc.where(problem.path) if not problem.path.startswith("--") else ""
         lines.append((line or 0, f"{where}{problem.message}{suffix}"))
     return [text for _, text in sorted(lines, key=lambda item: item[0])]
 
 
 def load_sweep(path: str | Path, *, device: str | None = None,
                max_trials: int = DEFAULT_MAX_TRIALS, preflight: bool = True,
-               max_steps: int | None = None) -> Sweep:
-    """Read and validate a sweep YAML file; raises AdamlabError (SweepConfigError for schema
+               max_steps: int | None = None, overrides: tuple[str, ...] = ()) -> Sweep:
+    """Read and validate a sweep YAML file, with `overrides` ("KEY=VALUE", see
+    `adamlab.sweep.overrides`) applied first; raises AdamlabError (SweepConfigError for schema
     problems). `preflight=False` leaves out building the optimizers (see check_optimizers)."""
-    return validate_sweep(load_yaml(path), device=device, max_trials=max_trials, preflight=preflight,
-                          max_steps=max_steps)
+    from adamlab.sweep.overrides import apply_overrides
+
+    doc = apply_overrides(load_yaml(path), overrides)
+    sweep = validate_sweep(doc, device=device, max_trials=max_trials, preflight=preflight,
+                           max_steps=max_steps)
+    return replace(sweep, overrides=tuple(overrides)) if overrides else sweep

@@ -10,8 +10,9 @@ user's) stack as one instance per member (optimizers/optimizer_stack.py), where 
 hyperparameter but the schedule may differ; tasks with sparse gradients run in stacks of one.
 
 `stack_size` caps K: None ("auto", the default) lets a stack grow to every trial that can share
-it, as far as the memory of the device it runs on allows (`auto_stack_size`); 1 runs every trial
-alone. A group of n stackable trials becomes ceil(n / K) stacks of near-equal size (33 with K 32
+it, as far as the memory of the device it runs on allows (`auto_stack_size`: the `jobs` stacks in
+flight share one budget, MEMORY_SHARE of the memory available, cgroup limits included); 1 runs
+every trial alone. A group of n stackable trials becomes ceil(n / K) stacks of near-equal size (33 with K 32
 are 17 + 16, not 32 + 1), and with `jobs` workers stacks are split further until every worker
 has one, when there are that many trials. Stacks keep sweep order (by their first trial).
 """
@@ -26,8 +27,9 @@ from adamlab.sweep.trials import Trial, canonical_json
 
 logger = logging.getLogger("adamlab.sweep")
 
-#: the share of the device's free memory one stack may fill (the rest: the other processes,
-#: the data, torch's workspace, evaluation chunks)
+#: the share of the device's free memory the stacks in flight may fill together, `jobs` stacks
+#: an equal part each (the rest: the worker processes, the data, torch's workspace, evaluation
+#: chunks)
 MEMORY_SHARE = 0.25
 
 
@@ -42,7 +44,8 @@ class WorkPlan:
 class _Stackability:
     """Whether a trial can share a stack, and how many members fit (cached per configuration)."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs = jobs
         self._cache: dict[tuple, tuple[str | None, int]] = {}
         self.notes: dict[str, None] = {}
 
@@ -54,7 +57,7 @@ class _Stackability:
         key = (trial.task, trial.task_target, canonical_json(trial.task_params), trial.device_spec,
                trial.optimizer, trial.optimizer_target, trial.batch_size)
         if key not in self._cache:
-            self._cache[key] = self._reason_and_room(trial)
+            self._cache[key] = self._reason_and_room(trial, self.jobs)
             reason = self._cache[key][0]
             if reason is not None:
                 self.notes.setdefault(reason, None)
@@ -65,7 +68,7 @@ class _Stackability:
         return spec.shared_hparams(trial.hparams), room
 
     @staticmethod
-    def _reason_and_room(trial: Trial) -> tuple[str | None, int]:
+    def _reason_and_room(trial: Trial, jobs: int) -> tuple[str | None, int]:
         from adamlab.tasks.registry import task_spec
 
         task_cls = task_spec(trial.task, trial.task_target, trial.folder)
@@ -74,19 +77,20 @@ class _Stackability:
             return (f"{trial.task} with sparse gradients runs one trial at a time (no optimizer "
                     f"takes sparse gradients per member)"), 1
         member = task_cls.member_bytes(params, trial.batch_size)
-        return None, auto_stack_size(member, trial.device_spec)
+        return None, auto_stack_size(member, trial.device_spec, jobs)
 
 
-def auto_stack_size(member_bytes: int, device_spec: str) -> int:
-    """The most members of `member_bytes` each that fit in MEMORY_SHARE of the memory of the
-    device the stack runs on (tasks.device.available_memory: a GPU's, or the RAM available now;
-    at least 1; unbounded where it cannot be told)."""
-    from adamlab.tasks.device import available_memory
+def auto_stack_size(member_bytes: int, device_spec: str, jobs: int = 1) -> int:
+    """The most members of `member_bytes` each that fit in a stack's part of the budget: the
+    memory of the device the stacks run on (adamlab.host.available_memory: a GPU's, or the RAM
+    available now within the cgroup's limit) x MEMORY_SHARE / `jobs` stacks in flight (at least
+    1; unbounded where it cannot be told)."""
+    from adamlab import host
 
-    free = available_memory(device_spec)
+    free = host.available_memory(device_spec)
     if free is None or member_bytes <= 0:
         return 1 << 30
-    return max(1, int(free * MEMORY_SHARE) // member_bytes)
+    return max(1, int(free * MEMORY_SHARE / max(1, jobs)) // member_bytes)
 
 
 def stack_key(trial: Trial, shared_hparams: dict) -> tuple:
@@ -120,7 +124,7 @@ def plan_stacks(trials: list[Trial], stack_size: int | None = None, *, jobs: int
     if stack_size == 1:
         return WorkPlan([[trial] for trial in trials])
     position = {trial.trial_id: i for i, trial in enumerate(trials)}
-    stackability = _Stackability()
+    stackability = _Stackability(jobs)
     groups: dict[tuple, list[Trial]] = {}
     room: dict[tuple, int] = {}
     stacks: list[list[Trial]] = []

@@ -88,7 +88,9 @@ def _range(kind: str, args: Any, max_count: int | None) -> list[float]:
         if lo <= 0 or hi <= 0:
             bad = 0 if lo <= 0 else 1
             raise ValueSpecError(
-                f"{where}[{bad}]", f"logspace end points must be > 0, got {args[bad]!r}"
+                f"{where}[{bad}]", f"logspace end points must be > 0, got {args[bad]!r} (they "
+                f"are the values themselves, not numpy's exponents: np.logspace(-4, -1, 4) is "
+                f"logspace: [1.0e-4, 1.0e-1, 4])"
             )
         return logspace(lo, hi, n)
     return linspace(lo, hi, n)

@@ -7,7 +7,7 @@ Two YAML 1.1 traps are closed here: `lr: 1e-3` (no dot) loads as the number 0.00
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ class YamlDocument:
     source: str
     data: Any
     lines: dict[str, int]
+    #: path -> the command-line override that set it (e.g. "--set steps=60")
+    origins: dict[str, str] = field(default_factory=dict)
 
     def line_of(self, path: str) -> int | None:
         """Line of `path`, or of its nearest enclosing key that has one."""
@@ -82,6 +84,17 @@ class YamlDocument:
             cut = max(path.rfind("."), path.rfind("["))
             path = path[:cut] if cut > 0 else ""
         return None
+
+    def where(self, path: str) -> str:
+        """" (line 14)", " (from --set steps=60)" or "": where `path`'s value came from."""
+        while path:
+            if path in self.origins:
+                return f" (from {self.origins[path]})"
+            if path in self.lines:
+                return f" (line {self.lines[path]})"
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return ""
 
 
 def _check_shape(node: yaml.Node, source: str) -> None:
