@@ -72,20 +72,28 @@ def test_lr_sensitivity_plots_the_best_config_at_each_lr(drawn, summary):
     lines = _labelled_lines(ax)
     lr = HP_PREFIX + "lr"
     configs = summary.configs[summary.configs["n_ok"] > 0]  # ranked best first by the summary
+    nudges = {}
     for variant, group in configs.groupby("variant", sort=False):
         best_at_lr = group.drop_duplicates(lr, keep="first").sort_values(lr)
         xs, ys = lines[variant]
-        assert xs == approx(best_at_lr[lr].tolist())
+        # variants sharing lrs are drawn a few percent apart: one factor per variant, near 1
+        factors = [x / want for x, want in zip(xs, best_at_lr[lr], strict=True)]
+        assert factors == approx([factors[0]] * len(factors)) and 0.85 < factors[0] < 1.15
+        nudges[variant] = factors[0]
         assert ys == approx(best_at_lr["mean"].tolist())
     # by hand from the fixture: adam's best at lr 0.01 is beta2=0.999 (0.15); at 0.1 it is the
     # clean beta2=0.999 (0.1), not the lower-mean config that lost a seed (ranked behind it)
-    assert lines["adam"][0] == approx([0.01, 0.1]) and lines["adam"][1] == approx([0.15, 0.1])
-    assert lines["sgd"][0] == approx([0.1, 1.0]) and lines["sgd"][1] == approx([0.5, 0.2])
+    assert lines["adam"][1] == approx([0.15, 0.1])
+    assert lines["sgd"][1] == approx([0.5, 0.2])
     # each interval bar spans the summary's ci_low..ci_high at that lr
     bars = {(round(float(x), 12), round(float(y), 12))
             for line in ax.get_lines() if line.get_label() == "_nolegend_"
             for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)}
+    checked = 0
     for _, row in configs.drop_duplicates(["variant", lr]).iterrows():
         if not math.isnan(row["ci_low"]):
-            assert (round(row[lr], 12), round(row["ci_low"], 12)) in bars
-            assert (round(row[lr], 12), round(row["ci_high"], 12)) in bars
+            x = round(row[lr] * nudges[row["variant"]], 12)
+            assert (x, round(row["ci_low"], 12)) in bars
+            assert (x, round(row["ci_high"], 12)) in bars
+            checked += 1
+    assert checked >= 4

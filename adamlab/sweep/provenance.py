@@ -13,10 +13,13 @@ from typing import Any
 
 from adamlab import __version__
 from adamlab.host import available_cores, device_name
-from adamlab.sweep.environment import git_commit, source_hash, torch_version
+from adamlab.sweep.environment import git_commit
 
 
 def environment(device: str) -> dict[str, Any]:
+    # looked up when called, so the environment measured is the one in force then
+    from adamlab.sweep.environment import source_hash, torch_version
+
     return {
         "adamlab_version": __version__,
         "source_hash": source_hash(),
