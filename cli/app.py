@@ -6,6 +6,7 @@ module imports what it needs inside the command body.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -100,7 +101,13 @@ def _interrupted(argv: list[str] | None) -> str:
 
 
 def run() -> None:  # pragma: no cover - exercised through the console script
-    sys.exit(main())
+    code = main()
+    if code == INTERRUPTED_EXIT:
+        # The interrupt has been handled and said. Python restores SIGINT's default action while
+        # it shuts down, so a second Ctrl-C arriving then would kill the process and turn exit
+        # 130 into death by signal; an ignored SIGINT stays ignored through shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

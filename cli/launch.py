@@ -8,8 +8,8 @@ import sys
 
 def run() -> None:  # pragma: no cover - exercised through the console script
     try:
-        from adamlab.cli.app import main
+        from adamlab.cli.app import run as run_command
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted before the command started: nothing was run or written\n")
         sys.exit(130)
-    sys.exit(main())
+    run_command()
