@@ -6,6 +6,7 @@ module imports what it needs inside the command body.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -13,7 +14,6 @@ import typer
 from adamlab import __version__
 from adamlab.cli import list_cmd, report_cmd, results_cmd, runs_cmd, sweep_cmd
 from adamlab.cli.console import Interrupted, print_error
-from adamlab.cli.launch import exit_with
 from adamlab.errors import AdamlabError
 
 #: the exit status of an interrupted command, as a shell reports a process ended by SIGINT
@@ -100,8 +100,14 @@ def _interrupted(argv: list[str] | None) -> str:
     return "interrupted: no results were changed"
 
 
-def run() -> None:  # pragma: no cover - exercised through `python -m adamlab.cli.app`
-    exit_with(main)
+def run() -> None:  # pragma: no cover - exercised through the console script
+    code = main()
+    if code == INTERRUPTED_EXIT:
+        # The interrupt has been handled and said. Python restores SIGINT's default action while
+        # it shuts down, so a second Ctrl-C arriving then would kill the process and turn exit
+        # 130 into death by signal; an ignored SIGINT stays ignored through shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
