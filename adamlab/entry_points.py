@@ -82,8 +82,3 @@ def registered(group: str) -> dict[str, Registered]:
             f"them; reinstall it (pip install -e . in the checkout, or make venv)"
         )
     return found
-
-
-def clear_cache() -> None:
-    """Forget what was read (after installing a package into this process's sys.path)."""
-    registered.cache_clear()

@@ -53,9 +53,6 @@ def sweep(
         "train together as one stack (default: the file's stack_size:, else auto = as many as "
         "fit in the device's memory; 1 = one trial at a time).",
     )] = None,
-    batch_trials: Annotated[int | None, typer.Option(
-        "--batch-trials", min=1, hidden=True, help="Deprecated: the old name of --stack-size.",
-    )] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, metavar="T",
         help="Torch threads per trial (default: the cores other work leaves idle // jobs, 1 for "
@@ -125,7 +122,7 @@ def sweep(
         raise typer.Exit(1) from None
     if out is not None:
         sweep = sweep.with_output(out)
-    stack_size = _stack_size_option(stack_size, batch_trials)
+    stack_size = _stack_size_option(stack_size)
     if dry_run:
         _dry_run(sweep, retry_failed)
         return
@@ -142,15 +139,8 @@ def sweep(
          listeners=extra)
 
 
-def _stack_size_option(stack_size: str | None, batch_trials: int | None) -> int | str | None:
-    """--stack-size as run_sweep takes it; the deprecated --batch-trials still means it."""
-    if batch_trials is not None:
-        if stack_size is not None:
-            print_error("--batch-trials is the old name of --stack-size; give --stack-size only")
-            raise typer.Exit(2)
-        stderr.print("warning: --batch-trials is deprecated; use --stack-size (default auto)",
-                     style="yellow", markup=False, highlight=False, soft_wrap=True)
-        return batch_trials
+def _stack_size_option(stack_size: str | None) -> int | str | None:
+    """--stack-size as run_sweep takes it."""
     if stack_size is None or stack_size == "auto":
         return stack_size
     # str.isdigit() also takes '²' and other digits int() cannot read

@@ -93,13 +93,13 @@ _STACKED = "adamlab.optimizers.stacked"
 
 ADAM = OptimizerSpec(
     "adam", "adamlab Adam (Kingma & Ba, Alg. 1); weight_decay is coupled L2 added to g",
-    f"{_FACTORIES}:adam", AdamParams, adaptive=True, stacked=f"{_STACKED}:adam",
+    f"{_FACTORIES}:adam", AdamParams, stacked=f"{_STACKED}:adam",
 )
 ADAMW = OptimizerSpec(
     "adamw",
     "adamlab AdamW (Loshchilov & Hutter); weight_decay shrinks theta by lr_t*wd per step "
     "(weight_decay_scaling: lr, torch's) or by eta_t*wd (schedule: L&H Alg. 2)",
-    f"{_FACTORIES}:adamw", AdamWParams, adaptive=True, stacked=f"{_STACKED}:adamw",
+    f"{_FACTORIES}:adamw", AdamWParams, stacked=f"{_STACKED}:adamw",
 )
 # sgd handles sparse gradients too (torch.optim.SGD without momentum or weight decay)
 SGD = OptimizerSpec(
@@ -116,13 +116,13 @@ NESTEROV = OptimizerSpec(
 )
 TORCH_ADAM = OptimizerSpec(
     "torch_adam", "torch.optim.Adam, the reference adamlab's Adam is tested against",
-    f"{_FACTORIES}:torch_adam", TorchAdamParams, adaptive=True,
+    f"{_FACTORIES}:torch_adam", TorchAdamParams,
 )
 TORCH_ADAMW = OptimizerSpec(
     "torch_adamw", "torch.optim.AdamW, the reference adamlab's AdamW is tested against",
-    f"{_FACTORIES}:torch_adamw", TorchAdamWParams, adaptive=True,
+    f"{_FACTORIES}:torch_adamw", TorchAdamWParams,
 )
 SPARSE_ADAM = OptimizerSpec(
     "sparse_adam", "torch.optim.SparseAdam: lazy Adam for sparse embedding gradients",
-    f"{_FACTORIES}:sparse_adam", SparseAdamParams, adaptive=True, sparse_ok=True,
+    f"{_FACTORIES}:sparse_adam", SparseAdamParams, sparse_ok=True,
 )

@@ -27,6 +27,7 @@ ANY = object()
 
 
 def is_optimizer_class(value: Any) -> bool:
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     return isinstance(value, type) and issubclass(value, torch.optim.Optimizer)

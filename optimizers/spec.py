@@ -105,8 +105,6 @@ class OptimizerSpec:
     target: str
     #: the hyperparameters: defaults, ranges, choices, per_member, optional
     Params: type[OptimizerParams]
-    #: adaptive optimizers get the Adam diagnostics (bias-correction factors, eps share) logged
-    adaptive: bool = False
     #: accepts sparse gradients (nn.Embedding(sparse=True))
     sparse_ok: bool = False
     #: "module:callable" of a hand-stacked form, called as callable(params, members) with one

@@ -46,7 +46,8 @@ from adamlab.optimizers.registry import build_optimizer, get_spec
 from adamlab.optimizers.schedules import split_schedule
 from adamlab.optimizers.spec import OptimizerSpec
 
-IMPLEMENTATIONS = ("auto", "tensor", "kernel")
+#: the names `adamlab.optimizers.adam` uses for the same code paths
+IMPLEMENTATIONS = ("auto", "foreach", "fused")
 
 
 class MemberValues:
@@ -128,7 +129,7 @@ class StackedAdam(StackedOptimizer):
     """Adam (decoupled_weight_decay=False) or AdamW (True) for a stack, through `fast_adam`.
 
     `implementation`: "auto" (the CPU kernel where it takes the tensors, multi-tensor ops
-    elsewhere), "tensor" (multi-tensor ops only) or "kernel" (refuses to run without it)."""
+    elsewhere), "foreach" (multi-tensor ops only) or "fused" (refuses to run without the kernel)."""
 
     PER_MEMBER = ADAM_PER_MEMBER
 
@@ -161,7 +162,7 @@ class StackedAdam(StackedOptimizer):
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
         self.max_exp_avg_sqs = [torch.zeros_like(p) for p in self.params] if self.flags.amsgrad else []
-        if implementation == "kernel" and not self.uses_kernel():
+        if implementation == "fused" and not self.uses_kernel():
             raise RuntimeError("the Adam kernel cannot take these tensors here "
                                "(needs CPU float32/float64 contiguous tensors and a C compiler)")
 
@@ -172,7 +173,7 @@ class StackedAdam(StackedOptimizer):
         tensors = self.params + self.exp_avgs + self.exp_avg_sqs + self.max_exp_avg_sqs
         dtype = self.params[0].dtype
         return (
-            self.implementation != "tensor"
+            self.implementation != "foreach"
             and all(t.is_cpu and t.dtype == dtype and t.is_contiguous() for t in tensors)
             and load_kernel(dtype) is not None
         )
@@ -227,7 +228,7 @@ class StackedAdam(StackedOptimizer):
         )
         return fast_adam.adam_step(
             tensors, coefficients, self.flags,
-            use_kernel=self.implementation != "tensor", diagnose=diagnose,
+            use_kernel=self.implementation != "foreach", diagnose=diagnose,
         )
 
 

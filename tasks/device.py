@@ -15,6 +15,7 @@ PLAIN_DEVICES = ("cpu",)
 
 def resolve_device(spec: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     if spec == "auto":

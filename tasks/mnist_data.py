@@ -109,6 +109,7 @@ def download_mnist(root: Path) -> None:
     renamed into place, so trials running in parallel never read a half-written file (at worst
     two of them download the same files).
     """
+    # torchvision (and torch) only when the files must be downloaded
     from torchvision.datasets import MNIST
 
     target = root / "MNIST" / "raw"
@@ -192,6 +193,7 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
             f"{path}: wrong size: the header promises shape {'x'.join(map(str, shape))} "
             f"({expected_size} bytes in all), the file has {len(data)} bytes"
         )
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     values = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header_size)
@@ -227,6 +229,7 @@ def _split(files: dict[str, Path], split: str, device: torch.device) -> tuple[to
         raise AdamlabError(
             f"{labels_path}: label {int(labels.max())} outside 0..{NUM_CLASSES - 1}"
         )
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     # convert on the device: moving uint8 is 4x less traffic than float32
@@ -288,6 +291,7 @@ def load_mnist(root: Path, device: torch.device, *, download: bool) -> MnistTens
     """
     files = locate_mnist(Path(root), download=download)
     identity = tuple((role, _file_identity(files[role])) for role in MNIST_FILES)
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     return _load(identity, torch.device(device))

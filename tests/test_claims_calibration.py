@@ -24,7 +24,7 @@ DRAWS = 1000
 SEEDS = 5
 LEVELS = 3
 CANDIDATES = 4
-#: the most false decisions per direction the rule may make (issue: <= 5% at 5 seeds)
+#: the most false decisions per direction the rule may make (<= 5% at 5 seeds: the size a 5% test claims)
 LIMIT = 0.05
 
 

@@ -111,7 +111,7 @@ def test_every_claim_holds_when_the_results_follow_the_theory():
     claims = bias_correction.claims(late_best_lr_falls_two_steps(bias_results()))
     assert len(claims) == 8
     assert all(c.scope == "quadratic" for c in claims)
-    assert [c.status for c in claims] == ["holds"] * 8, [c.measured for c in claims]
+    assert [c.verdict for c in claims] == ["holds"] * 8, [c.measured for c in claims]
     assert [c.kind for c in claims] == ["implementation check"] * 2 + ["claim"] * 6
     uncorrected, corrected, stable, shift, early, late, best, warm = claims
     assert "plausible bests" in stable.measured and "lr matters at 4 of 4" in stable.measured
@@ -137,9 +137,9 @@ def test_the_warmup_claim_cannot_hold_when_the_arm_without_warmup_passes_it_too(
     # warmup apart (the negative control of the warmup claim)
     claims = bias_correction.claims(bias_results())
     warm = claims[7]
-    assert warm.status == "inconclusive" and "does not tell warmup apart" in warm.why
+    assert warm.verdict == "inconclusive" and "does not tell warmup apart" in warm.why
     # each at its best lr, uncorrected ends 1.2x worse (the lasting damage of the transient)
-    assert claims[6].status == "holds" and "1.20×" in claims[6].measured
+    assert claims[6].verdict == "holds" and "1.20×" in claims[6].measured
 
 
 def test_late_is_judged_at_the_largest_beta2_past_its_horizon():
@@ -151,49 +151,49 @@ def test_late_is_judged_at_the_largest_beta2_past_its_horizon():
     late = claims[5]
     # 1,000 steps reach only beta2=0.99's horizon (300): there beta1=0.9 has no extra step
     # (factor 1), so "worse" cannot hold
-    assert "β2=0.99:" in late.claim and late.status != "holds"
+    assert "β2=0.99:" in late.claim and late.verdict != "holds"
     claims = bias_correction.claims(bias_results(last=200))
-    assert claims[5].status == "not measurable" and claims[6].status == "not measurable"
+    assert claims[5].verdict == "not measurable" and claims[6].verdict == "not measurable"
     assert "short of 3/(1−β2) for every β2" in claims[5].measured
 
 
 def test_best_against_best_present_absent_and_reversed():
-    assert bias_correction.claims(bias_results())[6].status == "holds"
+    assert bias_correction.claims(bias_results())[6].verdict == "holds"
     # tuned, the uncorrected run is exactly as good: not worse by the 1% minimum effect
-    assert bias_correction.claims(bias_results(late_penalty=1.0))[6].status == "fails"
+    assert bias_correction.claims(bias_results(late_penalty=1.0))[6].verdict == "fails"
     # 0.5% worse on every seed: beyond "no difference", short of the minimum effect
-    assert bias_correction.claims(bias_results(late_penalty=1.005))[6].status == "fails"
+    assert bias_correction.claims(bias_results(late_penalty=1.005))[6].verdict == "fails"
     best = bias_correction.claims(bias_results(late_penalty=0.9))[6]
-    assert best.status == "fails" and "0.900×" in best.measured
+    assert best.verdict == "fails" and "0.900×" in best.measured
 
 
 def test_warmup_that_does_not_restore_a_fixed_best_lr_fails():
     warm = bias_correction.claims(bias_results(warmup="fails"))[7]
-    assert warm.status == "fails" and warm.value == 2
+    assert warm.verdict == "fails" and warm.value == 2
     warm = bias_correction.claims(bias_results(warmup=None))[7]
-    assert warm.status == "not measurable" and "warmup arm" in warm.measured
+    assert warm.verdict == "not measurable" and "warmup arm" in warm.measured
 
 
 def test_a_wrong_first_step_fails_its_claim():
     claims = bias_correction.claims(bias_results(corrected_first_step=2.0))
-    assert claims[1].status == "fails" and claims[1].kind == "implementation check"
+    assert claims[1].verdict == "fails" and claims[1].kind == "implementation check"
     assert "2.00× lr" in claims[1].measured and "largest deviation over 4 (β1, β2) pairs: 100.0%" in claims[1].measured
-    assert claims[0].status == "holds"
+    assert claims[0].verdict == "holds"
 
 
 def test_corrected_adam_that_depends_on_beta2_fails_the_stability_claim():
     claims = bias_correction.claims(bias_results(corrected_loss_factor_at_high_beta2=2.0))
-    assert claims[2].status == "fails"
+    assert claims[2].verdict == "fails"
     assert claims[2].value == pytest.approx(2.0)
 
 
 def test_uncorrected_adam_that_behaves_like_corrected_does_not_hold_the_shift_and_worse_claims():
     claims = bias_correction.claims(bias_results(uncorrected_like_corrected=True))
     shift, early, late = claims[3:6]
-    assert shift.status == "fails" and shift.value == 0
+    assert shift.verdict == "fails" and shift.value == 0
     # no difference at all on any seed: not worse by the 1% minimum effect
-    assert early.status == "fails" and early.value == pytest.approx(1.0)
-    assert late.status == "fails"
+    assert early.verdict == "fails" and early.value == pytest.approx(1.0)
+    assert late.verdict == "fails"
 
 
 def test_uncorrected_adam_better_than_corrected_fails_the_worse_claims():
@@ -204,18 +204,18 @@ def test_uncorrected_adam_better_than_corrected_fails_the_worse_claims():
     better = metrics["trial_id"].isin(nobc) & (metrics["metric"] == "loss")
     metrics.loc[better, "value"] *= 0.9
     early, late, best = bias_correction.claims(records)[4:7]
-    assert early.status == "fails" and late.status == "fails" and best.status == "fails"
+    assert early.verdict == "fails" and late.verdict == "fails" and best.verdict == "fails"
 
 
 def test_two_seeds_make_the_method_claims_inconclusive_not_the_checks():
     claims = bias_correction.claims(bias_results(seeds=(0, 1)))
-    assert [c.status for c in claims] == ["holds"] * 2 + ["inconclusive"] * 6
+    assert [c.verdict for c in claims] == ["holds"] * 2 + ["inconclusive"] * 6
     assert all("2 seeds (< 3)" in c.why for c in claims[2:]), claims
 
 
 def test_without_uncorrected_trials_those_claims_are_unmeasured_not_failed():
     claims = bias_correction.claims(bias_results(with_uncorrected=False, warmup=None))
-    statuses = [c.status for c in claims]
+    statuses = [c.verdict for c in claims]
     assert statuses == ["not measurable", "holds", "holds"] + ["not measurable"] * 5
     assert claims[0].measured.startswith("not measurable: ")
 
@@ -223,7 +223,7 @@ def test_without_uncorrected_trials_those_claims_are_unmeasured_not_failed():
 def test_results_without_adam_are_one_unmeasured_claim():
     results = results_of([record("quadratic", "sgd", {"lr": 0.1}, 0, {1: {"loss": 1.0}})])
     (claim,) = bias_correction.claims(results)
-    assert claim.status == "not measurable" and "bias_correction" in claim.measured
+    assert claim.verdict == "not measurable" and "bias_correction" in claim.measured
 
 
 def test_without_an_evaluation_after_step_1_the_loss_claims_are_unmeasured():
@@ -233,5 +233,5 @@ def test_without_an_evaluation_after_step_1_the_loss_claims_are_unmeasured():
         for lr in LRS for bc in (True, False)
     ]
     claims = bias_correction.claims(results_of(records))
-    assert [c.status for c in claims] == ["holds", "holds"] + ["not measurable"] * 6
+    assert [c.verdict for c in claims] == ["holds", "holds"] + ["not measurable"] * 6
     assert all("loss was not logged after step 1" in c.measured for c in claims[2:])

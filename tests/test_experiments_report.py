@@ -153,11 +153,11 @@ def test_cut_down_quickstart_end_to_end(capsys, tmp_path):
     assert experiment.name == "quickstart" and len(claims) == 3
     assert code == (0 if all(c.holds for c in claims) else 1)
     # bias-corrected Adam's first step is lr on every coordinate, even after 30 steps of run
-    assert claims[0].status == "holds" and "1.00× lr" in claims[0].measured
+    assert claims[0].verdict == "holds" and "1.00× lr" in claims[0].measured
     assert claims[0].kind == "implementation check"
-    assert all(c.status != "not measurable" for c in claims), [c.measured for c in claims]
+    assert all(c.verdict != "not measurable" for c in claims), [c.measured for c in claims]
     # one seed and one lr per optimizer: no claim about the method can be decided
-    assert all(c.status == "inconclusive" for c in claims[1:]), [c.why for c in claims]
+    assert all(c.verdict == "inconclusive" for c in claims[1:]), [c.why for c in claims]
     assert "quickstart: Adam/AdamW vs SGD and momentum" in out and "8 trials" in out
 
 

@@ -1,4 +1,4 @@
-"""Hostile or unlucky sweep files (issue 13, item 1): each is refused at once with one line naming
+"""Hostile or unlucky sweep files: each is refused at once with one line naming
 the file, the key and the limit, before anything is expanded, allocated or run."""
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_preflight_still_refuses_what_only_the_optimizer_knows_in_a_big_grid(tmp
         load_sweep(path)
 
 
-# ---------------------------------------------------------------- issue 22: odd options, labels
+# ---------------------------------------------------------------- odd options, labels
 
 
 def _one_line(capsys) -> str:

@@ -1,4 +1,4 @@
-"""Ctrl-C however early or often (issue 22, U1/U2): every interrupt says where things stand, and
+"""Ctrl-C however early or often (one or several): every interrupt says where things stand, and
 once the results folder is open the run's end is recorded and the tables rebuilt."""
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ def test_ctrl_c_before_the_folder_opens_says_nothing_was_written(tmp_path, capsy
 
 
 def test_ctrl_c_while_the_folder_opens_is_kept_for_after_it(tmp_path, capsys, monkeypatch):
-    real = ResultsFolder._remove_stale_temporaries
+    real = ResultsFolder._remove_leftover_temporaries
 
     def interrupted_while_opening(self):
         _ctrl_c()
         real(self)
 
-    monkeypatch.setattr(ResultsFolder, "_remove_stale_temporaries", interrupted_while_opening)
+    monkeypatch.setattr(ResultsFolder, "_remove_leftover_temporaries", interrupted_while_opening)
     out = tmp_path / "out"
     assert main(["sweep", str(quick_sweep(tmp_path, steps=5)), "--out", str(out), "-q"]) == 130
     assert _one_line(capsys) == (

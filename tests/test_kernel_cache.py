@@ -1,4 +1,4 @@
-"""The compiled-kernel cache is this user's alone (issue 13, item 7), and a fallback from the
+"""The compiled-kernel cache is this user's alone, and a fallback from the
 kernel to tensor ops is logged once and recorded."""
 
 from __future__ import annotations

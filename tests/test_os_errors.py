@@ -1,4 +1,5 @@
-"""OS errors (issue 13, item 4) and the smaller rules of item 6: one line, exit 1, nothing lost."""
+"""OS errors and the smaller rules (exit codes, odd options, declared imports): one line, exit 1,
+nothing lost."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def test_a_foreign_folder_is_left_as_it_was(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-# ---------------------------------------------------------------- item 6
+# ---------------------------------------------------------------- smaller rules
 
 
 
@@ -156,7 +157,7 @@ def test_more_jobs_or_threads_than_cores_are_capped(tmp_path, capsys, monkeypatc
 
 
 def test_every_third_party_import_is_a_declared_dependency():
-    """numpy was imported but not declared (item 6): check every import of the shipped code."""
+    """Every third-party module the shipped code imports is declared (a fresh install has it)."""
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     declared = {re.split(r"[<>=!\[ ]", spec)[0].lower() for spec in project["dependencies"]}
     for extra in project["optional-dependencies"].values():

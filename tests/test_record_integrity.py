@@ -1,5 +1,5 @@
-"""Tampered, mismatched or out-of-range records and manifests (issue 22, D1, D2, T4-T6 and the
-provenance cases): refused in one line naming the file and field, never reused, never a traceback."""
+"""Tampered, mismatched or out-of-range records and manifests (ids, data identity,
+ranges and provenance): refused in one line naming the file and field, never reused, never a traceback."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _a_record(out, optimizer="adam"):
                 if json.loads(p.read_text())["optimizer"] == optimizer)
 
 
-# ---------------------------------------------------------------- D1: the id recomputed on load
+# ---------------------------------------------------------------- the id recomputed on load
 
 
 def test_a_record_whose_lr_was_edited_is_refused_naming_the_file(done, capsys):
@@ -86,7 +86,7 @@ def test_the_id_is_the_same_function_of_the_same_fields(done):
         assert identity is not None and trial_id_of(identity) == record.trial_id
 
 
-# ---------------------------------------------------------------- D2: the data's identity
+# ---------------------------------------------------------------- the data's identity
 
 
 def _mnist_sweep(tmp_path):

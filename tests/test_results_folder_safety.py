@@ -1,4 +1,4 @@
-"""Links and foreign folders (issue 22, S1, S2, D3), on a real filesystem: a sweep, summary or
+"""Links and foreign folders, on a real filesystem: a sweep, summary or
 export never reads, writes or deletes anything outside its results folder, and says so in one line."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _tree(folder):
             for p in sorted(folder.rglob("*"))}
 
 
-# ---------------------------------------------------------------- S1: the lock, the folder's owner
+# ---------------------------------------------------------------- the lock, the folder's owner
 
 
 def test_a_lock_linked_to_a_file_outside_is_refused_and_the_file_kept(done, capsys):
@@ -107,7 +107,7 @@ def test_new_folders_are_not_writable_by_every_user_whatever_the_umask(tmp_path)
         assert not folder.stat().st_mode & 0o002
 
 
-# ---------------------------------------------------------------- S2: trials/, errors/, records
+# ---------------------------------------------------------------- trials/, errors/, records
 
 
 def test_trials_linked_to_another_folder_is_refused_and_that_folder_untouched(done, tmp_path, capsys):
@@ -185,7 +185,7 @@ def test_a_provenance_linked_outside_is_neither_read_nor_written(done, capsys):
     assert len(aside) == 1 and aside[0].is_symlink()  # the link itself, moved aside
 
 
-# ---------------------------------------------------------------- D3: an unreadable run history
+# ---------------------------------------------------------------- an unreadable run history
 
 
 def test_an_unreadable_provenance_is_moved_aside_and_said_never_overwritten(done, capsys):

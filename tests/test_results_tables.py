@@ -57,7 +57,7 @@ def test_metrics_table_is_the_long_log_of_every_record(folder):
     assert logged["value"].tolist() == one.metrics["value"]
 
 
-def test_rebuild_without_pyarrow_removes_stale_parquet(folder, monkeypatch):
+def test_rebuild_without_pyarrow_removes_leftover_parquet(folder, monkeypatch):
     rebuild_tables(folder)
     assert (folder / "trials.parquet").exists()
     monkeypatch.setattr(tables, "parquet_available", lambda: False)
@@ -72,7 +72,7 @@ def test_only_the_current_sweeps_records_are_loaded(tmp_path):
     folder = write_results(tmp_path / "r", records, {**MANIFEST, "trial_ids": current})
     results = rebuild_tables(folder)
     assert set(results.trials["trial_id"]) == set(current[:5])
-    assert results.stale_records == len(records) - 5
+    assert results.records_not_in_sweep == len(records) - 5
     assert results.planned_trials == 6
     assert len(pd.read_csv(folder / "trials.csv")) == 5
 
@@ -148,7 +148,7 @@ def test_record_with_missing_field_or_bad_log_is_named(folder):
     (("status",), "done", r"status: input should be 'finished', 'diverged' or 'failed', got 'done'"),
 ])
 def test_records_with_wrong_types_are_one_line_errors_in_every_reader(folder, field, bad, message, capsys):
-    """Item 5 of issue 13: the writer's model validates what the readers load."""
+    """The writer's model validates what the readers load."""
     from adamlab.cli.app import main
 
     path = sorted((folder / "trials").glob("*.json"))[0]

@@ -69,7 +69,7 @@ def _stacked(members: int, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 def _implementations(family: str) -> list[str]:
     if _registry_name(family) in ("adam", "adamw"):
-        return ["tensor", "kernel"] if load_kernel(torch.float32) else ["tensor"]
+        return ["foreach", "fused"] if load_kernel(torch.float32) else ["foreach"]
     return ["default"]
 
 
@@ -107,16 +107,16 @@ def test_the_kernel_and_the_tensor_ops_agree():
     generator = torch.Generator().manual_seed(2)
     initial = torch.randn(len(members), 50, generator=generator)
     runs = {}
-    for implementation in ("tensor", "kernel"):
+    for implementation in ("foreach", "fused"):
         theta = initial.clone().requires_grad_()
         optimizer = StackedAdam([theta], members, decoupled_weight_decay=True,
                                 implementation=implementation)
-        assert optimizer.uses_kernel() == (implementation == "kernel")
+        assert optimizer.uses_kernel() == (implementation == "fused")
         for step in range(20):
             theta.grad = torch.randn(len(members), 50, generator=torch.Generator().manual_seed(step))
             optimizer.step()
         runs[implementation] = theta.detach()
-    torch.testing.assert_close(runs["tensor"], runs["kernel"], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(runs["foreach"], runs["fused"], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["adam", "momentum"])

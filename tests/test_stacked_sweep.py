@@ -1,5 +1,5 @@
 """Stacks in whole sweeps: automatic by default, `stack_size:` in the YAML, `--stack-size` on the
-command line (which wins), the deprecated `batch_trials:` / `--batch-trials`, resume with stacks,
+command line (which wins), the old names `batch_trials:` / `--batch-trials` refused, resume with stacks,
 stacks as the unit of work of `--jobs`. The results folder is the one a one-trial-at-a-time run
 writes: one record per trial, same ids, same values."""
 
@@ -85,18 +85,16 @@ def test_command_line_stack_size_overrides_the_yaml(tmp_path, stacks):
     _assert_same_folders(tmp_path / "a", tmp_path / "b")
 
 
-def test_the_old_names_still_work_with_a_deprecation_message(tmp_path, stacks, capsys, caplog):
+def test_the_old_names_are_refused_like_any_unknown_key_or_option(tmp_path, stacks, capsys):
     config = quick_sweep(tmp_path, seeds="[0]", extra="batch_trials: 1")
-    with caplog.at_level("WARNING", logger="adamlab.sweep"):
-        assert load_sweep(config).stack_size == 1
-    assert "batch_trials is deprecated; it is now stack_size" in caplog.text
-    assert main(["sweep", str(config), "--out", str(tmp_path / "a"), "--batch-trials", "4",
-                 "--quiet"]) == 0
-    assert sorted(map(len, stacks)) == [2, 4]
-    assert "--batch-trials is deprecated; use --stack-size" in capsys.readouterr().err
-    both = quick_sweep(tmp_path, seeds="[0]", extra="batch_trials: 2\n        stack_size: 2")
-    assert main(["sweep", str(both), "--out", str(tmp_path / "c")]) != 0
-    assert "batch_trials: is the old name of stack_size; give stack_size only" in capsys.readouterr().err
+    assert main(["sweep", str(config), "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "batch_trials: unknown key; allowed:" in err and "stack_size" in err
+    assert len(err.strip().splitlines()) == 1
+    good = quick_sweep(tmp_path, seeds="[0]", extra="stack_size: 2")
+    assert main(["sweep", str(good), "--out", str(tmp_path / "b"), "--batch-trials", "4"]) == 2
+    assert "--batch-trials" in capsys.readouterr().err
+    assert stacks == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 @pytest.mark.parametrize("value", ["0", "many"])

@@ -133,7 +133,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_kill_9_of_the_sweep_ends_its_workers(tmp_path):
-    """Issue 13, item 3: the workers of --jobs 2 exit when their parent is killed with SIGKILL."""
+    """The workers of --jobs 2 exit when their parent is killed with SIGKILL."""
     config = fast_then_slow_sweep(tmp_path, fast_seeds=2)
     out = tmp_path / "out"
     process = start_cli("sweep", str(config), "--out", str(out), "--jobs", "2", "-q", cwd=tmp_path)

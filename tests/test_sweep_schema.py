@@ -42,7 +42,7 @@ BAD_FILES = {
     "unknown top-level key": (
         GOOD_HEAD + "optimizers: [sgd]\ncolour: red\n",
         "colour: unknown key; allowed: name, description, output, seeds, device, steps, epochs, "
-        "batch_size, log_every, eval_every, divergence_factor, stack_size, batch_trials, tasks, optimizers (line 7)",
+        "batch_size, log_every, eval_every, divergence_factor, stack_size, tasks, optimizers (line 7)",
     ),
     "missing name": (
         "steps: 5\ntasks: [quadratic]\noptimizers: [sgd]\n",
@@ -211,7 +211,8 @@ BAD_FILES = {
     ),
     "old name of stack_size": (
         "name: t\nsteps: 5\nbatch_trials: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",
-        "batch_trials: must be >= 1, got 0 (line 3)",
+        "batch_trials: unknown key; allowed: name, description, output, seeds, device, steps, epochs, "
+        "batch_size, log_every, eval_every, divergence_factor, stack_size, tasks, optimizers (line 3)",
     ),
     "stack size": (
         "name: t\nsteps: 5\nstack_size: 0\ntasks: [quadratic]\noptimizers: [sgd]\n",

@@ -1,4 +1,4 @@
-"""Records made in another environment (issue 13, item 2): captured per trial, refused when mixed,
+"""Records made in another environment: captured per trial, refused when mixed,
 re-run or accepted on request, and every run's environment kept in provenance."""
 
 from __future__ import annotations

@@ -139,7 +139,3 @@ def _factor(a: float, b: float) -> float:
 
 def bracketed(edges: dict[str, GridEdge]) -> bool:
     return all(edge.bracketed for edge in edges.values())
-
-
-def edges_text(edges: dict[str, GridEdge]) -> str:
-    return "; ".join(edge.detail for edge in edges.values())

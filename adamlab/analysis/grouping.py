@@ -38,7 +38,7 @@ import pandas as pd
 
 from adamlab.analysis.goals import Goal
 from adamlab.analysis.stats import clipped_t_interval, log_t_interval, t_interval
-from adamlab.store.tables import HP_PREFIX, TASK_PREFIX
+from adamlab.store.tables import HP_PREFIX, TASK_PREFIX, hparam_columns, task_param_columns
 
 Rule = Literal["final", "best"]
 RULES: tuple[Rule, ...] = ("final", "best")
@@ -98,7 +98,7 @@ def task_instances(trials: pd.DataFrame) -> list[TaskInstance]:
     """Split the trials table by task instance, in table order."""
     if trials.empty:
         return []
-    task_params = [c for c in trials.columns if c.startswith(TASK_PREFIX)]
+    task_params = task_param_columns(trials)
     keys = _row_keys(trials, [*INSTANCE_COLUMNS, *task_params])
     instances: dict[str, pd.DataFrame] = {
         key: trials[keys == key] for key in dict.fromkeys(keys)
@@ -217,7 +217,7 @@ def group_configs(
     seeds (tuple), seed_values and seed_select (dict seed -> value over the ok seeds), bad_seeds
     (tuple: the seeds that diverged or failed).
     """
-    hp_columns = [c for c in trials.columns if c.startswith(HP_PREFIX)]
+    hp_columns = hparam_columns(trials)
     keys = _row_keys(trials, [*CONFIG_COLUMNS, *hp_columns])
     state = values["state"].to_numpy()
     value = values["value"].to_numpy(dtype=np.float64)
@@ -334,7 +334,7 @@ def swept_hparams(trials: pd.DataFrame) -> list[str]:
 
 def swept_by_variant(trials: pd.DataFrame) -> dict[str, list[str]]:
     """For each variant, its `hp.*` columns with two or more values."""
-    hp_columns = [c for c in trials.columns if c.startswith(HP_PREFIX)]
+    hp_columns = hparam_columns(trials)
     counts = trials.groupby("variant", sort=False)[hp_columns].nunique(dropna=True)
     return {
         str(variant): [c for c in hp_columns if row[c] > 1] for variant, row in counts.iterrows()

@@ -76,9 +76,9 @@ def _header(results: Results) -> Text:
     pending = (results.planned_trials or 0) - len(results.trials)
     if pending > 0:
         text.append(f"  ·  {pending} of {results.planned_trials} not ended yet", style="yellow")
-    if results.stale_records:
+    if results.records_not_in_sweep:
         text.append(
-            f"  ·  {results.stale_records} record(s) of an earlier version of the sweep not shown",
+            f"  ·  {results.records_not_in_sweep} record(s) of an earlier version of the sweep not shown",
             style="dim",
         )
     return text

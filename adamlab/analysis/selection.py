@@ -37,10 +37,6 @@ class Ranking:
     #: ranked configs (columns of `group_configs`)
     configs: pd.DataFrame
 
-    @property
-    def on_validation(self) -> bool:
-        return self.select_metric != self.metric
-
 
 def rank(
     results: Results,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from adamlab.analysis.grouping import is_missing
 from adamlab.analysis.summary import TaskSummary
+from adamlab.store.tables import HP_PREFIX, hparam_columns
 
 
 def _plain(value: Any) -> Any:
@@ -42,7 +43,7 @@ def summary_records(summaries: list[TaskSummary], *, show_all: bool = False) -> 
         if summary.configs.empty:
             continue
         rows = summary.configs if show_all else summary.variant_best
-        hp_columns = [c for c in summary.configs.columns if c.startswith("hp.")]
+        hp_columns = hparam_columns(summary.configs)
         for _, row in rows.iterrows():
             out.append(_record(summary, row, hp_columns))
     return out
@@ -55,7 +56,7 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "variant": str(row["variant"]),
         "optimizer": str(row["optimizer"]),
         "hparams": {
-            c.removeprefix("hp."): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
+            c.removeprefix(HP_PREFIX): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
         },
         "metric": summary.metric,
         "select_metric": summary.select_metric,

@@ -94,10 +94,6 @@ class Claim:
         object.__setattr__(self, "value", float(self.value))
 
     @property
-    def status(self) -> Verdict:
-        return self.verdict
-
-    @property
     def holds(self) -> bool:
         return self.verdict == "holds"
 

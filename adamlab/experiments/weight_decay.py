@@ -42,22 +42,8 @@ shown worse than the observed best (one-sided paired t-tests, Holm over every co
 claim), and the claim holds (fails) when it holds (fails) for every choice from those sets. A
 best at an open edge of the grid makes the claim inconclusive.
 
-Criteria changed since the first version, for reasons that do not depend on any result of this
-sweep: claim 1 is measured on the paper's parametrisation (the first version's AdamW was
-torch's); claim 2 names the direction its diagonal must lean, which the algebra above fixes;
-claims 3 and 6 are new (all before the sweep first ran). Then, after a re-analysis of the
-decision rules on simulated null fixtures (not on these results): the seed bootstrap that
-decided claims 1-3 says "holds" or "fails" ~10.7% of the time each under no effect at 5 seeds,
-so it is replaced by the rule above (<= 5% each, tests/test_claims_calibration.py); the "must
-matter" gate comes before any verdict (it was skipped when the bootstrap said "fails") and
-looks at the positive weight decays only (with the wd = 0 control in, it passed on "some decay
-vs none", which says nothing about where the best positive one lies) on val_loss, the data the
-best is selected on; claim 6 needs the project's minimum effect (1%: a consistent 1e-7
-difference held before) and Holm over its variants; the "as good as" margins of claims 4 and 5
-(1.02 on loss, 0.002 on accuracy) were set after the first weight-decay results existed and the
-accuracy one's reason (a binomial SE at 98%) does not fit a paired comparison, so both are
-replaced by the one margin every claim of the project uses, `claims.MIN_EFFECT` (1%, on the
-loss and on the error rate), chosen as a convention for every claim at once.
+How these criteria came to be what they are (each change made before, or independently of,
+the results it could move) is written down in docs/criteria_history.md.
 """
 
 from __future__ import annotations

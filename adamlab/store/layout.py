@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,17 +28,17 @@ from adamlab.errors import AdamlabError
 from adamlab.store.atomic import cannot, write_text_atomic
 from adamlab.store.entries import check_folder, open_regular, read_regular
 from adamlab.store.json_files import read_json_object
+from adamlab.store.names import (
+    ERRORS_DIR,
+    LAYOUT_VERSION,
+    LOCK,
+    MANIFEST,
+    PROVENANCE,
+    RECORD_NAME,
+    SWEEP_YAML,
+    TRIALS_DIR,
+)
 from adamlab.store.records import TrialRecord, load_record
-
-LAYOUT_VERSION = 1
-MANIFEST = "adamlab-results.json"
-SWEEP_YAML = "sweep.yaml"
-PROVENANCE = "provenance.json"
-TRIALS_DIR = "trials"
-ERRORS_DIR = "errors"
-LOCK = ".adamlab.lock"
-
-_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
 
 
 def now_iso() -> str:
@@ -80,18 +79,12 @@ def check_owner(path: str | Path, manifest: dict[str, Any], sweep_name: str) -> 
         )
 
 
-def current_trial_ids(results_dir: str | Path) -> list[str] | None:
-    """The ids of the latest sweep run into this folder, in sweep order (None if not recorded)."""
-    ids = read_manifest(results_dir).get("trial_ids")
-    return list(ids) if isinstance(ids, list) else None
-
-
 def rebuild_tables(results_dir: str | Path):
     """THE call site that derives trials.csv / metrics.csv from trials/*.json after a sweep run.
 
     The tables live with the results code (adamlab.store.tables); every sweep run ends here.
     """
-    from adamlab.store.tables import rebuild_tables as build
+    from adamlab.store.tables import rebuild_tables as build  # keeps pandas out of start-up
 
     return build(Path(results_dir))
 
@@ -143,7 +136,7 @@ class ResultsFolder:
                 before_writing()
             if not has_trials:
                 self.trials_dir.mkdir(mode=0o775)
-            self._remove_stale_temporaries()
+            self._remove_leftover_temporaries()
             stamp = now_iso()
             manifest = {
                 "layout_version": LAYOUT_VERSION,
@@ -245,16 +238,16 @@ class ResultsFolder:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _remove_stale_temporaries(self) -> None:
+    def _remove_leftover_temporaries(self) -> None:
         # A process killed mid-write leaves `.<name>.<random>.tmp` behind; the record itself was never
         # renamed into place, so the trial counts as not done and runs again.
         # The tables and the manifest are written the same way into the folder itself.
         # Only files (or links, which unlink removes, not what they point at) in the folder's
         # own subfolders, checked to be real folders by open().
         for folder in (self.path, self.trials_dir, self.errors_dir):
-            for stale in folder.glob(".*.tmp"):
-                if not stale.is_dir() or stale.is_symlink():
-                    stale.unlink(missing_ok=True)
+            for leftover in folder.glob(".*.tmp"):
+                if not leftover.is_dir() or leftover.is_symlink():
+                    leftover.unlink(missing_ok=True)
 
     # -- trials --------------------------------------------------------------------------------
 
@@ -262,7 +255,7 @@ class ResultsFolder:
         """Ids with a record on disk (finished, diverged or failed)."""
         if not check_folder(self.trials_dir):
             return set()
-        return {p.name[:-5] for p in self.trials_dir.iterdir() if _RECORD_NAME.match(p.name)}
+        return {p.name[:-5] for p in self.trials_dir.iterdir() if RECORD_NAME.match(p.name)}
 
     def read_record(self, trial_id: str) -> TrialRecord:
         return load_record(self.trials_dir / f"{trial_id}.json")

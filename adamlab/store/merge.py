@@ -69,7 +69,7 @@ def load_folders(results_dirs: Sequence[str | Path]) -> Results:
         trials=trials,
         metrics=metrics,
         planned_trials=None if None in planned else _planned(loaded),
-        stale_records=sum(r.stale_records for r in loaded),
+        records_not_in_sweep=sum(r.records_not_in_sweep for r in loaded),
         folders=tuple(dirs),
     )
 

@@ -19,7 +19,7 @@ hyperparameter, `task.<name>` per task parameter (lists and mappings as JSON tex
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
 manifest lists the current sweep's `trial_ids`, only those records are loaded: records left by an
 earlier version of the sweep (the YAML changed since) stay on disk but are not part of the
-results (they are counted in `Results.stale_records`).
+results (they are counted in `Results.records_not_in_sweep`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import importlib.util
 import io
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +41,9 @@ from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
-from adamlab.store.layout import LAYOUT_VERSION, TRIALS_DIR
-from adamlab.store.layout import MANIFEST as MANIFEST_FILE
-from adamlab.store.layout import PROVENANCE as PROVENANCE_FILE
+from adamlab.store.names import LAYOUT_VERSION, RECORD_NAME, TRIALS_DIR
+from adamlab.store.names import MANIFEST as MANIFEST_FILE
+from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
 from adamlab.store.records import TrialRecord, _empty_log, load_record
 
 TRIALS_TABLE = "trials"
@@ -60,8 +59,6 @@ TASK_PREFIX = "task."
 FINAL_PREFIX = "final."
 BEST_PREFIX = "best."
 
-#: what the sweep engine names a record; anything else in trials/ is not one
-_RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ class Results:
     #: trials in the current sweep (the manifest's trial_ids), ended or not; None if not recorded
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
-    stale_records: int = 0
+    records_not_in_sweep: int = 0
     #: the folders read, when several were merged (adamlab.store.merge); () for one folder
     folders: tuple[Path, ...] = ()
 
@@ -93,14 +90,6 @@ class Results:
         tasks = ", ".join(dict.fromkeys(self.trials["task"])) if "task" in self.trials else ""
         return (f"Results({self.sweep}: {len(self.trials)} trials, {len(self.metrics)} metric rows"
                 f"{'; tasks ' + tasks if tasks else ''} <- {self.root})")
-
-    @property
-    def hparam_columns(self) -> list[str]:
-        return [c for c in self.trials.columns if c.startswith(HP_PREFIX)]
-
-    @property
-    def task_param_columns(self) -> list[str]:
-        return [c for c in self.trials.columns if c.startswith(TASK_PREFIX)]
 
     def metric_names(self, task: str | None = None) -> list[str]:
         """Metrics recorded for `task` (all tasks when None), train_loss first."""
@@ -139,11 +128,11 @@ def load_results(results_dir: str | Path) -> Results:
     ):
         raise AdamlabError(f"{manifest_path}: trial_ids: expected a list of trial ids")
     paths = record_paths(root)
-    stale = 0
+    not_in_sweep = 0
     if planned is not None:
         current = set(planned)
         kept = [p for p in paths if p.stem in current]
-        stale = len(paths) - len(kept)
+        not_in_sweep = len(paths) - len(kept)
         paths = kept
     # one record at a time: its metric log becomes compact arrays at once, so a folder of
     # thousands of trials never holds every log as Python objects
@@ -162,7 +151,7 @@ def load_results(results_dir: str | Path) -> Results:
         trials=trials_frame(records),
         metrics=_metrics_frame([logs[i] for i in order]),
         planned_trials=None if planned is None else len(planned),
-        stale_records=stale,
+        records_not_in_sweep=not_in_sweep,
     )
 
 
@@ -198,7 +187,7 @@ def record_paths(results_dir: str | Path) -> list[Path]:
     trials_dir = Path(results_dir) / TRIALS_DIR
     if not check_folder(trials_dir):  # a link to a folder elsewhere is refused
         return []  # the sweep has not ended a trial yet
-    return sorted(p for p in trials_dir.iterdir() if _RECORD_NAME.match(p.name))
+    return sorted(p for p in trials_dir.iterdir() if RECORD_NAME.match(p.name))
 
 
 def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
@@ -415,3 +404,13 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def hparam_columns(table: pd.DataFrame) -> list[str]:
+    """The `hp.*` columns of a trials or configs table, in table order."""
+    return [c for c in table.columns if c.startswith(HP_PREFIX)]
+
+
+def task_param_columns(table: pd.DataFrame) -> list[str]:
+    """The `task.*` columns of a trials table, in table order."""
+    return [c for c in table.columns if c.startswith(TASK_PREFIX)]

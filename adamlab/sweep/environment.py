@@ -23,6 +23,7 @@ import hashlib
 import importlib.util
 import re
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,27 @@ def torch_version() -> str:
 
 @functools.cache
 def _git() -> dict[str, Any] | None:
-    from adamlab.sweep.provenance import git_commit
-
     return git_commit()
+
+
+def git_commit(path: Path | None = None) -> dict[str, Any] | None:
+    """Commit (and whether the tree has local changes) of the git checkout holding adamlab's code."""
+    where = path or Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
 
 
 def implementation_of(optimizer: Any) -> str:

@@ -20,8 +20,11 @@ from __future__ import annotations
 import itertools
 import json
 
+from adamlab.sweep.problems import Problem
+
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     from adamlab.optimizers.stacked import build_stacked_optimizer
@@ -87,8 +90,6 @@ def preflight_problems(entries, *, dense: list[str], sparse: list[str], folder: 
     `dense` / `sparse`: the sweep's tasks (e.g. "tasks[1] (mnist_mlp)") whose gradients are dense
     / sparse; each configuration is tried on each kind that some task has.
     """
-    from adamlab.sweep.schema import Problem
-
     tasks_of = {"dense": dense, "sparse": sparse}
     kinds = [k for k in ("dense", "sparse") if tasks_of[k]]
     problems: list[Problem] = []

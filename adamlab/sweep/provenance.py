@@ -8,36 +8,16 @@ day or machine shows every session that wrote into it.
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from adamlab import __version__
 from adamlab.host import available_cores, device_name
-
-
-def git_commit(path: Path | None = None) -> dict[str, Any] | None:
-    """Commit (and whether the tree has local changes) of the git checkout holding adamlab's code."""
-    where = path or Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str | None:
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return result.stdout.strip() if result.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status)}
+from adamlab.sweep.environment import git_commit
 
 
 def environment(device: str) -> dict[str, Any]:
+    # looked up when called, so the environment measured is the one in force then
     from adamlab.sweep.environment import source_hash, torch_version
 
     return {

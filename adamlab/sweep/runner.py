@@ -111,11 +111,13 @@ class MetricLog:
 
 
 def seed_everything(seed: int) -> None:
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     random.seed(seed)
     torch.manual_seed(seed)
     try:
+        # numpy with torch, when a trial runs
         import numpy
 
         numpy.random.seed(seed % 2**32)
@@ -163,6 +165,7 @@ def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
 @contextlib.contextmanager
 def flush_denormals():
     """Subnormal floats read and computed as zero inside (see the module docstring)."""
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     torch.set_flush_denormal(True)
@@ -252,6 +255,7 @@ def _build(trials: list[Trial]):
 
 def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: str, started: float) -> None:
     """The training loop of every member of the stack at once; ends each member's record."""
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     from adamlab.optimizers.schedules import Schedule

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import get_spec, optimizer_names
 from adamlab.optimizers.spec import OptimizerSpec, field_bounds, field_choices
+from adamlab.sweep.preflight import preflight_problems
+from adamlab.sweep.problems import Problem
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS, ValueSpecError, expand_values
 from adamlab.sweep.yaml_source import YamlDocument, load_yaml, render_path
 from adamlab.targets import TargetError
@@ -69,8 +71,6 @@ class SweepFile(BaseModel):
     divergence_factor: float = Field(1.0e3, gt=1)
     #: "auto" or an integer >= 1 (checked in validate_sweep, for a one-line message)
     stack_size: Any = "auto"
-    #: the old name of stack_size, accepted with a deprecation message
-    batch_trials: _StepCount | None = None
     tasks: list[Any] = Field(min_length=1)
     optimizers: list[Any] = Field(min_length=1)
 
@@ -212,12 +212,6 @@ def _resolved_values(values: list[Any]) -> Any:
 
 
 # ---------------------------------------------------------------- problems
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
 
 
 class SweepConfigError(AdamlabError):
@@ -531,6 +525,7 @@ def _steps_for_epochs(name, spec, params, batch_size, epochs, seed, path, proble
     per_epoch = spec.epoch_steps(params, batch_size)
     if per_epoch:
         return epochs * per_epoch
+    # torch when this runs, not when the module is imported (a torch-free start-up)
     import torch
 
     task_cls = load_task(name)
@@ -621,15 +616,6 @@ def validate_sweep(doc: YamlDocument, *, device: str | None = None,
             ))
         else:
             stack_size = top.stack_size
-    if top is not None and top.batch_trials is not None:
-        if "stack_size" in data:
-            problems.append(Problem("batch_trials", "is the old name of stack_size; give stack_size only"))
-        else:
-            stack_size = top.batch_trials
-            logger.warning(
-                "%s: batch_trials is deprecated; it is now stack_size (default auto: "
-                "trials share stacks as far as memory allows)", source,
-            )
 
     seeds = data.get("seeds")
     seen_seeds: set[int] = set()
@@ -689,8 +675,6 @@ def check_optimizers(sweep: Sweep) -> None:
     """Build every optimizer entry of `sweep` and step it (adamlab.sweep.preflight; imports
     torch); raises SweepConfigError. Commands that run nothing (--dry-run, a sweep whose trials
     are all done) skip it."""
-    from adamlab.sweep.preflight import preflight_problems
-
     tasks = list(enumerate(sweep.tasks))
     problems = preflight_problems(
         [(f"optimizers[{j}]", plan, sweep.optimizer_spec(plan)) for j, plan in enumerate(sweep.optimizers)],
