@@ -76,7 +76,7 @@ def spec_of(name: str, value: Any, *, target: str, origin: str, source_file: str
             continue
         default = parameter.default
         if default is inspect.Parameter.empty:
-            default = ANY if parameter.name != "lr" else ANY
+            default = ANY
         if isinstance(default, tuple):
             default = list(default)
         if parameter.name == "lr":
