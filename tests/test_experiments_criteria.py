@@ -92,3 +92,15 @@ def test_a_docstring_or_comment_does_not_change_a_criterion_but_code_does():
     reworded = source.replace("Old words.", "New words.").replace("# why", "# because")
     assert criterion_hash(criterion, lambda module: reworded) == base
     assert criterion_hash(criterion, lambda module: source.replace("x + 1", "x + 2")) != base
+
+
+def test_a_criteria_file_that_is_a_link_is_neither_followed_nor_replaced(tmp_path, capsys):
+    path = write_folder(tmp_path / "e", embedding_records(), "embedding_sparsity")
+    outside = tmp_path / "private.json"
+    (path / CRITERIA_FILE).symlink_to(outside)  # dangling: a write through it would create it
+    store_criteria(path, "embedding_sparsity")
+    assert not outside.exists() and (path / CRITERIA_FILE).is_symlink()
+    code = main(["report", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "not a regular entry of the results folder" in err
+    assert len(err.strip().splitlines()) == 1

@@ -24,6 +24,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -163,7 +164,7 @@ def store_criteria(results_dir: Path, sweep_name: str) -> None:
 
     path = Path(results_dir) / CRITERIA_FILE
     experiment = EXPERIMENTS.get(sweep_name)
-    if experiment is None or not experiment.criteria or path.exists():
+    if experiment is None or not experiment.criteria or os.path.lexists(path):
         return
     record = criteria_record(experiment.name, experiment.criteria)
     write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
@@ -179,7 +180,7 @@ class Registration:
 
 def registration(results_dir: Path, experiment: str, criteria: Sequence[Criterion]) -> Registration:
     path = Path(results_dir) / CRITERIA_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return Registration(None)
     stored = read_json_object(path)
     claims = stored.get("claims") if stored.get("experiment") == experiment else None
