@@ -79,14 +79,14 @@ def summary(
 
     Example: adamlab summary results/first_sweep --all
     """
-    from adamlab.analysis.summary import SummaryOptions
+    from adamlab.analysis.summary import SummaryOptions, needed_metrics
     from adamlab.store.merge import load_folders
 
     rule = getattr(rule, "value", rule)
-    results = load_folders(results_dirs)
+    results = load_folders(results_dirs, needed_metrics=needed_metrics(metric))
     results_dir = results.root
-    if at_step is not None and not results.metrics.empty:
-        last = int(results.metrics["step"].max())
+    last = results.logs.last_step() if at_step is not None else None
+    if last is not None:
         if at_step > last:  # every trial would be judged by its final value, silently
             raise AdamlabError(
                 f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
