@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adamlab.errors import AdamlabError
-from adamlab.experiments.criteria import store_criteria
+from adamlab.experiments.registry import store_criteria
 from adamlab.host import available_cores
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
