@@ -37,7 +37,16 @@ def test_the_whole_log_is_the_records_logs_in_table_order(folder):
 @pytest.mark.parametrize("metrics", [{"train_loss"}, {"test_accuracy", "train_loss"}, {"nope"}, set()])
 def test_a_table_of_some_metrics_is_their_rows_of_the_whole_log(folder, metrics):
     results = load_results(folder)
-    pd.testing.assert_frame_equal(results.metric_log(metrics), _rows_of(results.metrics, metrics))
+    some = results.metric_log(metrics)  # built from the arrays: the whole table is not out yet
+    pd.testing.assert_frame_equal(some, _rows_of(results.metrics, metrics))
+
+
+def test_once_the_whole_log_is_out_an_edit_of_it_shows_in_every_table(folder):
+    results = load_results(folder)
+    before = results.metric_log({"train_loss"})
+    results.metrics.loc[results.metrics["metric"] == "train_loss", "value"] = 7.0
+    assert set(results.metric_log({"train_loss"})["value"]) == {7.0}
+    assert set(before["value"]) != {7.0}
 
 
 def test_rows_left_out_at_load_are_read_again_when_asked_for(folder, monkeypatch):

@@ -162,10 +162,16 @@ class MetricLogs:
         """The long table (columns METRIC_COLUMNS, a fresh 0..n-1 index) of the rows of `metrics`,
         or of every row when None: trials in table order, each trial's rows as logged."""
         key = None if metrics is None else frozenset(metrics)
+        whole = self._frames.get(None)
+        if whole is not None and key is not None:
+            # once the whole table is out, every table is cut from it (a caller may edit it)
+            return whole[whole["metric"].isin(key)].reset_index(drop=True)
         if key not in self._frames:
             if self._missing(key):
                 self._whole()
             self._frames[key] = self._build(key)
+            if key is None:
+                self._frames = {None: self._frames[None]}
         return self._frames[key]
 
     def _missing(self, metrics: frozenset[str] | None) -> bool:
