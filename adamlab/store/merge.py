@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from adamlab.errors import AdamlabError
 from adamlab.store.metric_logs import MetricLogs
 from adamlab.store.tables import Results, load_results
@@ -36,8 +38,6 @@ def load_folders(
 ) -> Results:
     """One folder: `load_results` as it is. Several: merged (see the module docstring).
     `needed_metrics`: as `load_results` takes it, for each folder."""
-    import pandas as pd
-
     dirs = [Path(d) for d in results_dirs]
     if not dirs:
         raise AdamlabError("give at least one results folder")

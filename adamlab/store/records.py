@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
+from adamlab.optimizers.registry import get_spec
 from adamlab.store.atomic import write_text_atomic
 from adamlab.store.identity import (
     IDENTITY_FIELDS,
@@ -137,9 +139,6 @@ class TrialRecord(BaseModel):
     def _hparams_of_their_optimizer(self) -> TrialRecord:
         # each hyperparameter of a built-in optimizer has its default's type (a string lr would
         # reach the summary's arithmetic); a plug-in's code is not imported to read a record
-        from adamlab.entry_points import OPTIMIZER_GROUP, registered
-        from adamlab.optimizers.registry import get_spec
-
         entry = None if self.optimizer_target else registered(OPTIMIZER_GROUP).get(self.optimizer)
         allowed = get_spec(self.optimizer).allowed() if entry is not None and entry.built_in else {}
         for name, value in self.hparams.items():
