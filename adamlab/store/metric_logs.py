@@ -68,26 +68,26 @@ class MetricLogBuilder:
             keep: Collection[str] | None = None) -> None:
         """One trial's log; `keep`: hold only the rows of these metrics (None: every row)."""
         start = len(self._step)
-        local, uniques = pd.factorize(np.array(metric, dtype=object), sort=False)
-        names = uniques.tolist()
-        codes = np.array([self._vocabulary.setdefault(n, len(self._vocabulary)) for n in names],
-                         dtype=np.int32)[local]
+        names = list(dict.fromkeys(metric))
+        vocabulary = self._vocabulary
+        for name in names:
+            vocabulary.setdefault(name, len(vocabulary))
         held = None
-        if keep is None or set(names) <= set(keep):
+        if keep is None or set(keep).issuperset(names):
+            self._codes.extend(map(vocabulary.__getitem__, metric))
             self._step.extend(step)
             self._wall_time.extend(wall_time)
             self._value.extend(value)
         else:
             held = self._shared(frozenset(keep))
-            rows = np.isin(local, [i for i, name in enumerate(names) if name in held])
-            codes = codes[rows]
-            self._step.frombytes(np.array(step, dtype=np.int64)[rows].tobytes())
-            self._wall_time.frombytes(np.array(wall_time, dtype=np.float64)[rows].tobytes())
-            self._value.frombytes(np.array(value, dtype=np.float64)[rows].tobytes())
-        self._codes.frombytes(codes.astype(np.int32).tobytes())
-        self._spans[trial_id] = Span(trial_id, start, len(self._step),
-                                     self._shared(frozenset(names)), len(step),
-                                     max(step) if len(step) else None, held)
+            rows = [i for i, name in enumerate(metric) if name in held]
+            self._codes.extend([vocabulary[metric[i]] for i in rows])
+            self._step.extend([step[i] for i in rows])
+            self._wall_time.extend([wall_time[i] for i in rows])
+            self._value.extend([value[i] for i in rows])
+        present = frozenset(names)
+        self._spans[trial_id] = Span(trial_id, start, len(self._step), self._shared(present),
+                                     len(step), max(step) if len(step) else None, held)
 
     def _shared(self, names: frozenset[str]) -> frozenset[str]:
         return self._sets.setdefault(names, names)
@@ -192,33 +192,31 @@ class MetricLogs:
         return self
 
     def _build(self, metrics: frozenset[str] | None) -> pd.DataFrame:
-        trial_ids, counts, steps, walls, names, values = [], [], [], [], [], []
+        owners, steps, walls, names, values = [], [], [], [], []
         for part in self._parts:
             block, spans = part.block, part.spans
-            labels = np.array(block.vocabulary, dtype=object)
-            kept = None
+            starts = np.array([s.start for s in spans], dtype=np.int64)
+            lengths = np.array([s.stop - s.start for s in spans], dtype=np.int64)
+            # every span's rows, spans in table order: start + 0, 1, ... of each span
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(spans) else starts
+            rows = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+            owner = np.repeat(np.arange(len(spans)), lengths)
             if metrics is not None:
                 wanted = [code for code, name in enumerate(block.vocabulary) if name in metrics]
-                kept = np.isin(block.codes, wanted)
-            for span in spans:
-                rows = slice(span.start, span.stop)
-                if kept is not None:
-                    rows = span.start + np.flatnonzero(kept[rows])
-                codes = block.codes[rows]
-                trial_ids.append(span.trial_id)
-                counts.append(len(codes))
-                steps.append(block.step[rows])
-                walls.append(block.wall_time[rows])
-                names.append(labels[codes])
-                values.append(block.value[rows])
+                kept = np.isin(block.codes[rows], wanted)
+                rows, owner = rows[kept], owner[kept]
+            owners.append(np.array([s.trial_id for s in spans], dtype=object)[owner])
+            steps.append(block.step[rows])
+            walls.append(block.wall_time[rows])
+            names.append(np.array(block.vocabulary, dtype=object)[block.codes[rows]])
+            values.append(block.value[rows])
 
         def joined(parts: list[np.ndarray], dtype) -> np.ndarray:
             return np.concatenate(parts) if parts else np.array([], dtype=dtype)
 
-        owners = np.repeat(np.array(trial_ids, dtype=object), counts)
         return pd.DataFrame(
             {
-                "trial_id": pd.Series(owners, dtype="str"),
+                "trial_id": pd.Series(joined(owners, object), dtype="str"),
                 "step": joined(steps, np.int64),
                 "wall_time": joined(walls, np.float64),
                 "metric": pd.Series(joined(names, object), dtype="str"),
