@@ -65,7 +65,7 @@ class MetricLogBuilder:
 
     def add(self, trial_id: str, step: Sequence[int], wall_time: Sequence[float],
             metric: Sequence[str], value: Sequence[float], *,
-            keep: Collection[str] | None = None) -> None:
+            keep: frozenset[str] | None = None) -> None:
         """One trial's log; `keep`: hold only the rows of these metrics (None: every row)."""
         start = len(self._step)
         names = list(dict.fromkeys(metric))
@@ -73,13 +73,13 @@ class MetricLogBuilder:
         for name in names:
             vocabulary.setdefault(name, len(vocabulary))
         held = None
-        if keep is None or set(keep).issuperset(names):
+        if keep is None or keep.issuperset(names):
             self._codes.extend(map(vocabulary.__getitem__, metric))
             self._step.extend(step)
             self._wall_time.extend(wall_time)
             self._value.extend(value)
         else:
-            held = self._shared(frozenset(keep))
+            held = self._shared(keep)
             rows = [i for i, name in enumerate(metric) if name in held]
             self._codes.extend([vocabulary[metric[i]] for i in rows])
             self._step.extend([step[i] for i in rows])
@@ -122,15 +122,6 @@ class MetricLogs:
     def __init__(self, parts: Iterable[_Part]) -> None:
         self._parts = list(parts)
         self._frames: dict[frozenset[str] | None, pd.DataFrame] = {}
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> MetricLogs:
-        """The logs of a long table (columns METRIC_COLUMNS), trials in their first row's order."""
-        builder = MetricLogBuilder()
-        for trial_id, rows in frame.groupby("trial_id", sort=False):
-            builder.add(str(trial_id), rows["step"].tolist(), rows["wall_time"].tolist(),
-                        rows["metric"].tolist(), rows["value"].tolist())
-        return builder.logs(str(t) for t in dict.fromkeys(frame["trial_id"]))
 
     def _spans(self) -> list[Span]:
         return [span for part in self._parts for span in part.spans]
