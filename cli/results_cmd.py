@@ -148,7 +148,10 @@ def export(
         from adamlab.analysis.export import check_extension
 
         check_extension(out)  # before reading the folders
-    frame = export_frame(load_folders(results_dirs), long=long, task=task, optimizer=optimizer)
+    # one row per trial needs no logged values: none is held
+    needed = None if long else (lambda task, manifest: ())
+    frame = export_frame(load_folders(results_dirs, needed_metrics=needed), long=long, task=task,
+                         optimizer=optimizer)
     write_table(frame, out)
     if out is not None:
         stdout.print(f"wrote {out} ({len(frame):,} rows, {len(frame.columns)} columns)",
