@@ -132,3 +132,30 @@ def test_the_column_checks_accept_and_refuse_what_the_record_model_does(folder, 
     record, log = read_record(path)
     assert log == expected.metrics
     assert record.model_copy(update={"metrics": expected.metrics}) == expected
+
+
+@pytest.mark.parametrize("options", [[], ["--all", "--json"], ["--metric", "test_accuracy"],
+                                     ["--rule", "best", "--at-step", "30"], ["--tuning-curve"]])
+def test_the_summary_command_reads_no_row_it_did_not_ask_for(folder, options, monkeypatch, capsys):
+    from adamlab.cli.app import main
+
+    monkeypatch.setattr(MetricLogs, "_whole", lambda self: pytest.fail("read again"))
+    assert main(["summary", str(folder), *options]) == 0
+    assert capsys.readouterr().out
+
+
+def test_a_wide_export_holds_no_logged_value(folder, monkeypatch, capsys):
+    from adamlab.cli.app import main
+
+    loaded = []
+    real = tables.load_results
+
+    def spy(*args, **kwargs):
+        loaded.append(real(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr("adamlab.store.merge.load_results", spy)
+    assert main(["export", str(folder)]) == 0
+    (results,) = loaded
+    assert results.metric_names() and len(results.logs) > 0  # known, counted ...
+    assert all(span.stop == span.start for span in results.logs._spans())  # ... and not held
