@@ -23,6 +23,22 @@ def folder(tmp_path):
     return write_results(tmp_path / "hand")
 
 
+@pytest.fixture
+def folder_with_diagnostics(tmp_path):
+    """The hand folder with an optimizer diagnostic logged beside every value (what no summary
+    reads)."""
+    records = []
+    for record in quadratic_records() + mnist_records():
+        log = {name: list(column) for name, column in record.metrics.items()}
+        for step in dict.fromkeys(record.metrics["step"]):
+            log["step"].append(step)
+            log["wall_time"].append(0.0)
+            log["metric"].append("opt.effective_step")
+            log["value"].append(1.0)
+        records.append(record.model_copy(update={"metrics": log}))
+    return write_results(tmp_path / "diagnostics", records)
+
+
 def _rows_of(frame: pd.DataFrame, metrics: set[str]) -> pd.DataFrame:
     return frame[frame["metric"].isin(metrics)].reset_index(drop=True)
 
@@ -136,12 +152,25 @@ def test_the_column_checks_accept_and_refuse_what_the_record_model_does(folder, 
 
 @pytest.mark.parametrize("options", [[], ["--all", "--json"], ["--metric", "test_accuracy"],
                                      ["--rule", "best", "--at-step", "30"], ["--tuning-curve"]])
-def test_the_summary_command_reads_no_row_it_did_not_ask_for(folder, options, monkeypatch, capsys):
+def test_the_summary_command_holds_only_the_rows_it_reads(folder_with_diagnostics, options,
+                                                          monkeypatch, capsys):
     from adamlab.cli.app import main
 
+    loaded = []
+    real = tables.load_results
+
+    def spy(*args, **kwargs):
+        loaded.append(real(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr("adamlab.store.merge.load_results", spy)
     monkeypatch.setattr(MetricLogs, "_whole", lambda self: pytest.fail("read again"))
-    assert main(["summary", str(folder), *options]) == 0
+    assert main(["summary", str(folder_with_diagnostics), *options]) == 0
     assert capsys.readouterr().out
+    (results,) = loaded
+    assert "opt.effective_step" in results.metric_names()
+    assert all(span.held is not None and "opt.effective_step" not in span.held
+               for span in results.logs._spans() if span.logged)
 
 
 def test_a_wide_export_holds_no_logged_value(folder, monkeypatch, capsys):
