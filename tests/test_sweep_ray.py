@@ -32,9 +32,11 @@ from sweep_testing import (
 )
 
 from adamlab.cli.app import main
-from adamlab.sweep.execute import plan_sweep, run_sweep
+from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
 from adamlab.sweep.stacking import plan_stacks
+from adamlab.sweep.sweep_plan import plan_sweep
 from adamlab.sweep.trials import expand_trials
 
 requires_ray = pytest.mark.skipif(
@@ -128,7 +130,7 @@ def test_ray_backend_records_equal_jobs_1(ray_instance, tmp_path, capsys, stack_
     sweep = load_sweep(config)
     if stack_size > 1:  # what is sent to Ray are stacks of several trials
         assert max(map(len, plan_stacks(expand_trials(sweep), stack_size, jobs=2).stacks)) > 1
-    run_sweep(sweep.with_output(tmp_path / "local"), jobs=1, stack_size=stack_size)
+    run_sweep(sweep.with_output(tmp_path / "local"), SweepOptions(jobs=1, stack_size=stack_size))
     code = main(["sweep", str(config), "--out", str(tmp_path / "ray"), "--backend", "ray",
                  "--stack-size", str(stack_size), "--quiet"])
     assert code == 0, capsys.readouterr().err
@@ -151,7 +153,7 @@ def test_ray_backend_skips_finished_trials_and_runs_each_once(ray_instance, tmp_
     assert len(before) == 6
 
     full = load_sweep(quick_sweep(tmp_path, seeds="[0, 1]")).with_output(out)
-    result = run_sweep(full, backend="ray")
+    result = run_sweep(full, SweepOptions(backend="ray"))
     assert result.plan.done == {r.trial_id for r in first.records}
     assert sorted(r.seed for r in result.records) == [1] * 6  # only the missing trials ran
     after = {p.name: p.read_bytes() for p in (out / "trials").glob("*.json")}

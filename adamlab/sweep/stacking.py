@@ -114,13 +114,12 @@ def _split(trials: list[Trial], parts: int) -> list[list[Trial]]:
 
 
 def plan_stacks(trials: list[Trial], stack_size: int | None = None, *, jobs: int = 1) -> WorkPlan:
-    """The stacks `trials` (pending, in sweep order) run as; see the module docstring.
+    """The stacks `trials` (pending, in sweep order) run as, at most `stack_size` trials each
+(checked where it is read: adamlab.sweep.options.parse_stack_size); see the module docstring.
 
     Why some trials run alone is logged once per reason (a warning on the "adamlab.sweep"
     logger) when a stack size other than 1 was asked for explicitly, and kept in `notes`.
     """
-    if stack_size is not None and stack_size < 1:
-        raise ValueError(f"stack_size must be >= 1, got {stack_size}")
     if stack_size == 1:
         return WorkPlan([[trial] for trial in trials])
     position = {trial.trial_id: i for i, trial in enumerate(trials)}
