@@ -41,6 +41,7 @@ def run_sweep(config: str | Path | dict[str, Any], *, out: str | Path | None = N
 
 def load_results(results_dir: str | Path):
     """A results folder's tables (trials, metrics), manifest and provenance, checked."""
+    # lazy: the tables are pandas; `import adamlab` loads no pandas
     from adamlab.store.tables import load_results as load
 
     return load(results_dir)
@@ -50,9 +51,9 @@ def summarize(results, **options: Any):
     """Each task's ranked configs and comparisons (`TaskSummary` list), as `adamlab summary`
     shows them; `results` is a folder or loaded Results, `options` those of SummaryOptions
     (metric, rule, at_step, target, task, against, all_configs)."""
-    from adamlab.analysis.summary import SummaryOptions
-    from adamlab.analysis.summary import summarize as summarize_results
+    # lazy: the summary computes on pandas tables; `import adamlab` loads no pandas
+    from adamlab.analysis import summary
 
     if isinstance(results, (str, Path)):
         results = load_results(results)
-    return summarize_results(results, SummaryOptions(**options))
+    return summary.summarize(results, summary.SummaryOptions(**options))

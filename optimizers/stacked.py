@@ -35,6 +35,7 @@ from torch import Tensor
 
 from adamlab.optimizers import fast_adam
 from adamlab.optimizers.adam import check_hyperparameters
+from adamlab.optimizers.adam_kernel import kernel_problem, load_kernel
 from adamlab.optimizers.builtin import ADAM_PER_MEMBER
 from adamlab.optimizers.diagnostics import (
     member_movement,
@@ -42,6 +43,7 @@ from adamlab.optimizers.diagnostics import (
     params_snapshot,
     step_diagnostics,
 )
+from adamlab.optimizers.optimizer_stack import OptimizerStack
 from adamlab.optimizers.registry import build_optimizer, get_spec
 from adamlab.optimizers.schedules import split_schedule
 from adamlab.optimizers.spec import OptimizerSpec
@@ -52,7 +54,6 @@ IMPLEMENTATIONS = ("auto", "foreach", "fused")
 
 class MemberValues:
     """Per-member hyperparameters: Python floats, and as [K, 1, ...] columns for tensor ops."""
-
     def __init__(self, values: dict[str, list[float]]):
         self.values = values
         self._columns: dict[tuple, Tensor] = {}
@@ -82,7 +83,6 @@ def _select(tensor: Tensor, members: Sequence[int]) -> Tensor:
 
 class StackedOptimizer(ABC):
     """The update of K members' parameters; each member's hyperparameters in `hp`."""
-
     def __init__(self, params: list[Tensor], hp: MemberValues):
         self.params = list(params)
         self.hp = hp
@@ -103,7 +103,6 @@ class StackedOptimizer(ABC):
     @abstractmethod
     def step(self) -> None:
         """One update of every member, from each parameter's .grad."""
-
     def code_path(self) -> str:
         """The code that runs the update, in words (recorded with each trial)."""
         return "stacked tensor ops"
@@ -168,8 +167,6 @@ class StackedAdam(StackedOptimizer):
 
     def uses_kernel(self) -> bool:
         """Whether a step runs in the C kernel (else multi-tensor ops)."""
-        from adamlab.optimizers.adam_kernel import load_kernel
-
         tensors = self.params + self.exp_avgs + self.exp_avg_sqs + self.max_exp_avg_sqs
         dtype = self.params[0].dtype
         return (
@@ -181,7 +178,6 @@ class StackedAdam(StackedOptimizer):
     def code_path(self) -> str:
         if self.uses_kernel():
             return "fused kernel"
-        from adamlab.optimizers.adam_kernel import kernel_problem
 
         problem = kernel_problem(self.params[0].dtype) if self.params[0].is_cpu else None
         return "foreach" + (f" (kernel unavailable: {problem})" if problem else "")
@@ -234,7 +230,6 @@ class StackedAdam(StackedOptimizer):
 
 class StackedSGD(StackedOptimizer):
     """torch.optim.SGD for a stack: plain, heavy-ball momentum (with dampening) or Nesterov."""
-
     def __init__(
         self, params: list[Tensor], members: list[dict[str, Any]], *, momentum: bool, nesterov: bool
     ):
@@ -284,7 +279,6 @@ class StackedSGD(StackedOptimizer):
 
 class TorchStack:
     """A torch.optim optimizer (any registered one) on a stack of one member."""
-
     def __init__(self, optimizer: torch.optim.Optimizer, params: list[Tensor]):
         self.optimizer = optimizer
         self.params = list(params)
@@ -379,8 +373,6 @@ def build_stacked_optimizer(
         return TorchStack(build_optimizer(spec, params, folder, **members[0]), params)
     if spec.stacked is None:
         # any torch.optim optimizer (a plug-in too): one instance per member over its views
-        from adamlab.optimizers.optimizer_stack import OptimizerStack
-
         def factory(views, **hparams):
             return build_optimizer(spec, views, folder, **hparams)
 

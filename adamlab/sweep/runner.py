@@ -55,8 +55,18 @@ from dataclasses import dataclass, field
 
 from adamlab import __version__
 from adamlab.errors import AdamlabError
+from adamlab.optimizers.registry import get_spec
+from adamlab.optimizers.schedules import Schedule
 from adamlab.store.records import TrialRecord
+from adamlab.sweep.environment import (
+    capture_environment,
+    data_hash_of,
+    implementation_of,
+    plugin_files,
+)
 from adamlab.sweep.trials import Trial
+from adamlab.tasks.device import resolve_device
+from adamlab.tasks.registry import load_task, task_spec
 
 ERROR_MAX_CHARS = 300
 
@@ -79,7 +89,6 @@ def metric_goal(name: str, goals: dict[str, str]) -> str:
 
 class MetricLog:
     """The long-format metric rows of one trial, column-wise."""
-
     def __init__(self) -> None:
         self.step: list[int] = []
         self.wall_time: list[float] = []
@@ -111,13 +120,14 @@ class MetricLog:
 
 
 def seed_everything(seed: int) -> None:
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
 
     random.seed(seed)
     torch.manual_seed(seed)
     try:
         # numpy with torch, when a trial runs
+        # lazy: numpy loads with torch, when a trial runs
         import numpy
 
         numpy.random.seed(seed % 2**32)
@@ -135,7 +145,6 @@ def _one_line(exc: BaseException) -> str:
 
 class _FailedAtStep(Exception):
     """Carries the step an exception in the training loop happened at (the cause is chained)."""
-
     def __init__(self, step: int):
         super().__init__(step)
         self.step = step
@@ -165,7 +174,7 @@ def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
 @contextlib.contextmanager
 def flush_denormals():
     """Subnormal floats read and computed as zero inside (see the module docstring)."""
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
 
     torch.set_flush_denormal(True)
@@ -221,10 +230,8 @@ def _run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
 
 
 def _build(trials: list[Trial]):
-    from adamlab.optimizers.registry import get_spec
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     from adamlab.optimizers.stacked import build_stacked_optimizer
-    from adamlab.tasks.device import resolve_device
-    from adamlab.tasks.registry import load_task, task_spec
 
     first = trials[0]
     spec = task_spec(first.task, first.task_target, first.folder)
@@ -235,6 +242,7 @@ def _build(trials: list[Trial]):
     if spec.plugin:
         # a task in plain PyTorch: built with the trial's seed after the global RNGs are seeded,
         # its members stacked by ModuleTask (vmap where the model allows, else one at a time)
+        # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
         from adamlab.tasks.module_task import ModuleTask
 
         user_task = spec.user_class(seed=first.seed, device=device, **params.model_dump())
@@ -255,10 +263,8 @@ def _build(trials: list[Trial]):
 
 def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: str, started: float) -> None:
     """The training loop of every member of the stack at once; ends each member's record."""
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
-
-    from adamlab.optimizers.schedules import Schedule
 
     first = members[0].trial
     steps, log_every, eval_every = first.steps, first.log_every, first.eval_every
@@ -355,9 +361,6 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
 
 def _plugin_targets(trial: Trial) -> list[str]:
     """"module:attribute" of the trial's plug-in optimizer and task (in a file or installed)."""
-    from adamlab.optimizers.registry import get_spec
-    from adamlab.tasks.registry import task_spec
-
     targets = []
     for find in (lambda: get_spec(trial.optimizer, trial.optimizer_target, trial.folder),
                  lambda: task_spec(trial.task, trial.task_target, trial.folder)):
@@ -381,12 +384,6 @@ def trial_record(
     path = getattr(task, "path", None)
     reason = getattr(task, "path_reason", None)
     task_path = f"; members: {path}" + (f" ({reason})" if reason else "") if path else ""
-    from adamlab.sweep.environment import (
-        capture_environment,
-        data_hash_of,
-        implementation_of,
-        plugin_files,
-    )
 
     final, best = log.final_and_best(goals)
     return TrialRecord(
