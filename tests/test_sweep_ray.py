@@ -280,7 +280,7 @@ def test_ctrl_c_frees_the_cluster_it_is_connected_to(tmp_path):
 @requires_ray
 @pytest.mark.slow
 def test_kill_9_of_the_sweep_stops_its_local_ray_instance(tmp_path):
-    """Issue 13, item 3: kill -9 of the sweep leaves no Ray process of its local instance."""
+    """kill -9 of the sweep leaves no Ray process of its local instance."""
     config = fast_then_slow_sweep(tmp_path, fast_seeds=1)
     out = tmp_path / "out"
     process = start_cli("sweep", str(config), "--out", str(out), "--backend", "ray", "-q", cwd=tmp_path)
