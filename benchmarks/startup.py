@@ -111,9 +111,9 @@ def make_folder(out: Path, scratch: Path, *, seeds: int, per_optimizer: int) -> 
     from adamlab.sweep import provenance
     from adamlab.sweep.execute import run_sweep, task_metadata
     from adamlab.sweep.options import SweepOptions
-    from adamlab.sweep.runner import MetricLog, trial_record
     from adamlab.sweep.schema import load_sweep
     from adamlab.sweep.sweep_plan import plan_sweep
+    from adamlab.sweep.trial_record import MetricLog, trial_record
     from adamlab.tasks.registry import load_task
 
     def sweep_of(name: str, seeds_: list[int], n: int, where: Path):
