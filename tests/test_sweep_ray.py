@@ -164,7 +164,7 @@ def test_ray_backend_skips_finished_trials_and_runs_each_once(ray_instance, tmp_
     rows = pd.read_csv(out / "trials.csv")
     assert sorted(rows["trial_id"]) == sorted(name[:-5] for name in after)
 
-    again = run_sweep(full, backend="ray")  # nothing left: no cluster is even needed
+    again = run_sweep(full, SweepOptions(backend="ray"))  # nothing left: no cluster is even needed
     assert again.records == [] and len(again.plan.done) == 12
 
 
@@ -321,7 +321,7 @@ def test_bad_address_is_a_one_line_error(tmp_path, capsys, address, message):
 
 def test_address_without_backend_ray_is_an_error(tmp_path, capsys):
     config = quick_sweep(tmp_path)
-    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--address", "10.0.0.1:6379"]) == 1
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--address", "10.0.0.1:6379"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --address 10.0.0.1:6379: a Ray cluster address; it needs --backend ray"
     )
