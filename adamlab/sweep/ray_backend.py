@@ -270,12 +270,12 @@ class RayBackend:
         self.close()
 
     def executor(self, sweep_name: str, threads: int) -> RayExecutor:
-        """The executor adamlab.sweep.execute.drive feeds: stacks as Ray tasks."""
+        """The executor adamlab.sweep.executors.drive feeds: stacks as Ray tasks."""
         return RayExecutor(self, sweep_name, threads)
 
 
 class RayExecutor:
-    """Stacks as Ray tasks of `backend` (the Executor protocol of adamlab.sweep.execute)."""
+    """Stacks as Ray tasks of `backend` (the Executor protocol of adamlab.sweep.executors)."""
     def __init__(self, backend: RayBackend, sweep_name: str, threads: int):
         self._backend, self.sweep_name, self.threads = backend, sweep_name, threads
         self._driver = DriverContext(cwd=os.getcwd(), adamlab_version=__version__)
