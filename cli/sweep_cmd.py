@@ -21,12 +21,7 @@ from typing import Annotated
 import typer
 
 from adamlab.cli.console import Interrupted, print_error, stderr, stdout
-from adamlab.cli.dry_run import print_dry_run
-from adamlab.cli.progress import SweepProgress
-from adamlab.sweep.execute import SweepInterrupted, run_sweep
 from adamlab.sweep.options import OptionsError, SweepOptions, stale_policy
-from adamlab.sweep.resources import limit_jobs_and_threads
-from adamlab.sweep.schema import SweepConfigError, load_sweep
 from adamlab.sweep.values import DEFAULT_MAX_TRIALS
 
 
@@ -114,6 +109,9 @@ def sweep(
 
     Example: adamlab sweep configs/quickstart.yaml --set steps=100 --set seeds=3 --jobs 2
     """
+    # lazy: the sweep engine's pydantic models load for a sweep, not for `adamlab --help`
+    from adamlab.sweep.schema import SweepConfigError, load_sweep
+
     try:
         # the optimizers are built and stepped once (preflight) only when something will run:
         # --dry-run and a sweep whose trials are all done never import torch
@@ -136,6 +134,8 @@ def sweep(
         print_error(str(exc))
         raise typer.Exit(2) from None
     if dry_run:
+        from adamlab.cli.dry_run import print_dry_run  # lazy: the plan's modules, as above
+
         print_dry_run(sweep, options.retry_failed)
         return
     _run(sweep, _capped(options), quiet=quiet)
@@ -145,6 +145,8 @@ def _capped(options: SweepOptions) -> SweepOptions:
     """Local --jobs and --threads within what this machine allows, each cap said in one line."""
     if options.backend != "local":
         return options
+    from adamlab.sweep.resources import limit_jobs_and_threads  # lazy: the engine, as in sweep()
+
     jobs, threads, notes = limit_jobs_and_threads(options.jobs, options.threads)
     for note in notes:
         stderr.print(f"warning: {note}", style="yellow", markup=False, highlight=False, soft_wrap=True)
@@ -152,6 +154,10 @@ def _capped(options: SweepOptions) -> SweepOptions:
 
 
 def _run(sweep, options: SweepOptions, *, quiet: bool) -> None:
+    from adamlab.cli.progress import SweepProgress  # lazy: the engine, as in sweep()
+    from adamlab.sweep.execute import SweepInterrupted, run_sweep  # lazy: as in sweep()
+    from adamlab.sweep.schema import SweepConfigError  # lazy: as in sweep()
+
     started = time.perf_counter()
     try:
         with SweepProgress(quiet) as progress, _terminate_like_ctrl_c():

@@ -107,10 +107,12 @@ def import_graph(*, function_level: bool = False) -> dict[str, set[str]]:
     return graph
 
 
-#: the packages a command must not load before it needs them: torch and what builds on it, and
-#: the data and plotting stacks; each costs from a tenth of a second to seconds to import
+#: the packages a command must not load before it needs them: torch and what builds on it, the
+#: data and plotting stacks (each a tenth of a second to seconds to import), and pydantic: the
+#: sweep engine and the registries build their models when imported (~0.2 s together), which
+#: `adamlab --help` and the read commands that do not validate a sweep should not pay for
 HEAVY = frozenset({"torch", "torchvision", "tensorboard", "pandas", "numpy", "pyarrow",
-                   "matplotlib", "ray"})
+                   "matplotlib", "ray", "pydantic"})
 LAZY_COMMENT = re.compile(r"#\s*lazy:\s*\S")
 
 

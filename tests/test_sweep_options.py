@@ -57,7 +57,6 @@ def test_the_cli_and_the_python_api_hand_the_executor_the_same_options(tmp_path,
         return real(sweep, options, **rest)
 
     monkeypatch.setattr(execute, "run_sweep", spy)
-    monkeypatch.setattr("adamlab.cli.sweep_cmd.run_sweep", spy)
     monkeypatch.setattr("adamlab.api.execute", spy)
     config = quick_sweep(tmp_path, steps=5, seeds="[0]")
     assert main(["sweep", str(config), "-o", str(tmp_path / "cli"), "-q", "--jobs", "1",
