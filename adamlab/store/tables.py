@@ -20,7 +20,9 @@ that default), `task.<name>` per task parameter (lists and mappings as JSON text
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
 manifest lists the current sweep's `trial_ids`, only those records are loaded: records left by an
 earlier version of the sweep (the YAML changed since) stay on disk but are not part of the
-results (they are counted in `Results.records_not_in_sweep`).
+results (they are counted in `Results.records_not_in_sweep`). A command that reads a few
+metrics' logged values names them (`needed_metrics`): only those are held
+(`adamlab.store.metric_logs`).
 """
 
 from __future__ import annotations
@@ -97,8 +99,8 @@ class Results:
         return self.logs.frame()
 
     def metric_log(self, metrics: Iterable[str]) -> pd.DataFrame:
-        """The rows of `metrics` only, in the order and with the columns of `metrics` (a
-        fresh index): what a command that needs a few metrics' values asks for."""
+        """The rows of these metrics only, in the order and with the columns of the whole log
+        (`.metrics`), a fresh index: what a command that needs a few metrics' values asks for."""
         return self.logs.frame(set(metrics))
 
     def __repr__(self) -> str:
