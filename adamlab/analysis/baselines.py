@@ -10,6 +10,9 @@
   [-100, 100]), with its Student-t interval, shown as a ratio (or difference); seeds that
   diverged or failed in either are left out and counted. When the seed sets differ it is
   Welch's unpaired t on the same scale.
+- The comparisons of one table form a family: their p-values are Holm-adjusted together, and a
+  comparison is significant (★) when its adjusted p < ALPHA on at least MIN_PAIRS pairs. The
+  family is each variant's best config, or every config with `--all`.
 - Steps to target: see `adamlab.analysis.steps`; its ratio is that step over the best SGD
   config's, given only when both were interpolated on the training curve.
 """
@@ -23,7 +26,15 @@ import pandas as pd
 
 from adamlab.analysis.grid_edges import GridEdge
 from adamlab.analysis.grouping import BOUNDED_SUFFIX
-from adamlab.analysis.stats import Comparison, Scale, paired_comparison, welch_comparison
+from adamlab.analysis.stats import (
+    CONFIDENCE,
+    Comparison,
+    Method,
+    Scale,
+    holm,
+    paired_comparison,
+    welch_comparison,
+)
 
 BASELINE_OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("sgd",),
@@ -31,12 +42,19 @@ BASELINE_OPTIMIZERS: dict[str, tuple[str, ...]] = {
 }
 BASELINE_TITLES = {"sgd": "SGD", "momentum": "momentum"}
 
+#: a comparison is marked when its Holm-adjusted p-value is below this ...
+ALPHA = 1.0 - CONFIDENCE
+#: ... and it rests on at least this many pairs (seeds): the report's threshold for any claim
+MIN_PAIRS = 3
+
 
 @dataclass(frozen=True)
 class Baseline:
     #: "sgd", "momentum", or the --against variant
     kind: str
     config_id: int
+    #: the reference config's variant
+    variant: str
     #: e.g. "sgd (lr=0.1)"
     label: str
     mean: float
@@ -48,12 +66,6 @@ class Baseline:
     bracketed: bool = True
     #: False when its variant tried a single lr
     tuned: bool = True
-
-
-def best_baseline(candidates: pd.DataFrame) -> pd.Series | None:
-    """The top-ranked of `candidates` (ranked configs) with an ok seed, or None."""
-    usable = candidates[candidates["n_ok"] > 0]
-    return None if usable.empty else usable.iloc[0]
 
 
 def comparison_scale(configs: pd.DataFrame, metric: str = "") -> Scale:
@@ -82,6 +94,98 @@ def compare(config: pd.Series, reference: pd.Series, *, scale: Scale,
     if found is not None and bounded and found.has_interval:
         found = replace(found, low=max(found.low, -1.0), high=min(found.high, 1.0))
     return found
+
+
+@dataclass(frozen=True)
+class ConfigComparison:
+    """One config of a summary table against one reference, on the table's metric."""
+
+    #: the reference's key: "sgd", "momentum", or the --against variant
+    reference: str
+    config_id: int
+    reference_config_id: int
+    metric: str
+    #: "ratio": config/reference, from the mean per-seed log-ratio; "difference": config -
+    #: reference (an accuracy: a difference of proportions, its interval clipped to [-1, 1])
+    scale: Scale
+    #: "paired" on the seeds both finished ok, or "welch" when the seed sets differ
+    method: Method
+    estimate: float
+    #: the Student-t interval of `estimate` at `confidence` (NaN below two pairs, or below two
+    #: seeds on a side for Welch)
+    low: float
+    high: float
+    confidence: float
+    #: two-sided p-value of no difference (NaN without an interval)
+    p: float
+    #: `p` Holm-adjusted within the table's family (NaN outside it)
+    p_holm: float
+    #: the pairs used (paired) or the config's ok seeds (Welch)
+    pairs: int
+    #: shared seeds left out because one of the two diverged or failed there
+    left_out: int
+    #: ★: `p_holm` < ALPHA on at least MIN_PAIRS pairs
+    significant: bool
+    #: the two variants were tuned over grids of different sizes
+    unequal_budget: bool
+
+    @property
+    def has_interval(self) -> bool:
+        return not math.isnan(self.low)
+
+
+def significant(p_holm: float, pairs: int) -> bool:
+    """★: Holm-adjusted p < ALPHA on at least MIN_PAIRS pairs."""
+    return not math.isnan(p_holm) and p_holm < ALPHA and pairs >= MIN_PAIRS
+
+
+def compare_with_reference(
+    configs: pd.DataFrame,
+    baseline: Baseline,
+    *,
+    metric: str,
+    scale: Scale,
+    family: pd.Index,
+    budgets: dict[str, int],
+) -> dict[int, ConfigComparison]:
+    """Every config of `configs` (ranked rows of `group_configs`) but the reference itself and
+    those without an ok seed, against `baseline`, by config id. The p-values of the configs at
+    `family` (index labels of `configs`) are Holm-adjusted together; `budgets` gives each
+    variant's number of configs."""
+    reference = configs.loc[configs["config_id"] == baseline.config_id].iloc[0]
+    bounded = metric.endswith(BOUNDED_SUFFIX)
+    found: dict[object, Comparison] = {}
+    for index, row in configs.iterrows():
+        if row["config_id"] != baseline.config_id:
+            comparison = compare(row, reference, scale=scale, bounded=bounded)
+            if comparison is not None:
+                found[index] = comparison
+    in_family = [i for i in family if i in found]
+    adjusted = dict(zip(in_family, holm([found[i].p for i in in_family]), strict=True))
+    budget = budgets.get(baseline.variant, 0)
+    out: dict[int, ConfigComparison] = {}
+    for index, comparison in found.items():
+        row = configs.loc[index]
+        p_holm = adjusted.get(index, math.nan)
+        out[int(row["config_id"])] = ConfigComparison(
+            reference=baseline.kind,
+            config_id=int(row["config_id"]),
+            reference_config_id=baseline.config_id,
+            metric=metric,
+            scale=comparison.scale,
+            method=comparison.method,
+            estimate=comparison.estimate,
+            low=comparison.low,
+            high=comparison.high,
+            confidence=CONFIDENCE,
+            p=comparison.p,
+            p_holm=p_holm,
+            pairs=comparison.n,
+            left_out=comparison.left_out,
+            significant=significant(p_holm, comparison.n),
+            unequal_budget=budgets.get(str(row["variant"]), 0) != budget,
+        )
+    return out
 
 
 def step_ratio(steps: float, reference_steps: float) -> float:

@@ -22,11 +22,13 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -40,6 +42,8 @@ from adamlab.analysis.grouping import (
     task_instances,
 )
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
+from adamlab.analysis.tuning_curve import instance_curves
+from adamlab.analysis.tuning_plot import draw_tuning_curves
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic
 from adamlab.store.entries import check_folder
@@ -291,9 +295,6 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
 
 def tuning_curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
     """Each variant's tuning curve (adamlab.analysis.tuning_curve), when there are points."""
-    from adamlab.analysis.tuning_curve import instance_curves
-    from adamlab.analysis.tuning_plot import draw_tuning_curves
-
     instance = next((i for i in task_instances(results.trials) if i.slug == summary.slug), None)
     points = instance_curves(results, instance, summary.metric) if instance is not None else []
     figure = draw_tuning_curves(points) if points else None
@@ -305,8 +306,6 @@ def tuning_curves(results: Results, summary: TaskSummary) -> list[tuple[str, Fig
 
 
 def _variant_colors(summary: TaskSummary) -> dict[str, tuple]:
-    from matplotlib import colormaps
-
     palette = colormaps["tab10"].colors
     variants = list(dict.fromkeys(summary.configs["variant"]))
     return {v: palette[i % len(palette)] for i, v in enumerate(variants)}
@@ -329,8 +328,6 @@ def _mark_every(points: int) -> int:
 
 def _set_title(ax, headline: str, *details: str) -> None:
     """The title, each line wrapped to fit the figure's width."""
-    import textwrap
-
     lines = textwrap.wrap(headline, TITLE_CHARS) + textwrap.wrap("; ".join(details), TITLE_CHARS)
     ax.set_title("\n".join(lines), fontsize=9)
 

@@ -1,4 +1,5 @@
-"""Rich tables of a summary: one per task instance, the rules printed under each."""
+"""Rich tables of a summary: one per task instance, the rules printed under each, and the
+rules every table follows in words."""
 
 from __future__ import annotations
 
@@ -11,16 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from adamlab.analysis.baselines import MIN_PAIRS, ConfigComparison
 from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing
-from adamlab.analysis.summary import (
-    GENERAL_RULES,
-    MIN_PAIRS,
-    SummaryOptions,
-    TaskSummary,
-    ranking_rule_text,
-    summarize,
-)
-from adamlab.analysis.table_fit import print_fitted
+from adamlab.analysis.stats import CONFIDENCE
+from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize
+from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
 from adamlab.store.tables import Results, load_results
 
 
@@ -167,7 +163,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
             cells += [_format_hparam(row[c]) for c in summary.varying]
         cells.append(_format_mean(row, own_line=own_line))
         for baseline in baselines:
-            cells.append(_format_comparison(row, baseline.kind, summary.comparison_scale,
+            cells.append(_format_comparison(summary.comparison(row, baseline.kind),
                                             own_line=own_line, interval=with_intervals,
                                             points=points))
         if with_steps:
@@ -181,8 +177,6 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
 
 def fitted_summary_table(console: Console, summary: TaskSummary, *, show_all: bool = False):
     """The summary table at the first compaction level that fits `console.width`."""
-    from adamlab.analysis.table_fit import Fitted, fit_table
-
     def build(level: int) -> Fitted:
         steps = [step for step in FIT_STEPS[:level]
                  if not (step.startswith("steps") and summary.target is None)]
@@ -234,27 +228,26 @@ def _format_mean(row: pd.Series, *, own_line: bool = False) -> str:
     return text
 
 
-def _format_comparison(row: pd.Series, kind: str, scale: str, *, own_line: bool = False,
+def _format_comparison(comparison: ConfigComparison | None, *, own_line: bool = False,
                        interval: bool = True, points: bool = False) -> Text:
-    estimate = row.get(f"ratio_vs_{kind}", math.nan)
-    if is_missing(estimate):
+    if comparison is None or is_missing(comparison.estimate):
         return Text("—")
-    unit = "×" if scale == "ratio" else " pp" if points else ""
-    digits = ((lambda v: f"{v:.3g}") if scale == "ratio"
+    ratio = comparison.scale == "ratio"
+    unit = "×" if ratio else " pp" if points else ""
+    digits = ((lambda v: f"{v:.3g}") if ratio
               else (lambda v: f"{100 * v:+.3g}") if points else format_number)
-    text = Text(f"{digits(estimate)}{unit}")
-    if row.get(f"significant_vs_{kind}", False):
+    text = Text(f"{digits(comparison.estimate)}{unit}")
+    if comparison.significant:
         text.append(" ★", style="bold yellow")
-    low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
-    if interval and not is_missing(low):
+    if interval and not is_missing(comparison.low):
         text.append("\n" if own_line else " ")
-        text.append(f"[{digits(low)}, {digits(high)}]", style="dim")
+        text.append(f"[{digits(comparison.low)}, {digits(comparison.high)}]", style="dim")
     gap = "\n" if own_line else " "  # at narrow widths the notes go under the numbers
-    if row[f"method_vs_{kind}"] == "welch":
+    if comparison.method == "welch":
         text.append(f"{gap}welch", style="yellow")
-    if row[f"left_out_vs_{kind}"]:
+    if comparison.left_out:
         seeds = "" if own_line else " seed(s)"
-        text.append(f"{gap}({row[f'left_out_vs_{kind}']}{seeds} left out)", style="yellow")
+        text.append(f"{gap}({comparison.left_out}{seeds} left out)", style="yellow")
     return text
 
 
@@ -288,3 +281,69 @@ def _format_seeds(row: pd.Series) -> Text:
     if row.get("n_no_learn", 0):
         text.append(f" ({row['n_no_learn']} did not learn)", style="bold red")
     return text
+
+
+#: the rules every table follows (printed once under the tables)
+GENERAL_RULES = (
+    "A config is a task + variant + all hyperparameters; its seeds are grouped: ranked by the "
+    f"mean over ok seeds; shown with a Student-t {CONFIDENCE:.0%} interval when 2+ seeds are ok "
+    "(none with one seed; at 2-3 seeds it is wide: t = 12.7 at 2, 4.3 at 3) that stays in the "
+    "metric's range: a metric whose values are all > 0 as the geometric mean [low, high] (the "
+    "interval of the mean log), an accuracy clipped to [0, 1].",
+    "Selection on validation data: a test_X metric is ranked by val_X when the task logs it "
+    "(MNIST holds out the last 10,000 training images); the selected config's test_X is "
+    "reported. Best config of a variant = best by that ranking; a config with any diverged or "
+    "failed seed ranks after every config with none. With --at-step N, a trial that diverged "
+    "after step N counts by its value at N.",
+    "Comparisons (÷ columns): per-seed ratio config/reference (mean of per-seed log-ratios, "
+    "or differences where values can be <= 0) with its t-interval, on the seeds both finished "
+    "ok; an accuracy by its difference in percentage points; ★ = Holm-adjusted p < 0.05 "
+    f"within the table on >= {MIN_PAIRS} pairs; 'welch' = the seeds differ, compared "
+    "unpaired. References: best sgd, and best momentum or nesterov, by registry optimizer "
+    "(or --against VARIANT).",
+    "Grid edges: open = best at the first/last grid value (widen the grid); stability limit = "
+    "the next value diverged; refine = it diverged and is > 2x away (the optimum may lie "
+    "between); untuned = one lr tried. A lead over an unbracketed reference is an upper bound.",
+)
+
+
+
+
+def ranking_rule_text(summary: TaskSummary) -> list[str]:
+    """The rules behind one task's table, in words (printed under it)."""
+    better = "lower" if summary.goal == "min" else "higher"
+    at = f" at the logged step nearest <= {summary.at_step}" if summary.at_step is not None else ""
+    kind = "final (last logged)" if summary.rule == "final" else "best (best-ever)"
+    selected = (
+        f" selected on {summary.select_metric} (validation), {summary.metric} reported"
+        if summary.select_metric and summary.select_metric != summary.metric else ""
+    )
+    lines = [
+        f"Ranked by rule {kind} {summary.metric}{at}{selected}, {better} is better; "
+        f"mean over each config's ok seeds."
+    ]
+    if summary.baselines:
+        refs = []
+        for b in summary.baselines.values():
+            tuned = "best-tuned " if b.tuned else ""
+            text = f"{tuned}{b.title} = {b.label}"
+            if not b.bracketed:
+                text += (
+                    f" (not bracketed: {'; '.join(e.detail for e in b.edges.values())}; "
+                    "a lead over it is an upper bound)"
+                )
+            refs.append(text)
+        scale = (
+            "per-seed ratio config/reference" if summary.comparison_scale == "ratio"
+            else "per-seed difference config - reference"
+        )
+        lines.append(f"Comparisons: {scale} [t 95%] ({'; '.join(refs)}).")
+    else:
+        lines.append("No sgd, momentum or nesterov config with an ok seed: no comparisons.")
+    if summary.target is not None:
+        lines.append(
+            f"Steps to target: first step where the seed-mean curve reaches "
+            f"{summary.target:.6g} ({summary.target_source}); interpolated between logged "
+            "steps for a training metric, else the eval step with the eval cadence."
+        )
+    return lines

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from adamlab.analysis.baselines import Baseline, ConfigComparison
 from adamlab.analysis.grouping import is_missing
 from adamlab.analysis.summary import TaskSummary
 from adamlab.store.tables import HP_PREFIX, hparam_columns
@@ -78,29 +79,32 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "comparisons": {},
     }
     for kind, baseline in summary.baselines.items():
-        if is_missing(row.get(f"ratio_vs_{kind}")):
-            continue
-        p_holm = _plain(row[f"p_holm_vs_{kind}"])
-        record["comparisons"][kind] = {
-            "estimate": _plain(row[f"ratio_vs_{kind}"]),
-            "low": _plain(row[f"low_vs_{kind}"]),
-            "high": _plain(row[f"high_vs_{kind}"]),
-            "p": _plain(row[f"p_vs_{kind}"]),
-            "p_holm": p_holm,
-            "significant": bool(row[f"significant_vs_{kind}"]),
-            "unequal_budget": bool(row[f"unequal_budget_vs_{kind}"]),
-            "method": row[f"method_vs_{kind}"],
-            "scale": summary.comparison_scale,
-            "pairs": int(row[f"pairs_vs_{kind}"]),
-            "left_out": int(row[f"left_out_vs_{kind}"]),
-            "reference_label": baseline.label,
-            "reference_bracketed": baseline.bracketed,
-        }
+        comparison = summary.comparison(row, kind)
+        if comparison is not None and not is_missing(comparison.estimate):
+            record["comparisons"][kind] = _comparison_record(comparison, baseline)
     if summary.target is not None:
         record["target"] = summary.target
         record["steps_to_target"] = _plain(row["steps_to_target"])
         record["steps_text"] = row["steps_text"]
     return record
+
+
+def _comparison_record(comparison: ConfigComparison, baseline: Baseline) -> dict:
+    return {
+        "estimate": _plain(comparison.estimate),
+        "low": _plain(comparison.low),
+        "high": _plain(comparison.high),
+        "p": _plain(comparison.p),
+        "p_holm": _plain(comparison.p_holm),
+        "significant": comparison.significant,
+        "unequal_budget": comparison.unequal_budget,
+        "method": comparison.method,
+        "scale": comparison.scale,
+        "pairs": comparison.pairs,
+        "left_out": comparison.left_out,
+        "reference_label": baseline.label,
+        "reference_bracketed": baseline.bracketed,
+    }
 
 
 def summary_json(summaries: list[TaskSummary], *, show_all: bool = False) -> str:
