@@ -78,3 +78,37 @@ def test_without_a_validation_split_the_summary_warns():
     assert summary.select_metric == "test_loss"
     assert summary.variant_best.iloc[0]["hp.lr"] == 1e-2
     assert "no val_loss recorded (the task's validation split is off?)" in summary.warnings[0]
+
+
+def test_a_config_without_an_ok_seed_is_never_a_variants_best(tmp_path):
+    """lr=1e-3 finished on every seed without logging the metric: it ranks first (no bad
+    seed) but has nothing to select on, so each variant's best, its reference and the claims'
+    best_row are all lr=1e-2, whose three seeds include one that diverged."""
+    records = []
+    for optimizer in ("adam", "sgd"):
+        for seed in (0, 1, 2):
+            records.append(record("mnist_mlp", optimizer, {"lr": 1e-3}, seed,
+                                  {1: {"train_loss": 2.3}, 200: {"train_loss": 0.5}}))
+            log = {1: {"train_loss": 2.3},
+                   200: {"train_loss": 0.4, "val_loss": 0.3 + 0.01 * seed, "test_loss": 0.35}}
+            if seed == 2:
+                log = {1: {"train_loss": 2.3}, 50: {"train_loss": float("nan")}}
+            trial = record("mnist_mlp", optimizer, {"lr": 1e-2}, seed, log,
+                           status="diverged" if seed == 2 else "finished")
+            records.append(trial.model_copy(update={"steps": 200}))  # planned as the others
+    results = load_results(write_folder(tmp_path / "r", records, "mine"))
+    (summary,) = summarize(results, SummaryOptions(metric="test_loss"))
+    ranked = summary.configs.set_index(["optimizer", "hp.lr"])["rank"]
+    assert ranked[("adam", 1e-3)] < ranked[("adam", 1e-2)]  # ranked first, nothing measured
+    bests = summary.variant_best.set_index("variant")
+    assert list(bests["hp.lr"]) == [1e-2, 1e-2]
+    assert summary.baselines["sgd"].config_id == bests.loc["sgd", "config_id"]
+    for optimizer in ("adam", "sgd"):
+        trials = results.trials[results.trials["optimizer"] == optimizer]
+        chosen = best_row(config_values(results, trials, "test_loss"))
+        assert chosen["hp.lr"] == 1e-2 and chosen["n_ok"] == 2
+    # a variant with no ok seed anywhere still shows, by its top-ranked config
+    failing = [r for r in records if r.hparams["lr"] == 1e-3 or r.optimizer == "sgd"]
+    (summary,) = summarize(results_of(failing), SummaryOptions(metric="test_loss"))
+    adam = summary.variant_best.set_index("variant").loc["adam"]
+    assert (adam["hp.lr"], adam["n_ok"]) == (1e-3, 0)

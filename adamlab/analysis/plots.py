@@ -41,6 +41,7 @@ from adamlab.analysis.grouping import (
     seed_curves,
     task_instances,
 )
+from adamlab.analysis.selection import best, best_of_each
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
 from adamlab.analysis.tuning_curve import instance_curves
 from adamlab.analysis.tuning_plot import draw_tuning_curves
@@ -104,11 +105,11 @@ def curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
     colors = _variant_colors(summary)
     markers = _variant_markers(summary)
     n_seeds = set()
-    best = summary.variant_best
+    bests = summary.variant_best
     all_curves = curve_table(
-        results.metrics, [t for ids in best["ok_trial_ids"] for t in ids], summary.metric
+        results.metrics, [t for ids in bests["ok_trial_ids"] for t in ids], summary.metric
     )
-    for _, row in best.iterrows():
+    for _, row in bests.iterrows():
         table = seed_curves(all_curves, row["ok_trial_ids"], goal=summary.goal).dropna(how="any")
         if table.empty or table.shape[1] == 0:
             continue
@@ -159,7 +160,7 @@ def lr_sensitivity(results: Results, summary: TaskSummary) -> list[tuple[str, Fi
     all_bad: list[tuple[str, float]] = []
     some_bad_seen = False
     for variant, group in configs.groupby("variant", sort=False):
-        best_at_lr = group.dropna(subset=[lr]).drop_duplicates(lr, keep="first").sort_values(lr)
+        best_at_lr = best_of_each(group.dropna(subset=[lr]), [lr]).sort_values(lr)
         if best_at_lr.empty:
             continue
         color = colors[variant]
@@ -227,20 +228,20 @@ def heatmaps(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]
 
 
 def _grid(configs: pd.DataFrame, a: str, b: str) -> dict:
-    """Cells (b rows x a columns) of the best config at each (a, b); configs come ranked, so the
-    first config is the best cell."""
-    best = configs.dropna(subset=[a, b]).drop_duplicates([a, b], keep="first")
-    xs = sorted(best[a].unique())
-    ys = sorted(best[b].unique())
+    """Cells (b rows x a columns) of the best config at each (a, b) of ranked `configs`, and
+    which cell holds the best config of all."""
+    chosen = best_of_each(configs.dropna(subset=[a, b]), [a, b])
+    xs = sorted(chosen[a].unique())
+    ys = sorted(chosen[b].unique())
     cells = {name: pd.DataFrame(fill, index=ys, columns=xs)
              for name, fill in (("mean", np.nan), ("diverged", 0), ("failed", 0), ("seeds", 0))}
-    for _, row in best.iterrows():
+    for _, row in chosen.iterrows():
         cells["mean"].loc[row[b], row[a]] = row["mean"]
         cells["diverged"].loc[row[b], row[a]] = row["n_diverged"]
         cells["failed"].loc[row[b], row[a]] = row["n_failed"]
         cells["seeds"].loc[row[b], row[a]] = row["n_seeds"]
-    first = best.iloc[0] if not best.empty and best.iloc[0]["n_ok"] > 0 else None
-    cells["best"] = None if first is None else (first[b], first[a])
+    top = best(chosen)
+    cells["best"] = None if top is None else (top[b], top[a])
     return cells
 
 
