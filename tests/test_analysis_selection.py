@@ -7,6 +7,7 @@ import pytest
 from experiments_testing import record, results_of, write_folder
 
 from adamlab.analysis.plots import write_plots
+from adamlab.analysis.render import summary_warnings
 from adamlab.analysis.summary import SummaryOptions, summarize
 from adamlab.experiments.measures import best_row, config_values
 from adamlab.store.tables import load_results
@@ -41,7 +42,8 @@ def disagreeing(params=None, *, with_val: bool = True):
 
 def test_summary_selects_on_validation_and_reports_test():
     (summary,) = summarize(results_of(disagreeing()), SummaryOptions(metric="test_loss"))
-    assert summary.select_metric == "val_loss" and not summary.warnings
+    assert summary.select_metric == "val_loss" and summary.unrecorded_validation is None
+    assert summary_warnings(summary) == []
     best = summary.variant_best.iloc[0]
     assert best["hp.lr"] == 1e-3  # better val_loss, worse test_loss
     assert best["mean"] == approx(0.51)  # its test_loss (0.5, 0.51, 0.52)
@@ -77,7 +79,10 @@ def test_without_a_validation_split_the_summary_warns():
     )
     assert summary.select_metric == "test_loss"
     assert summary.variant_best.iloc[0]["hp.lr"] == 1e-2
-    assert "no val_loss recorded (the task's validation split is off?)" in summary.warnings[0]
+    assert summary.unrecorded_validation == "val_loss"
+    assert summary_warnings(summary) == [
+        "no val_loss recorded (the task's validation split is off?): configs are selected on "
+        "test_loss, the metric they report, so the reported test_loss is optimistic"]
 
 
 def test_a_config_without_an_ok_seed_is_never_a_variants_best(tmp_path):

@@ -10,6 +10,7 @@ from results_fixture import MANIFEST, quadratic_records, write_results
 
 from adamlab.analysis.baselines import significant
 from adamlab.analysis.goals import task_metrics
+from adamlab.analysis.render import summary_warnings, target_source_text
 from adamlab.analysis.stats import t_interval, t_quantile
 from adamlab.analysis.summary import SummaryOptions, summarize
 from adamlab.analysis.summary_json import summary_records
@@ -178,7 +179,8 @@ def test_paired_comparisons_against_the_baselines(results):
 def test_steps_to_target_interpolates_the_training_curve(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.target == approx(0.5)
-    assert summary.target_source == "best SGD config's final train_loss (seed mean)"
+    assert summary.target_source == "best sgd"
+    assert target_source_text(summary) == "best SGD config's final train_loss (seed mean)"
     best = summary.variant_best.set_index("variant")
     # adam's seed-mean curve [1, .45, .2, .1]: 0.5 is crossed between steps 10 and 20
     assert best.loc["adam", "steps_to_target"] == approx(10 + 10 * 0.5 / 0.55)
@@ -313,7 +315,8 @@ def test_max_goal_metric_from_the_manifest(results):
     assert "momentum" not in summary.baselines
     # no val_accuracy in these results: selected on the test metric, and the summary says so
     assert summary.select_metric == "test_accuracy"
-    assert summary.warnings and "no val_accuracy recorded" in summary.warnings[0]
+    assert summary.unrecorded_validation == "val_accuracy"
+    assert "no val_accuracy recorded" in summary_warnings(summary)[0]
 
 
 def test_metric_option_and_unknown_metric(results):
@@ -387,7 +390,11 @@ def test_unequal_tuning_budgets_are_flagged(results):
     summary = by_task(summarize(results))["quadratic"]
     # adam tried 4 configs, sgd 2, momentum 2
     assert summary.budgets["adam"] == 4 and summary.budgets["sgd"] == 2
-    assert any("unequal tuning budgets" in w for w in summary.warnings)
+    assert summary.unequal_budgets
+    assert summary_warnings(summary) == [
+        "unequal tuning budgets (configs tried per variant: adam 4, momentum 2, sgd 2, adam-nobc "
+        "1): a variant tuned over more configs had more chances to look good; compare them at "
+        "equal budgets with --tuning-curve"]
     best = summary.variant_best.set_index("variant")
     assert summary.comparison(best.loc["adam"], "sgd").unequal_budget
     assert not summary.comparison(best.loc["momentum"], "sgd").unequal_budget

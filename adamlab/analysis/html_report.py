@@ -19,7 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from adamlab.analysis.plots import figures
-from adamlab.analysis.render import GENERAL_RULES, ranking_rule_text, summary_table
+from adamlab.analysis.render import (
+    GENERAL_RULES,
+    ranking_rule_text,
+    summary_table,
+    summary_warnings,
+)
 from adamlab.analysis.summary import summarize
 from adamlab.errors import AdamlabError
 from adamlab.experiments.criteria import apply_registration, registration
@@ -98,7 +103,7 @@ def build_html(results: Results, *, experiment: str | None = None,
         out.append(f"<h3>{_e(summary.label)}</h3>")
         if summary.has_metric:
             out.append(table_html(summary_table(summary), css_class="summary"))
-        for warning in summary.warnings:
+        for warning in summary_warnings(summary):
             out.append(f'<p class="rules"><b>warning:</b> {_e(warning)}</p>')
         out.append('<div class="rules">' + "".join(
             f"<p>{_e(line)}</p>" for line in ranking_rule_text(summary)) + "</div>")

@@ -52,7 +52,7 @@ def print_summary(
             if summary.configs["n_missing"].sum():
                 continue  # finished trials without the metric: a table of dashes says nothing
         print_fitted(console, fitted_summary_table(console, summary, show_all=show_all))
-        for warning in summary.warnings:
+        for warning in summary_warnings(summary):
             console.print(Text(f"warning: {warning}", style="bold yellow"))
         for line in ranking_rule_text(summary):
             console.print(Text(line, style="dim"))
@@ -343,7 +343,35 @@ def ranking_rule_text(summary: TaskSummary) -> list[str]:
     if summary.target is not None:
         lines.append(
             f"Steps to target: first step where the seed-mean curve reaches "
-            f"{summary.target:.6g} ({summary.target_source}); interpolated between logged "
+            f"{summary.target:.6g} ({target_source_text(summary)}); interpolated between logged "
             "steps for a training metric, else the eval step with the eval cadence."
         )
     return lines
+
+
+def summary_warnings(summary: TaskSummary) -> list[str]:
+    """What the reader of one task's table must know, one line each (printed under it)."""
+    out = []
+    if summary.unrecorded_validation is not None:
+        metric = summary.metric
+        out.append(
+            f"no {summary.unrecorded_validation} recorded (the task's validation split is off?): "
+            f"configs are selected on {metric}, the metric they report, so the reported {metric} "
+            "is optimistic"
+        )
+    if summary.unequal_budgets:
+        sizes = ", ".join(f"{variant} {n}" for variant, n in summary.budgets.items())
+        out.append(
+            f"unequal tuning budgets (configs tried per variant: {sizes}): a variant tuned over "
+            "more configs had more chances to look good; compare them at equal budgets with "
+            "--tuning-curve"
+        )
+    return out
+
+
+def target_source_text(summary: TaskSummary) -> str:
+    """Where the steps-to-target threshold came from, in words."""
+    if summary.target_source == "best sgd":
+        at = f" at step {summary.at_step}" if summary.at_step is not None else ""
+        return f"best SGD config's {summary.rule} {summary.metric}{at} (seed mean)"
+    return str(summary.target_source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 
@@ -43,6 +44,9 @@ from adamlab.store.tables import Results
 
 #: a finished run whose final train_loss is above its first logged one "did not learn"
 LEARNING_METRIC = "train_loss"
+
+#: where the steps-to-target threshold came from: --target, or the best SGD config's seed mean
+TargetSource = Literal["--target", "best sgd"]
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,15 @@ class TaskSummary:
     #: "ratio" (per-seed log-ratios) or "difference" (values can be <= 0)
     comparison_scale: str = "ratio"
     target: float | None = None
-    #: how the target was chosen, in words
-    target_source: str | None = None
+    target_source: TargetSource | None = None
     #: metrics recorded for this task (to say what exists when `metric` does not)
     available_metrics: list[str] = field(default_factory=list)
     n_trials: int = 0
-    #: things the reader must know (e.g. selection on the test set)
-    warnings: list[str] = field(default_factory=list)
+    #: the validation metric the task declares but did not record (its split is off, or the
+    #: results predate it): configs were selected on the test metric they report
+    unrecorded_validation: str | None = None
+    #: a variant shown was tuned over a grid of another size than a reference's
+    unequal_budgets: bool = False
     #: per variant, how many configs it was tuned over (its grid's size)
     budgets: dict[str, int] = field(default_factory=dict)
     #: how each config's interval was made ("log t", "t, clipped to [0, 1]", "t")
@@ -192,7 +198,7 @@ def summarize_instance(
     )
     if configs.empty:
         return summary
-    summary.warnings.extend(_selection_warnings(summary, trials, goals))
+    summary.unrecorded_validation = _unrecorded_validation(summary, goals)
     summary.interval = str(configs["interval"].iloc[0])
     summary.budgets = {str(v): int(n) for v, n in configs.groupby("variant", sort=False).size().items()}
     configs["variant_best"] = best_per_variant(configs)
@@ -202,7 +208,7 @@ def summarize_instance(
     configs["n_no_learn"] = _did_not_learn(results, configs)
     _set_references(summary, options)
     _compare(summary, options)
-    summary.warnings.extend(budget_warnings(summary))
+    summary.unequal_budgets = _unequal_budgets(summary)
     if steps_to_target:
         _steps_to_target(summary, results, options)
     else:
@@ -212,19 +218,12 @@ def summarize_instance(
     return summary
 
 
-def _selection_warnings(summary: TaskSummary, trials: pd.DataFrame, goals) -> list[str]:
+def _unrecorded_validation(summary: TaskSummary, goals) -> str | None:
     metric = summary.metric
     if not metric.startswith(TEST_PREFIX) or summary.select_metric != metric:
-        return []
+        return None
     validation = VALIDATION_PREFIX + metric.removeprefix(TEST_PREFIX)
-    # the task declares a validation metric it did not record: its split is off, or the results
-    # predate it
-    if validation in _declared_metrics(summary.task, goals):
-        return [
-            f"no {validation} recorded (the task's validation split is off?): configs are "
-            f"selected on {metric}, the metric they report, so the reported {metric} is optimistic"
-        ]
-    return []
+    return validation if validation in _declared_metrics(summary.task, goals) else None
 
 
 def _declared_metrics(task: str, goals) -> set[str]:
@@ -302,18 +301,11 @@ def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
         )
 
 
-def budget_warnings(summary: TaskSummary) -> list[str]:
-    """One line when the variants shown were tuned over grids of different sizes than a
-    reference's."""
+def _unequal_budgets(summary: TaskSummary) -> bool:
+    """Whether a variant shown was tuned over a grid of another size than a reference's."""
     shown = {str(v) for v in summary.variant_best["variant"]}
-    unequal = any(summary.budgets.get(variant, 0) != summary.budgets.get(b.variant, 0)
-                  for b in summary.baselines.values() for variant in shown)
-    if not unequal:
-        return []
-    sizes = ", ".join(f"{variant} {n}" for variant, n in summary.budgets.items())
-    return [f"unequal tuning budgets (configs tried per variant: {sizes}): a variant tuned over "
-            "more configs had more chances to look good; compare them at equal budgets with "
-            "--tuning-curve"]
+    return any(summary.budgets.get(variant, 0) != summary.budgets.get(b.variant, 0)
+               for b in summary.baselines.values() for variant in shown)
 
 
 def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOptions) -> None:
@@ -324,10 +316,7 @@ def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOpt
         summary.target_source = "--target"
     elif sgd is not None:
         summary.target = sgd.mean
-        at = f" at step {options.at_step}" if options.at_step is not None else ""
-        summary.target_source = (
-            f"best SGD config's {options.rule} {summary.metric}{at} (seed mean)"
-        )
+        summary.target_source = "best sgd"
     if summary.target is None:
         configs["steps_to_target"] = math.nan
         configs["steps_text"] = ""
