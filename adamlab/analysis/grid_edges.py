@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from adamlab.analysis.grouping import is_missing
 from adamlab.store.tables import HP_PREFIX
 
 OPEN, STABILITY_LIMIT, REFINE, UNTUNED = "open", "stability limit", "refine", "untuned"
@@ -54,8 +55,7 @@ def _numeric(value) -> bool:
 
 
 def _same(a, b) -> bool:
-    missing_a = a is None or (isinstance(a, float) and math.isnan(a)) or a is pd.NA
-    missing_b = b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
+    missing_a, missing_b = is_missing(a), is_missing(b)
     return (missing_a and missing_b) or (not missing_a and not missing_b and a == b)
 
 

@@ -38,6 +38,7 @@ from adamlab.analysis.goals import task_metrics
 from adamlab.analysis.grouping import (
     curve_table,
     exact_mean,
+    param_name,
     seed_curves,
     task_instances,
 )
@@ -277,8 +278,8 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
     ax.set_xticks(range(mean.shape[1]), [_tick(x) for x in mean.columns])
     ax.set_yticks(range(mean.shape[0]), [_tick(y) for y in mean.index])
-    ax.set_xlabel(a.removeprefix(HP_PREFIX))
-    ax.set_ylabel(b.removeprefix(HP_PREFIX))
+    ax.set_xlabel(param_name(a))
+    ax.set_ylabel(param_name(b))
     better = "lower" if summary.goal == "min" else "higher"
     selected = (f" (selected on {summary.select_metric})"
                 if summary.select_metric and summary.select_metric != summary.metric else "")
@@ -286,8 +287,8 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
                  f"seed mean of the best config per cell; red box: best{selected}\n"
                  "grey: some seeds diverged/failed (mean of the others shown)", fontsize=9)
     fig.colorbar(image, ax=ax, label=summary.metric)
-    name = f"{summary.slug}__{_slug(variant)}__{_slug(a.removeprefix(HP_PREFIX))}_x_" \
-           f"{_slug(b.removeprefix(HP_PREFIX))}__{_slug(summary.metric)}.png"
+    name = f"{summary.slug}__{_slug(variant)}__{_slug(param_name(a))}_x_" \
+           f"{_slug(param_name(b))}__{_slug(summary.metric)}.png"
     return name, fig
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adamlab.analysis.baselines import MIN_PAIRS, ConfigComparison
-from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing
+from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing, param_name
 from adamlab.analysis.stats import CONFIDENCE
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize
 from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
@@ -123,7 +123,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
     if folders:
         header.append(("folder", "left"))
     if not hp_under_variant:
-        header += [(c.split(".", 1)[1], "right") for c in summary.varying]
+        header += [(param_name(c), "right") for c in summary.varying]
     points = summary.metric.endswith(BOUNDED_SUFFIX)
     centre = {"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
         summary.interval, "mean [t 95%, clipped to [0, 1]]")
@@ -152,7 +152,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         rank = row["rank"] if show_all else row["variant_rank"]
         variant = _variant_cell(row)
         if hp_under_variant:
-            hps = "\n".join(f"{c.split('.', 1)[1]}={_format_hparam(row[c])}"
+            hps = "\n".join(f"{param_name(c)}={_format_hparam(row[c])}"
                             for c in summary.varying if _format_hparam(row[c]))
             if hps:
                 variant.append("\n" + hps, style="none")

@@ -33,6 +33,7 @@ from adamlab.analysis.grouping import (
     config_label,
     curve_table,
     mean_curve,
+    param_name,
     swept_by_variant,
     swept_hparams,
     task_instances,
@@ -242,7 +243,7 @@ def _mark_grid_edges(configs: pd.DataFrame) -> None:
         if not row["variant_best"] or row["n_ok"] == 0:
             continue
         found = grid_edges(configs[configs["variant"] == row["variant"]], row)
-        edges[position] = {hp.removeprefix("hp."): edge.flag for hp, edge in found.items()}
+        edges[position] = {param_name(hp): edge.flag for hp, edge in found.items()}
         details[position] = "; ".join(edge.detail for edge in found.values())
     configs["grid_edge"] = edges
     configs["grid_edge_detail"] = details

@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 
 from adamlab.analysis.baselines import Baseline, ConfigComparison
-from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.grouping import is_missing, param_name
 from adamlab.analysis.summary import TaskSummary
-from adamlab.store.tables import HP_PREFIX, hparam_columns
+from adamlab.store.tables import hparam_columns
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +57,7 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "variant": str(row["variant"]),
         "optimizer": str(row["optimizer"]),
         "hparams": {
-            c.removeprefix(HP_PREFIX): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
+            param_name(c): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
         },
         "metric": summary.metric,
         "select_metric": summary.select_metric,
