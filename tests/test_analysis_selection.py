@@ -107,7 +107,7 @@ def test_a_config_without_an_ok_seed_is_never_a_variants_best(tmp_path):
     assert ranked[("adam", 1e-3)] < ranked[("adam", 1e-2)]  # ranked first, nothing measured
     bests = summary.variant_best.set_index("variant")
     assert list(bests["hp.lr"]) == [1e-2, 1e-2]
-    assert summary.baselines["sgd"].config_id == bests.loc["sgd", "config_id"]
+    assert summary.references["sgd"].config_id == bests.loc["sgd", "config_id"]
     for optimizer in ("adam", "sgd"):
         trials = results.trials[results.trials["optimizer"] == optimizer]
         chosen = best_row(config_values(results, trials, "test_loss"))

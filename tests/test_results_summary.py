@@ -8,8 +8,8 @@ import random
 import pytest
 from results_fixture import MANIFEST, quadratic_records, write_results
 
-from adamlab.analysis.baselines import significant
 from adamlab.analysis.goals import task_metrics
+from adamlab.analysis.references import significant
 from adamlab.analysis.render import summary_warnings, target_source_text
 from adamlab.analysis.stats import t_interval, t_quantile
 from adamlab.analysis.summary import SummaryOptions, summarize
@@ -118,21 +118,21 @@ def test_configs_grouped_over_seeds_and_ranked(results):
     assert summary.varying == ["hp.lr", "hp.beta2"]
 
 
-def test_best_config_per_variant_and_baselines(results):
+def test_best_config_per_variant_and_references(results):
     summary = by_task(summarize(results))["quadratic"]
     best = summary.variant_best
-    assert rows(best, "variant_rank", "variant", "hp.lr", "baseline") == [
+    assert rows(best, "variant_rank", "variant", "hp.lr", "reference") == [
         (1, "adam", 0.1, ""),
         (2, "momentum", 0.01, "momentum"),
         (3, "sgd", 0.1, "sgd"),  # lr=1 has the better mean but a diverged seed
         (4, "adam-nobc", 0.1, ""),
     ]
-    assert summary.baselines["sgd"].mean == approx(0.5)
-    assert summary.baselines["sgd"].label == "sgd (lr=0.1)"
-    assert summary.baselines["momentum"].mean == approx(0.25)
+    assert summary.references["sgd"].mean == approx(0.5)
+    assert summary.references["sgd"].label == "sgd (lr=0.1)"
+    assert summary.references["momentum"].mean == approx(0.25)
 
 
-def test_paired_comparisons_against_the_baselines(results):
+def test_paired_comparisons_against_the_references(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.comparison_scale == "ratio"
     configs = summary.configs.set_index(["variant", "hp.lr", "hp.beta2"], drop=False)
@@ -143,7 +143,7 @@ def test_paired_comparisons_against_the_baselines(results):
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / 2)
     low, high = t_bounds(mean, sd, 3)
     adam = summary.comparison(best.loc["adam"], "sgd")
-    sgd = summary.baselines["sgd"].config_id
+    sgd = summary.references["sgd"].config_id
     assert (adam.reference, adam.reference_config_id, adam.metric) == ("sgd", sgd, "train_loss")
     assert adam.config_id == best.loc["adam", "config_id"]
     assert (adam.method, adam.scale, adam.pairs, adam.confidence) == ("paired", "ratio", 3, 0.95)
@@ -208,7 +208,7 @@ def test_grid_edges_of_the_variant_bests(results):
     assert edges["adam"] == {"lr": "open", "beta2": "open"}
     assert edges["sgd"] == {"lr": "open"}  # 0.1 is the bottom of {0.1, 1}
     assert edges["adam-nobc"] == {"lr": "untuned"}
-    assert not summary.baselines["sgd"].bracketed and summary.baselines["sgd"].tuned
+    assert not summary.references["sgd"].bracketed and summary.references["sgd"].tuned
 
 
 def test_did_not_learn_is_flagged(tmp_path):
@@ -223,7 +223,7 @@ def test_did_not_learn_is_flagged(tmp_path):
 
 def test_against_compares_with_the_named_variant(results):
     summary = by_task(summarize(results, SummaryOptions(against="momentum")))["quadratic"]
-    assert list(summary.baselines) == ["momentum"]
+    assert list(summary.references) == ["momentum"]
     adam = summary.variant_best.set_index("variant").loc["adam"]
     # [.05 .1 .15] / [.2 .3 .25]
     assert summary.comparison(adam, "momentum").estimate == approx(
@@ -237,7 +237,7 @@ def test_explicit_target_that_sgd_never_reaches(results):
     summary = by_task(summarize(results, SummaryOptions(target=0.3)))["quadratic"]
     assert summary.target_source == "--target"
     steps = dict(zip(summary.configs["config_id"], summary.configs["steps_to_target"], strict=True))
-    sgd = summary.baselines["sgd"].config_id
+    sgd = summary.references["sgd"].config_id
     assert math.isnan(steps[sgd])  # [1, .8, .6, .5] never reaches 0.3
     best = summary.variant_best.set_index("variant")
     assert best.loc["adam", "steps_to_target"] == approx(20 + 10 * 0.15 / 0.25)  # [1, .45, .2, .1]
@@ -250,13 +250,13 @@ def test_rule_best_ranks_by_best_ever_value(results):
     momentum = summary.configs[summary.configs["variant"] == "momentum"]
     # lr=0.1 overshoots: final 0.35 but best-ever 0.2, now better than lr=0.01 (0.25)
     assert rows(momentum, "hp.lr", "mean") == [(0.1, approx(0.2)), (0.01, approx(0.25))]
-    assert summary.baselines["momentum"].label == "momentum (lr=0.1)"
+    assert summary.references["momentum"].label == "momentum (lr=0.1)"
     adam = summary.variant_best.set_index("variant").loc["adam"]
     # best-ever [.05 .1 .15] against momentum's best-ever [.2 .2 .2], seed by seed
     assert summary.comparison(adam, "momentum").estimate == approx((0.25 * 0.5 * 0.75) ** (1 / 3))
     # running-best curve [1, .2, .2, .2] crosses SGD's best (0.5) between 10 and 20
     assert summary.configs.set_index("config_id").loc[
-        summary.baselines["momentum"].config_id, "steps_to_target"] == approx(10 + 10 * 0.5 / 0.8)
+        summary.references["momentum"].config_id, "steps_to_target"] == approx(10 + 10 * 0.5 / 0.8)
 
 
 def test_at_step_uses_the_logged_value_at_that_step(results):
@@ -312,7 +312,7 @@ def test_max_goal_metric_from_the_manifest(results):
     assert against_sgd.scale == "difference" and against_sgd.estimate == approx(0.095)
     assert -1.0 <= against_sgd.low and against_sgd.high <= 1.0
     assert against_sgd.pairs == 2 and not against_sgd.significant
-    assert "momentum" not in summary.baselines
+    assert "momentum" not in summary.references
     # no val_accuracy in these results: selected on the test metric, and the summary says so
     assert summary.select_metric == "test_accuracy"
     assert summary.unrecorded_validation == "val_accuracy"
@@ -412,20 +412,20 @@ def test_json_comparisons_are_the_summary_comparisons(results):
             assert (record["variant"], record["mean"]) == (row["variant"], approx(row["mean"],
                                                                                   nan_ok=True))
             expected = {}
-            for kind, baseline in summary.baselines.items():
-                found = summary.comparison(row, kind)
+            for key, reference in summary.references.items():
+                found = summary.comparison(row, key)
                 if found is None:
                     continue
-                expected[kind] = {
+                expected[key] = {
                     "estimate": found.estimate, "low": found.low, "high": found.high,
                     "p": found.p, "p_holm": None if math.isnan(found.p_holm) else found.p_holm,
                     "significant": found.significant, "unequal_budget": found.unequal_budget,
                     "method": found.method, "scale": found.scale, "pairs": found.pairs,
-                    "left_out": found.left_out, "reference_label": baseline.label,
-                    "reference_bracketed": baseline.bracketed,
+                    "left_out": found.left_out, "reference_label": reference.label,
+                    "reference_bracketed": reference.bracketed,
                 }
-                expected[kind] = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                  for k, v in expected[kind].items()}
+                expected[key] = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                  for k, v in expected[key].items()}
                 seen += 1
             assert record["comparisons"] == expected
     assert seen > 10

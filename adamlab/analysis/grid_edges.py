@@ -12,7 +12,7 @@ other hyperparameter held at the best's value), for each numeric hyperparameter:
 A best at the bottom of its grid is not open when that value is the hyperparameter's own lower
 limit (weight_decay = 0, momentum or beta1 = 0): no smaller value exists to try.
 "open", "refine" and "untuned" leave the best unbracketed: a lead measured against such a
-baseline is an upper bound of the true lead (a better-tuned baseline can only do better).
+reference is an upper bound of the true lead (a better-tuned reference can only do better).
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from adamlab.analysis.baselines import BASELINE_OPTIMIZERS
 from adamlab.analysis.goals import task_metrics
 from adamlab.analysis.grouping import (
     curve_table,
@@ -42,6 +41,7 @@ from adamlab.analysis.grouping import (
     seed_curves,
     task_instances,
 )
+from adamlab.analysis.references import BASELINE_OPTIMIZERS
 from adamlab.analysis.selection import best, best_of_each
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
 from adamlab.analysis.tuning_curve import instance_curves

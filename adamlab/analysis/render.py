@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adamlab.analysis.baselines import MIN_PAIRS, ConfigComparison
 from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing, param_name
+from adamlab.analysis.references import MIN_PAIRS, ConfigComparison
 from adamlab.analysis.stats import CONFIDENCE
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize
 from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
@@ -106,16 +106,16 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         title_justify="left",
         title_style="bold",
         caption=(f"◆ reference config; ★ Holm-adjusted p < 0.05 on ≥ {MIN_PAIRS} pairs"
-                 if summary.baselines else None),
+                 if summary.references else None),
         caption_justify="left",
     )
     own_line = level >= 1
     with_steps = summary.target is not None and level < 2
     with_edges = level < 3
     with_intervals = level < 4
-    baselines = list(summary.baselines.values())
+    references = list(summary.references.values())
     if level >= 5:
-        baselines = baselines[:1]
+        references = references[:1]
     hp_under_variant = level >= 6
     folders = _has_folders(summary)
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
@@ -130,9 +130,9 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
     if own_line:  # the header breaks where the cells do
         centre = centre.replace(" [", "\n[", 1).replace(", clipped", ",\nclipped")
     header.append((centre, "right"))
-    for baseline in baselines:
-        title = f"{sign}{baseline.title}" + (" [95%]" if with_intervals else "")
-        if not baseline.bracketed:
+    for reference in references:
+        title = f"{sign}{reference.title}" + (" [95%]" if with_intervals else "")
+        if not reference.bracketed:
             title += "\n(≤ lead: not\nbracketed)"
         header.append((title, "right"))
     if with_steps:
@@ -162,8 +162,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         if not hp_under_variant:
             cells += [_format_hparam(row[c]) for c in summary.varying]
         cells.append(_format_mean(row, own_line=own_line))
-        for baseline in baselines:
-            cells.append(_format_comparison(summary.comparison(row, baseline.kind),
+        for reference in references:
+            cells.append(_format_comparison(summary.comparison(row, reference.key),
                                             own_line=own_line, interval=with_intervals,
                                             points=points))
         if with_steps:
@@ -171,7 +171,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         if with_edges:
             cells.append(_format_edges(row))
         cells.append(_format_seeds(row))
-        table.add_row(*cells, style="on grey15" if row["baseline"] else None)
+        table.add_row(*cells, style="on grey15" if row["reference"] else None)
     return table
 
 
@@ -199,7 +199,7 @@ def _variant_cell(row: pd.Series) -> Text:
     text = Text(str(row["variant"]))
     if row["variant"] != row["optimizer"]:
         text.append(f" ({row['optimizer']})", style="dim")
-    if row["baseline"]:
+    if row["reference"]:
         text.append(" ◆", style="yellow")
     return text
 
@@ -322,9 +322,9 @@ def ranking_rule_text(summary: TaskSummary) -> list[str]:
         f"Ranked by rule {kind} {summary.metric}{at}{selected}, {better} is better; "
         f"mean over each config's ok seeds."
     ]
-    if summary.baselines:
+    if summary.references:
         refs = []
-        for b in summary.baselines.values():
+        for b in summary.references.values():
             tuned = "best-tuned " if b.tuned else ""
             text = f"{tuned}{b.title} = {b.label}"
             if not b.bracketed:

@@ -1,8 +1,10 @@
 """The numbers behind `adamlab summary`: per task instance, every config ranked, the best config
-of each variant, the SGD and momentum baselines and each config's ratios to them.
+of each variant, the references (the best SGD and momentum configs) and each config's
+comparisons with them.
 
 Pure pandas; rendering is in `adamlab.analysis.render`. The definitions are in
-`adamlab.analysis.grouping` (configs, values, ranking) and `adamlab.analysis.baselines`.
+`adamlab.analysis.grouping` (configs, values, ranking), `adamlab.analysis.selection` (the best)
+and `adamlab.analysis.references` (references and comparisons).
 """
 
 from __future__ import annotations
@@ -13,15 +15,6 @@ from typing import Literal
 
 import pandas as pd
 
-from adamlab.analysis.baselines import (
-    BASELINE_OPTIMIZERS,
-    BASELINE_TITLES,
-    Baseline,
-    ConfigComparison,
-    compare_with_reference,
-    comparison_scale,
-    step_ratio,
-)
 from adamlab.analysis.goals import Goal, registered_spec, task_metrics
 from adamlab.analysis.grid_edges import bracketed, grid_edges
 from adamlab.analysis.grouping import (
@@ -37,6 +30,15 @@ from adamlab.analysis.grouping import (
     swept_by_variant,
     swept_hparams,
     task_instances,
+)
+from adamlab.analysis.references import (
+    BASELINE_OPTIMIZERS,
+    BASELINE_TITLES,
+    ConfigComparison,
+    Reference,
+    compare_with_reference,
+    comparison_scale,
+    step_ratio,
 )
 from adamlab.analysis.selection import best, best_per_variant, rank
 from adamlab.analysis.steps import steps_to_target
@@ -77,7 +79,7 @@ class TaskSummary:
     rule: Rule
     at_step: int | None
     #: every config, ranked; columns of `group_configs` plus variant_best, variant_rank,
-    #: baseline (the reference key or ""), grid_edge (dict hparam -> flag, variant bests only),
+    #: reference (the reference key or ""), grid_edge (dict hparam -> flag, variant bests only),
     #: grid_edge_detail, n_no_learn, steps_to_target, steps_text, steps_ratio_vs_sgd
     configs: pd.DataFrame
     #: the swept hyperparameter columns (`hp.*`)
@@ -85,7 +87,7 @@ class TaskSummary:
     #: per variant, the hyperparameter columns swept within it (what tells its configs apart)
     varying_by_variant: dict[str, list[str]] = field(default_factory=dict)
     #: the references comparisons are made against: "sgd", "momentum", or the --against variant
-    baselines: dict[str, Baseline] = field(default_factory=dict)
+    references: dict[str, Reference] = field(default_factory=dict)
     #: per reference key, each compared config's comparison by config id (see `comparison`)
     comparisons: dict[str, dict[int, ConfigComparison]] = field(default_factory=dict)
     #: what configs were ranked by (the validation counterpart of `metric`, or `metric`)
@@ -263,41 +265,41 @@ def _did_not_learn(results: Results, configs: pd.DataFrame) -> list[int]:
 def _set_references(summary: TaskSummary, options: SummaryOptions) -> None:
     configs = summary.configs
     if options.against is not None:
-        kinds = {options.against: configs[configs["variant"] == options.against]}
+        candidates_of = {options.against: configs[configs["variant"] == options.against]}
     else:
-        kinds = {
-            kind: configs[configs["optimizer"].isin(names)]
-            for kind, names in BASELINE_OPTIMIZERS.items()
+        candidates_of = {
+            key: configs[configs["optimizer"].isin(names)]
+            for key, names in BASELINE_OPTIMIZERS.items()
         }
-    for kind, candidates in kinds.items():
+    for key, candidates in candidates_of.items():
         row = best(candidates)
         if row is None:
             continue
         variant_configs = configs[configs["variant"] == row["variant"]]
         edges = grid_edges(variant_configs, row)
-        summary.baselines[kind] = Baseline(
-            kind=kind,
+        summary.references[key] = Reference(
+            key=key,
             config_id=int(row["config_id"]),
             variant=str(row["variant"]),
             label=summary.config_label(row),
             mean=float(row["mean"]),
-            title=BASELINE_TITLES.get(kind, kind),
+            title=BASELINE_TITLES.get(key, key),
             edges=edges,
             bracketed=bracketed(edges),
             tuned="hp.lr" not in edges or edges["hp.lr"].flag != "untuned",
         )
-    configs["baseline"] = ""
-    for kind, baseline in summary.baselines.items():
-        configs.loc[configs["config_id"] == baseline.config_id, "baseline"] = kind
+    configs["reference"] = ""
+    for key, reference in summary.references.items():
+        configs.loc[configs["config_id"] == reference.config_id, "reference"] = key
 
 
 def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
     configs = summary.configs
     summary.comparison_scale = comparison_scale(configs, summary.metric)
     family = configs.index if options.all_configs else configs.index[configs["variant_best"]]
-    for kind, baseline in summary.baselines.items():
-        summary.comparisons[kind] = compare_with_reference(
-            configs, baseline, metric=summary.metric, scale=summary.comparison_scale,
+    for key, reference in summary.references.items():
+        summary.comparisons[key] = compare_with_reference(
+            configs, reference, metric=summary.metric, scale=summary.comparison_scale,
             family=family, budgets=summary.budgets,
         )
 
@@ -305,13 +307,13 @@ def _compare(summary: TaskSummary, options: SummaryOptions) -> None:
 def _unequal_budgets(summary: TaskSummary) -> bool:
     """Whether a variant shown was tuned over a grid of another size than a reference's."""
     shown = {str(v) for v in summary.variant_best["variant"]}
-    return any(summary.budgets.get(variant, 0) != summary.budgets.get(b.variant, 0)
-               for b in summary.baselines.values() for variant in shown)
+    return any(summary.budgets.get(variant, 0) != summary.budgets.get(r.variant, 0)
+               for r in summary.references.values() for variant in shown)
 
 
 def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOptions) -> None:
     configs = summary.configs
-    sgd = summary.baselines.get("sgd")
+    sgd = summary.references.get("sgd")
     if options.target is not None:
         summary.target = float(options.target)
         summary.target_source = "--target"

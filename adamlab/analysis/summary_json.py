@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from adamlab.analysis.baselines import Baseline, ConfigComparison
 from adamlab.analysis.grouping import is_missing, param_name
+from adamlab.analysis.references import ConfigComparison, Reference
 from adamlab.analysis.summary import TaskSummary
 from adamlab.store.tables import hparam_columns
 
@@ -75,13 +75,13 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "tuning_budget": summary.budgets.get(str(row["variant"])),
         "best": bool(row["variant_best"]),
         "grid_edge": dict(row.get("grid_edge") or {}),
-        "reference": row["baseline"] or None,
+        "reference": row["reference"] or None,
         "comparisons": {},
     }
-    for kind, baseline in summary.baselines.items():
-        comparison = summary.comparison(row, kind)
+    for key, reference in summary.references.items():
+        comparison = summary.comparison(row, key)
         if comparison is not None and not is_missing(comparison.estimate):
-            record["comparisons"][kind] = _comparison_record(comparison, baseline)
+            record["comparisons"][key] = _comparison_record(comparison, reference)
     if summary.target is not None:
         record["target"] = summary.target
         record["steps_to_target"] = _plain(row["steps_to_target"])
@@ -89,7 +89,7 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
     return record
 
 
-def _comparison_record(comparison: ConfigComparison, baseline: Baseline) -> dict:
+def _comparison_record(comparison: ConfigComparison, reference: Reference) -> dict:
     return {
         "estimate": _plain(comparison.estimate),
         "low": _plain(comparison.low),
@@ -102,8 +102,8 @@ def _comparison_record(comparison: ConfigComparison, baseline: Baseline) -> dict
         "scale": comparison.scale,
         "pairs": comparison.pairs,
         "left_out": comparison.left_out,
-        "reference_label": baseline.label,
-        "reference_bracketed": baseline.bracketed,
+        "reference_label": reference.label,
+        "reference_bracketed": reference.bracketed,
     }
 
 

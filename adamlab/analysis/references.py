@@ -1,9 +1,10 @@
 """The references every config is measured against, and how a config is compared to one.
 
-- Best SGD = the top-ranked config whose registry optimizer is `sgd`; best momentum = the
-  top-ranked one whose optimizer is `momentum` or `nesterov` (whatever the entries' labels); with
-  `--against VARIANT`, that variant's top-ranked config instead. Only configs with at least one
-  ok seed qualify. "Best-tuned" only when its variant tried more than one lr.
+- The baseline optimizers are SGD and momentum: the references are the best SGD config (the
+  best, by `adamlab.analysis.selection.best`, of the configs whose registry optimizer is `sgd`)
+  and the best momentum config (optimizer `momentum` or `nesterov`, whatever the entries'
+  labels); with `--against VARIANT`, that variant's best config instead. "Best-tuned" only when
+  its variant tried more than one lr.
 - A comparison (`compare`) is paired when both configs ran the same seeds: the mean over the
   seeds both finished ok of log(config/reference) (or config - reference when some value of the
   table is <= 0, and always for an accuracy: percentage points, the interval clipped to
@@ -36,6 +37,7 @@ from adamlab.analysis.stats import (
     welch_comparison,
 )
 
+#: reference key -> the registry optimizers whose best config is that reference by default
 BASELINE_OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("sgd",),
     "momentum": ("momentum", "nesterov"),
@@ -49,9 +51,11 @@ MIN_PAIRS = 3
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Reference:
+    """A config every other config of a summary table is compared against."""
+
     #: "sgd", "momentum", or the --against variant
-    kind: str
+    key: str
     config_id: int
     #: the reference config's variant
     variant: str
@@ -141,7 +145,7 @@ def significant(p_holm: float, pairs: int) -> bool:
 
 def compare_with_reference(
     configs: pd.DataFrame,
-    baseline: Baseline,
+    reference: Reference,
     *,
     metric: str,
     scale: Scale,
@@ -149,28 +153,28 @@ def compare_with_reference(
     budgets: dict[str, int],
 ) -> dict[int, ConfigComparison]:
     """Every config of `configs` (ranked rows of `group_configs`) but the reference itself and
-    those without an ok seed, against `baseline`, by config id. The p-values of the configs at
+    those without an ok seed, against `reference`, by config id. The p-values of the configs at
     `family` (index labels of `configs`) are Holm-adjusted together; `budgets` gives each
     variant's number of configs."""
-    reference = configs.loc[configs["config_id"] == baseline.config_id].iloc[0]
+    reference_row = configs.loc[configs["config_id"] == reference.config_id].iloc[0]
     bounded = metric.endswith(BOUNDED_SUFFIX)
     found: dict[object, Comparison] = {}
     for index, row in configs.iterrows():
-        if row["config_id"] != baseline.config_id:
-            comparison = compare(row, reference, scale=scale, bounded=bounded)
+        if row["config_id"] != reference.config_id:
+            comparison = compare(row, reference_row, scale=scale, bounded=bounded)
             if comparison is not None:
                 found[index] = comparison
     in_family = [i for i in family if i in found]
     adjusted = dict(zip(in_family, holm([found[i].p for i in in_family]), strict=True))
-    budget = budgets.get(baseline.variant, 0)
+    budget = budgets.get(reference.variant, 0)
     out: dict[int, ConfigComparison] = {}
     for index, comparison in found.items():
         row = configs.loc[index]
         p_holm = adjusted.get(index, math.nan)
         out[int(row["config_id"])] = ConfigComparison(
-            reference=baseline.kind,
+            reference=reference.key,
             config_id=int(row["config_id"]),
-            reference_config_id=baseline.config_id,
+            reference_config_id=reference.config_id,
             metric=metric,
             scale=comparison.scale,
             method=comparison.method,
