@@ -158,22 +158,21 @@ def compare_with_reference(
     variant's number of configs."""
     reference_row = configs.loc[configs["config_id"] == reference.config_id].iloc[0]
     bounded = metric.endswith(BOUNDED_SUFFIX)
-    found: dict[object, Comparison] = {}
+    found: dict[object, tuple[int, str, Comparison]] = {}
     for index, row in configs.iterrows():
         if row["config_id"] != reference.config_id:
             comparison = compare(row, reference_row, scale=scale, bounded=bounded)
             if comparison is not None:
-                found[index] = comparison
+                found[index] = (int(row["config_id"]), str(row["variant"]), comparison)
     in_family = [i for i in family if i in found]
-    adjusted = dict(zip(in_family, holm([found[i].p for i in in_family]), strict=True))
+    adjusted = dict(zip(in_family, holm([found[i][2].p for i in in_family]), strict=True))
     budget = budgets.get(reference.variant, 0)
     out: dict[int, ConfigComparison] = {}
-    for index, comparison in found.items():
-        row = configs.loc[index]
+    for index, (config_id, variant, comparison) in found.items():
         p_holm = adjusted.get(index, math.nan)
-        out[int(row["config_id"])] = ConfigComparison(
+        out[config_id] = ConfigComparison(
             reference=reference.key,
-            config_id=int(row["config_id"]),
+            config_id=config_id,
             reference_config_id=reference.config_id,
             metric=metric,
             scale=comparison.scale,
@@ -187,7 +186,7 @@ def compare_with_reference(
             pairs=comparison.n,
             left_out=comparison.left_out,
             significant=significant(p_holm, comparison.n),
-            unequal_budget=budgets.get(str(row["variant"]), 0) != budget,
+            unequal_budget=budgets.get(variant, 0) != budget,
         )
     return out
 
