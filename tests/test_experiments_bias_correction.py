@@ -96,7 +96,7 @@ def late_best_lr_falls_two_steps(results):
     falls two grid steps from β2 0.99 to 0.9999 at β1=0.9 (1e-2 -> 1e-4): the contrast the
     warmup claim needs."""
     trials = results.trials
-    plain = trials[~trials["hp.bias_correction"].astype(bool) & trials["hp.warmup_steps"].isna()]
+    plain = trials[~trials["hp.bias_correction"].astype(bool) & (trials["hp.warmup_steps"] == 0)]
     metrics = results.metrics
     for _, trial in plain[plain["hp.beta1"] == 0.9].iterrows():
         factor = first_step_factor(trial["hp.beta1"], trial["hp.beta2"])

@@ -4,6 +4,7 @@ ranges and provenance): refused in one line naming the file and field, never reu
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -175,10 +176,16 @@ def test_a_killed_runs_provenance_counts_the_records_it_wrote(tmp_path):
     out = tmp_path / "out"
     process = start_cli("sweep", str(config), "--out", str(out), "--quiet", "--jobs", "1", cwd=tmp_path)
     wait_for_records(out, 3, process)
+    # the count follows each record by one write: kill once it is there (the slow trial runs on)
+    deadline = time.monotonic() + 120
+    while json.loads((out / "provenance.json").read_text())["runs"][-1]["trials_run"] < 3:
+        assert time.monotonic() < deadline and process.poll() is None, "provenance never counted 3"
+        time.sleep(0.01)
     process.kill()
     process.wait()
     run = json.loads((out / "provenance.json").read_text())["runs"][-1]
     assert (run["outcome"], run["trials_run"]) == ("running", 3)
+    assert len(list((out / "trials").glob("*.json"))) == 3
 
 
 # ---------------------------------------------------------------- T4: huge integers

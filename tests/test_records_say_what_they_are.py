@@ -1,12 +1,15 @@
 """Records that say what they are: a stacked trial's share of its stack's time beside the stack's
-time and size."""
+time and size; optional hyperparameters left at their default written out in the tables."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sweep_testing import quick_sweep, records
+from sweep_testing import quick_sweep, records, write_yaml
 
 from adamlab.cli.app import main
+from adamlab.store.tables import load_results
+from adamlab.sweep.schema import load_sweep
+from adamlab.sweep.trials import expand_trials
 
 
 def test_stacked_trials_record_their_share_the_stack_time_and_size(tmp_path):
@@ -26,3 +29,34 @@ def test_stacked_trials_record_their_share_the_stack_time_and_size(tmp_path):
     assert max(r.wall_time_s for r in diverged) < min(r.wall_time_s for r in finished)
     table = pd.read_csv(out / "trials.csv")
     assert {"wall_time_s", "stack_size", "stack_wall_time_s"} <= set(table.columns)
+
+
+def test_a_default_schedule_is_written_out_and_trial_ids_do_not_move(tmp_path):
+    config = write_yaml(tmp_path, """\
+        name: schedules
+        steps: 10
+        tasks: [quadratic]
+        optimizers:
+          - name: sgd
+            lr: [0.01, 0.1]
+          - name: sgd-cosine
+            optimizer: sgd
+            lr: 0.01
+            schedule: cosine
+          - name: adamw
+            lr: 0.001
+        """)
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "-o", str(out), "-q"]) == 0
+    for table in (pd.read_csv(out / "trials.csv"), load_results(out).trials):
+        assert table["hp.schedule"].notna().all()
+        assert set(table.loc[table["variant"] != "sgd-cosine", "hp.schedule"]) == {"constant"}
+        assert set(table.loc[table["variant"] == "sgd-cosine", "hp.schedule"]) == {"cosine"}
+        assert (table["hp.warmup_steps"] == 0).all()
+        # adamw's own optional hyperparameter, and none of it on the optimizers without it
+        assert set(table.loc[table["optimizer"] == "adamw", "hp.weight_decay_scaling"]) == {"lr"}
+        assert table.loc[table["optimizer"] == "sgd", "hp.weight_decay_scaling"].isna().all()
+    # the records keep leaving the defaults out: the trial ids are those of the sweep as before
+    assert all("schedule" not in r.hparams for r in records(out).values() if r.variant != "sgd-cosine")
+    assert set(pd.read_csv(out / "trials.csv")["trial_id"]) == {
+        t.trial_id for t in expand_trials(load_sweep(config))}

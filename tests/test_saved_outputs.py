@@ -58,7 +58,8 @@ def run_command(args: list[str], width: int, root: Path) -> str:
 
     argv = [a.replace("<", "").replace(">", "") for a in args]
     out, err = io.StringIO(), io.StringIO()
-    saved = {c: (c.file, c._width) for c in (console.stdout, console.stderr)}
+    # the private fields, not the properties: `file` reads back sys.stdout when unset
+    saved = {c: (c._file, c._width) for c in (console.stdout, console.stderr)}
     here = Path.cwd()
     try:
         os.chdir(root)
@@ -69,7 +70,7 @@ def run_command(args: list[str], width: int, root: Path) -> str:
     finally:
         os.chdir(here)
         for c, (file, w) in saved.items():
-            c.file, c._width = file, w
+            c._file, c._width = file, w
     return f"exit {code}\n{out.getvalue()}--- stderr\n{err.getvalue()}"
 
 

@@ -12,7 +12,8 @@ Layout version 1 (see the README, "Results on disk"):
 Trials table columns: trial_id, sweep, task, variant, optimizer, status, seed, steps, steps_run,
 batch_size, device, wall_time_s (the trial's share of its stack's time), stack_size,
 stack_wall_time_s (the stack's time to the trial's end), error, then `hp.<name>` per
-hyperparameter, `task.<name>` per task parameter (lists and mappings as JSON text),
+hyperparameter (optional ones the trial left at their default, e.g. schedule, written out as
+that default), `task.<name>` per task parameter (lists and mappings as JSON text),
 `final.<metric>` and `best.<metric>` per metric.
 
 `load_results` always reads the trial records, not the derived tables, so a summary of a sweep
@@ -37,7 +38,10 @@ import numpy as np
 import pandas as pd
 
 from adamlab import __version__
+from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
+from adamlab.optimizers.registry import get_spec
+from adamlab.optimizers.spec import OptimizerParams
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
@@ -197,9 +201,14 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     hp_names: dict[str, None] = {}
     task_names: dict[str, None] = {}
     metric_names: set[str] = set()
+    defaults: dict[str, dict[str, Any]] = {}
     for record in records:
         row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
-        for name, value in record.hparams.items():
+        if record.optimizer not in defaults:
+            defaults[record.optimizer] = optional_defaults(record.optimizer)
+        left_out = {k: v for k, v in defaults[record.optimizer].items() if k not in record.hparams}
+        hparams = {**record.hparams, **left_out}
+        for name, value in hparams.items():
             hp_names[name] = None
             row[HP_PREFIX + name] = _cell(value)
         for name, value in record.task_params.items():
@@ -338,6 +347,17 @@ def _read_trial_record(path: Path) -> TrialRecord:
 
 
 # ----------------------------------------------------------------------------------- helpers
+
+
+def optional_defaults(optimizer: str) -> dict[str, Any]:
+    """The optional hyperparameters `optimizer` takes, at their defaults: a record leaves out
+    those the trial did not change (so adding one never moves a trial id), and the trials table
+    writes them out so that a default schedule reads `constant`, not blank. An optimizer this
+    installation does not register (a plug-in given by `target:`) has the schedule's, which
+    every optimizer takes."""
+    if optimizer in registered(OPTIMIZER_GROUP):
+        return dict(get_spec(optimizer).optional)
+    return {name: OptimizerParams.model_fields[name].default for name in OptimizerParams.optional}
 
 
 def _ordered_metric_names(names: Iterable[str]) -> list[str]:
