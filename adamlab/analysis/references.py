@@ -133,10 +133,6 @@ class ConfigComparison:
     #: the two variants were tuned over grids of different sizes
     unequal_budget: bool
 
-    @property
-    def has_interval(self) -> bool:
-        return not math.isnan(self.low)
-
 
 def significant(p_holm: float, pairs: int) -> bool:
     """★: Holm-adjusted p < ALPHA on at least MIN_PAIRS pairs."""

@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from adamlab.analysis.goals import Goal, registered_spec, task_metrics
-from adamlab.analysis.grid_edges import bracketed, grid_edges
+from adamlab.analysis.grid_edges import LR, UNTUNED, bracketed, grid_edges
 from adamlab.analysis.grouping import (
     RULES,
     TEST_PREFIX,
@@ -41,6 +41,7 @@ from adamlab.analysis.references import (
     step_ratio,
 )
 from adamlab.analysis.selection import best, best_per_variant, rank
+from adamlab.analysis.stats import Scale
 from adamlab.analysis.steps import steps_to_target
 from adamlab.errors import AdamlabError
 from adamlab.store.tables import Results
@@ -93,7 +94,7 @@ class TaskSummary:
     #: what configs were ranked by (the validation counterpart of `metric`, or `metric`)
     select_metric: str = ""
     #: "ratio" (per-seed log-ratios) or "difference" (values can be <= 0)
-    comparison_scale: str = "ratio"
+    comparison_scale: Scale = "ratio"
     target: float | None = None
     target_source: TargetSource | None = None
     #: metrics recorded for this task (to say what exists when `metric` does not)
@@ -286,7 +287,7 @@ def _set_references(summary: TaskSummary, options: SummaryOptions) -> None:
             title=BASELINE_TITLES.get(key, key),
             edges=edges,
             bracketed=bracketed(edges),
-            tuned="hp.lr" not in edges or edges["hp.lr"].flag != "untuned",
+            tuned=LR not in edges or edges[LR].flag != UNTUNED,
         )
     configs["reference"] = ""
     for key, reference in summary.references.items():
