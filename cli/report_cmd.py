@@ -72,9 +72,8 @@ def report(
     if html is not None:
         _write_html(results_dir, html, experiment, current_criteria)
         if check:
-            from adamlab.analysis.html_report import (
-                registered_claims,  # lazy: imports pandas, matplotlib
-            )
+            # lazy: imports pandas, matplotlib
+            from adamlab.analysis.html_report import registered_claims
             from adamlab.store.tables import load_results  # lazy: imports pandas
 
             _, claims, _ = registered_claims(load_results(results_dir), experiment, current_criteria)
