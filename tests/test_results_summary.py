@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from results_fixture import MANIFEST, quadratic_records, write_results
@@ -429,3 +430,20 @@ def test_json_comparisons_are_the_summary_comparisons(results):
                 seen += 1
             assert record["comparisons"] == expected
     assert seen > 10
+
+
+def test_comparison_table_is_one_row_per_comparison(results):
+    summary = by_task(summarize(results))["quadratic"]
+    table = summary.comparison_table()
+    # 9 configs: each compared with both references but itself
+    assert list(table.groupby("reference", sort=False).size().items()) == [("sgd", 8),
+                                                                          ("momentum", 8)]
+    adam = summary.variant_best.set_index("variant").loc["adam"]
+    row = table[(table["reference"] == "sgd") & (table["config_id"] == adam["config_id"])]
+    assert row.iloc[0].to_dict() == approx(vars(summary.comparison(adam, "sgd")), nan_ok=True)
+    ranks = summary.configs.set_index("config_id")["rank"]
+    assert list(ranks[table.loc[table["reference"] == "sgd", "config_id"]]) == sorted(
+        ranks[table.loc[table["reference"] == "sgd", "config_id"]])
+    no_references = replace(summary, references={}, comparisons={})
+    assert no_references.comparison_table().empty
+    assert list(no_references.comparison_table().columns) == list(table.columns)

@@ -10,7 +10,7 @@ and `adamlab.analysis.references` (references and comparisons).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
 import pandas as pd
@@ -134,6 +134,14 @@ class TaskSummary:
         --against variant); None for the reference itself, a config without an ok seed, or a
         reference the table does not have."""
         return self.comparisons.get(reference, {}).get(int(row["config_id"]))
+
+    def comparison_table(self) -> pd.DataFrame:
+        """Every comparison as a row with the fields of `ConfigComparison` as columns (the
+        tidy form of `comparisons`, for pandas), by reference then rank."""
+        return pd.DataFrame(
+            [asdict(c) for by_config in self.comparisons.values() for c in by_config.values()],
+            columns=[f.name for f in fields(ConfigComparison)],
+        )
 
 
 def summarize(results: Results, options: SummaryOptions | None = None) -> list[TaskSummary]:
