@@ -6,6 +6,8 @@ resolved on first use, so `import adamlab` and the CLI import neither torch nor 
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
 #: public name -> "module:attribute", imported when first asked for
@@ -23,8 +25,6 @@ __all__ = ["__version__", *_LAZY]
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'adamlab' has no attribute {name!r}")
-    import importlib
-
     module_name, attribute = _LAZY[name].split(":")
     value = getattr(importlib.import_module(module_name), attribute)
     globals()[name] = value

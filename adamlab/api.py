@@ -16,28 +16,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adamlab.sweep.execute import run_sweep as execute
+from adamlab.sweep.options import SweepOptions
+from adamlab.sweep.schema import load_sweep, validate_sweep
+from adamlab.sweep.yaml_source import YamlDocument
+
 
 def run_sweep(config: str | Path | dict[str, Any], *, out: str | Path | None = None,
               device: str | None = None, **options: Any):
     """Run every pending trial of a sweep given as a YAML file or as the mapping such a file
     holds (plug-in targets of a mapping are imported from the current folder first); returns the
-    `SweepResult` (records of this run, counts, the tables). `options` are those of
-    `adamlab.sweep.execute.run_sweep` (jobs, threads, stack_size, retry_failed, ...)."""
-    from adamlab.sweep.execute import run_sweep as execute
-    from adamlab.sweep.schema import load_sweep, validate_sweep
-    from adamlab.sweep.yaml_source import YamlDocument
-
+    `SweepResult` (records of this run, counts, the tables). `options` are the fields of
+    `adamlab.sweep.options.SweepOptions` (jobs, threads, stack_size, retry_failed, stale, ...),
+    checked before the file is read."""
+    options = SweepOptions.from_keywords(**options)
     if isinstance(config, dict):
         sweep = validate_sweep(YamlDocument("<dict>", config, {}), device=device, folder=Path.cwd())
     else:
         sweep = load_sweep(config, device=device)
     if out is not None:
         sweep = sweep.with_output(out)
-    return execute(sweep, **options)
+    return execute(sweep, options)
 
 
 def load_results(results_dir: str | Path):
     """A results folder's tables (trials, metrics), manifest and provenance, checked."""
+    # lazy: the tables are pandas; `import adamlab` loads no pandas
     from adamlab.store.tables import load_results as load
 
     return load(results_dir)
@@ -47,9 +51,9 @@ def summarize(results, **options: Any):
     """Each task's ranked configs and comparisons (`TaskSummary` list), as `adamlab summary`
     shows them; `results` is a folder or loaded Results, `options` those of SummaryOptions
     (metric, rule, at_step, target, task, against, all_configs)."""
-    from adamlab.analysis.summary import SummaryOptions
-    from adamlab.analysis.summary import summarize as summarize_results
+    # lazy: the summary computes on pandas tables; `import adamlab` loads no pandas
+    from adamlab.analysis import summary
 
     if isinstance(results, (str, Path)):
         results = load_results(results)
-    return summarize_results(results, SummaryOptions(**options))
+    return summary.summarize(results, summary.SummaryOptions(**options))

@@ -43,11 +43,9 @@ def _number(text: str | None) -> int | None:
 @dataclass(frozen=True)
 class Host:
     """The machine as seen from `root` ("/" for this one)."""
-
     root: Path = Path("/")
 
     # ------------------------------------------------------------ cgroups
-
     def _cgroup_paths(self) -> dict[str, str]:
         """{controller ("" for the v2 hierarchy): this process's cgroup path} from /proc/self/cgroup."""
         paths: dict[str, str] = {}
@@ -133,7 +131,6 @@ class Host:
         return 0
 
     # ------------------------------------------------------------ what the process may use
-
     def cores(self) -> int:
         """Cores this process may use: its CPU affinity, capped by a cgroup quota (at least 1)."""
         try:
@@ -216,6 +213,7 @@ def available_memory(device_spec: str = "cpu") -> int | None:
     """Bytes a sweep on `device_spec` may use: a CUDA device's total memory, or for the CPU the RAM
     available now within the cgroup's limit; None where it cannot be told."""
     if device_spec.startswith("cuda"):
+        # lazy: only a CUDA device needs torch; the CPU's memory and name are read without it
         import torch
 
         return torch.cuda.get_device_properties(torch.device(device_spec)).total_memory
@@ -240,6 +238,7 @@ def cpu_model() -> str:
 def device_name(device: str) -> str:
     """A CUDA device's name, else the CPU model."""
     if device.startswith("cuda"):
+        # lazy: only a CUDA device needs torch; the CPU's memory and name are read without it
         import torch
 
         if torch.cuda.is_available():

@@ -109,9 +109,11 @@ def make_folder(out: Path, scratch: Path, *, seeds: int, per_optimizer: int) -> 
     from adamlab.store.layout import ResultsFolder
     from adamlab.store.records import TrialRecord
     from adamlab.sweep import provenance
-    from adamlab.sweep.execute import _task_metadata, plan_sweep, run_sweep
-    from adamlab.sweep.runner import MetricLog, trial_record
+    from adamlab.sweep.execute import run_sweep, task_metadata
+    from adamlab.sweep.options import SweepOptions
     from adamlab.sweep.schema import load_sweep
+    from adamlab.sweep.sweep_plan import plan_sweep
+    from adamlab.sweep.trial_record import MetricLog, trial_record
     from adamlab.tasks.registry import load_task
 
     def sweep_of(name: str, seeds_: list[int], n: int, where: Path):
@@ -120,7 +122,7 @@ def make_folder(out: Path, scratch: Path, *, seeds: int, per_optimizer: int) -> 
         return load_sweep(path, max_trials=10**6).with_output(where)
 
     templates = {}
-    run_sweep(sweep_of("templates", [0], 1, scratch / "templates"), jobs=1, stack_size=1)
+    run_sweep(sweep_of("templates", [0], 1, scratch / "templates"), SweepOptions(jobs=1, stack_size=1))
     for path in (scratch / "templates" / "trials").glob("*.json"):
         record = TrialRecord.from_json(path.read_text())
         templates[(record.task, record.variant)] = record
@@ -128,7 +130,7 @@ def make_folder(out: Path, scratch: Path, *, seeds: int, per_optimizer: int) -> 
     plan = plan_sweep(sweep)
     with ResultsFolder(out) as folder:
         folder.open(sweep_name=sweep.name, trial_ids=[t.trial_id for t in plan.trials],
-                    sweep_yaml=sweep.to_yaml(), extra={"tasks": _task_metadata(plan)})
+                    sweep_yaml=sweep.to_yaml(), extra={"tasks": task_metadata(plan)})
         run = provenance.start_run(
             folder.read_provenance(), device="cpu", started=layout.now_iso(),
             argv=["benchmarks.startup"], jobs=1, threads=1, to_run=len(plan.trials), skipped=0,

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from adamlab.store.records import TrialRecord
 from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def run_once(sweep, scratch: Path, threads: int, options: dict) -> tuple[float, 
     out = scratch / "results"
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    result = run_sweep(sweep.with_output(out), threads=threads, **options)
+    result = run_sweep(sweep.with_output(out), SweepOptions(threads=threads, **options))
     seconds = time.perf_counter() - started
     return seconds, {record.trial_id: record for record in result.records}
 

@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from adamlab.cli.console import stdout
+from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, SCHEDULES, WEIGHT_DECAY_SCALINGS
 
 
 def _format_default(value) -> str:
@@ -27,10 +28,11 @@ def list_registered(
     """
     if what not in ("all", "tasks", "optimizers"):
         raise typer.BadParameter(f"got {what!r}; allowed: all, tasks, optimizers", param_hint="WHAT")
-    if what in ("all", "optimizers"):
-        from adamlab.optimizers.registry import get_spec, optimizer_names
-        from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS, SCHEDULES, WEIGHT_DECAY_SCALINGS
+    # lazy: the registries build every spec's pydantic model, not needed by `adamlab --help`
+    from adamlab.optimizers.registry import get_spec, optimizer_names
+    from adamlab.tasks.registry import task_names, task_spec  # lazy: as the line above
 
+    if what in ("all", "optimizers"):
         every = ", ".join(f"{k}={_format_default(v)}" for k, v in SCHEDULE_DEFAULTS.items())
         table = Table(
             title="Optimizers",
@@ -51,8 +53,6 @@ def list_registered(
             table.add_row(spec.name, params, spec.summary, spec.origin)
         stdout.print(table)
     if what in ("all", "tasks"):
-        from adamlab.tasks.registry import task_names, task_spec
-
         table = Table(title="Tasks")
         table.add_column("name", style="bold cyan")
         table.add_column("parameters (defaults)")

@@ -35,6 +35,8 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from adamlab.optimizers import fast_adam
+from adamlab.optimizers.adam_kernel import require_kernel
 from adamlab.optimizers.schedules import WEIGHT_DECAY_SCALINGS
 
 IMPLEMENTATIONS = ("auto", "plain", "foreach", "fused")
@@ -43,7 +45,6 @@ IMPLEMENTATIONS = ("auto", "plain", "foreach", "fused")
 @dataclass(frozen=True)
 class AdamHyperparameters:
     """One parameter group's hyperparameters, as plain Python numbers for this step."""
-
     lr: float
     beta1: float
     beta2: float
@@ -195,8 +196,6 @@ class Adam(torch.optim.Optimizer):
                 f"got {implementation!r}"
             )
         if implementation == "fused":
-            from adamlab.optimizers.adam_kernel import require_kernel
-
             require_kernel()
         self.implementation = implementation
         defaults = dict(
@@ -300,8 +299,6 @@ _ONE = torch.tensor(1.0)
 
 def _fast_step(tensors: AdamTensors, hp: AdamHyperparameters, *, use_kernel: bool) -> None:
     """One group's step through `fast_adam`: each tensor one slab with its own step count."""
-    from adamlab.optimizers import fast_adam
-
     # adding a tensor, not the number 1: on CPU tensors that is one call, not one per tensor
     torch._foreach_add_(tensors.steps, _ONE, alpha=1.0)
     n = len(tensors)

@@ -1,6 +1,6 @@
 """Any torch.optim optimizer on a stack of K members: K instances, member k over its views.
 
-Member k's instance is built by `factory(views_k, **members[k])`, where views_k are the slices
+Member k's instance is built by `factory(views_k, **member_hparams[k])`, where views_k are the slices
 `leaf.detach()[k]` of the stacked leaves (they share the leaves' storage, so the instance's
 in-place updates are the stack's), with member k's own hyperparameters. Before each step every
 view's `.grad` is set to row k of its leaf's gradient (a view too: nothing is copied). Member
@@ -40,18 +40,18 @@ def optimizer_name(cls: type) -> str:
 class OptimizerStack:
     """K instances of a torch.optim optimizer, member k's over the views `leaf.detach()[k]`."""
 
-    def __init__(self, factory: Factory, params: list[Tensor], members: list[dict[str, Any]]):
-        if not members:
+    def __init__(self, factory: Factory, params: list[Tensor], member_hparams: list[dict[str, Any]]):
+        if not member_hparams:
             raise ValueError("a stack needs at least 1 member")
         for p in params:
-            if p.dim() == 0 or p.shape[0] != len(members):
-                raise ValueError(f"every stacked tensor needs {len(members)} members along dim 0, "
+            if p.dim() == 0 or p.shape[0] != len(member_hparams):
+                raise ValueError(f"every stacked tensor needs {len(member_hparams)} members along dim 0, "
                                  f"got shape {tuple(p.shape)}")
         self.params = list(params)
-        self.hparams = [dict(m) for m in members]
+        self.hparams = [dict(m) for m in member_hparams]
         #: the schedule's multiplier eta_t of every member's lr at this step
         self.lr_multiplier = 1.0
-        self.views = self._views(self.params, len(members))
+        self.views = self._views(self.params, len(member_hparams))
         self.optimizers: list[torch.optim.Optimizer] = []
         for views, hparams in zip(self.views, self.hparams, strict=True):
             optimizer = factory(views, **hparams)
@@ -121,16 +121,16 @@ class OptimizerStack:
             metrics.append(step_diagnostics(optimizer, snapshot))
         return metrics
 
-    def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
-        """Keep only `members` (ascending); `params` are the task's new leaves, whose views take
-        over each kept instance's parameters and state."""
-        members = list(members)
-        old_views = [self.views[k] for k in members]
-        self.optimizers = [self.optimizers[k] for k in members]
-        self.hparams = [self.hparams[k] for k in members]
-        self.initial_lrs = [self.initial_lrs[k] for k in members]
+    def keep(self, kept: Sequence[int], params: list[Tensor]) -> None:
+        """Keep only the members at positions `kept` (ascending); `params` are the task's new
+        leaves, whose views take over each kept instance's parameters and state."""
+        kept = list(kept)
+        old_views = [self.views[k] for k in kept]
+        self.optimizers = [self.optimizers[k] for k in kept]
+        self.hparams = [self.hparams[k] for k in kept]
+        self.initial_lrs = [self.initial_lrs[k] for k in kept]
         self.params = list(params)
-        self.views = self._views(self.params, len(members))
+        self.views = self._views(self.params, len(kept))
         for optimizer, old, new in zip(self.optimizers, old_views, self.views, strict=True):
             moved = {id(o): n for o, n in zip(old, new, strict=True)}
             for group in optimizer.param_groups:

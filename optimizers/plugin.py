@@ -27,7 +27,7 @@ ANY = object()
 
 
 def is_optimizer_class(value: Any) -> bool:
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: a plug-in's spec is read without torch; only checking the class it names needs it
     import torch
 
     return isinstance(value, type) and issubclass(value, torch.optim.Optimizer)

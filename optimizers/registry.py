@@ -15,8 +15,10 @@ from typing import Any
 from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.builtin import ADAM_PER_MEMBER
+from adamlab.optimizers.plugin import build_plugin, optimizer_plugin_spec, spec_of
 from adamlab.optimizers.schedules import split_schedule
 from adamlab.optimizers.spec import OptimizerSpec
+from adamlab.targets import load_target, source_stamp
 
 __all__ = ["ADAM_PER_MEMBER", "build_optimizer", "get_spec", "optimizer_names", "trial_hparams"]
 
@@ -34,15 +36,11 @@ def _registered_spec(name: str) -> OptimizerSpec:
             return value
         return OptimizerSpec(**{**value.__dict__, "name": name, "origin": entry.origin})
     # an installed optimizer class or factory: described from its signature
-    from adamlab.optimizers.plugin import spec_of
-
     return spec_of(name, value, target=entry.entry_point.value, origin=entry.origin)
 
 
 @functools.cache
 def _plugin_spec(name: str, target: str, folder: str | None, stamp: str) -> OptimizerSpec:
-    from adamlab.optimizers.plugin import optimizer_plugin_spec
-
     return optimizer_plugin_spec(name, target, Path(folder) if folder else None)
 
 
@@ -50,8 +48,6 @@ def get_spec(name: str, target: str = "", folder: str | Path | None = None) -> O
     """The spec of optimizer `name`: registered, or (with `target`) the plug-in at
     "module:attribute", imported from `folder` first (the sweep file's folder)."""
     if target:
-        from adamlab.targets import source_stamp
-
         where = str(folder) if folder is not None else None
         return _plugin_spec(name, target, where, source_stamp(target, Path(folder) if folder else None))
     if name not in registered(OPTIMIZER_GROUP):
@@ -68,8 +64,6 @@ def trial_hparams(spec: OptimizerSpec | str, hparams: dict[str, Any]) -> dict[st
 
 def _implementation(spec: OptimizerSpec, folder: str | Path | None):
     if spec.plugin:
-        from adamlab.targets import load_target
-
         return load_target(spec.target, Path(folder) if folder else None)[0]
     module_name, attr = spec.target.split(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -90,7 +84,5 @@ def build_optimizer(name: str | OptimizerSpec, params, folder: str | Path | None
     own, _ = split_schedule(hyperparameters)
     implementation = _implementation(spec, folder)
     if spec.plugin:
-        from adamlab.optimizers.plugin import build_plugin
-
         return build_plugin(spec, implementation, params, own)
     return implementation(params, **{**spec.defaults, **own})

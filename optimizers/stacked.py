@@ -35,6 +35,7 @@ from torch import Tensor
 
 from adamlab.optimizers import fast_adam
 from adamlab.optimizers.adam import check_hyperparameters
+from adamlab.optimizers.adam_kernel import kernel_problem, load_kernel
 from adamlab.optimizers.builtin import ADAM_PER_MEMBER
 from adamlab.optimizers.diagnostics import (
     member_movement,
@@ -42,6 +43,7 @@ from adamlab.optimizers.diagnostics import (
     params_snapshot,
     step_diagnostics,
 )
+from adamlab.optimizers.optimizer_stack import OptimizerStack
 from adamlab.optimizers.registry import build_optimizer, get_spec
 from adamlab.optimizers.schedules import split_schedule
 from adamlab.optimizers.spec import OptimizerSpec
@@ -52,7 +54,6 @@ IMPLEMENTATIONS = ("auto", "foreach", "fused")
 
 class MemberValues:
     """Per-member hyperparameters: Python floats, and as [K, 1, ...] columns for tensor ops."""
-
     def __init__(self, values: dict[str, list[float]]):
         self.values = values
         self._columns: dict[tuple, Tensor] = {}
@@ -72,17 +73,16 @@ class MemberValues:
             self._columns[key] = column
         return column
 
-    def keep(self, members: Sequence[int]) -> MemberValues:
-        return MemberValues({name: [values[k] for k in members] for name, values in self.values.items()})
+    def keep(self, kept: Sequence[int]) -> MemberValues:
+        return MemberValues({name: [values[k] for k in kept] for name, values in self.values.items()})
 
 
-def _select(tensor: Tensor, members: Sequence[int]) -> Tensor:
-    return tensor.index_select(0, torch.tensor(list(members), dtype=torch.long, device=tensor.device))
+def _select(tensor: Tensor, kept: Sequence[int]) -> Tensor:
+    return tensor.index_select(0, torch.tensor(list(kept), dtype=torch.long, device=tensor.device))
 
 
 class StackedOptimizer(ABC):
     """The update of K members' parameters; each member's hyperparameters in `hp`."""
-
     def __init__(self, params: list[Tensor], hp: MemberValues):
         self.params = list(params)
         self.hp = hp
@@ -103,15 +103,14 @@ class StackedOptimizer(ABC):
     @abstractmethod
     def step(self) -> None:
         """One update of every member, from each parameter's .grad."""
-
     def code_path(self) -> str:
         """The code that runs the update, in words (recorded with each trial)."""
         return "stacked tensor ops"
 
-    def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
-        """Drop every member not in `members` (ascending); `params` are the task's new tensors."""
+    def keep(self, kept: Sequence[int], params: list[Tensor]) -> None:
+        """Drop every member not in `kept` (ascending); `params` are the task's new tensors."""
         self.params = list(params)
-        self.hp = self.hp.keep(members)
+        self.hp = self.hp.keep(kept)
 
     @torch.no_grad()
     def step_and_diagnose(self) -> list[dict[str, float]]:
@@ -134,12 +133,12 @@ class StackedAdam(StackedOptimizer):
     PER_MEMBER = ADAM_PER_MEMBER
 
     def __init__(
-        self, params: list[Tensor], members: list[dict[str, Any]], *,
+        self, params: list[Tensor], member_hparams: list[dict[str, Any]], *,
         decoupled_weight_decay: bool, implementation: str = "auto",
     ):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
-        for member in members:  # what the one-trial Adam/AdamW refuse, with their messages
+        for member in member_hparams:  # what the one-trial Adam/AdamW refuse, with their messages
             check_hyperparameters({
                 "lr": member["lr"], "betas": (member["beta1"], member["beta2"]),
                 "eps": member["eps"], "weight_decay": member["weight_decay"],
@@ -148,15 +147,15 @@ class StackedAdam(StackedOptimizer):
                 "weight_decay_scaling": member.get("weight_decay_scaling", "lr"),
             })
         super().__init__(params, MemberValues(
-            {name: [float(m[name]) for m in members] for name in self.PER_MEMBER}
+            {name: [float(m[name]) for m in member_hparams] for name in self.PER_MEMBER}
         ))
         self.flags = fast_adam.AdamFlags(
             decoupled_weight_decay=decoupled_weight_decay,
-            amsgrad=bool(_shared(members, "amsgrad", False)),
-            bias_correction=bool(_shared(members, "bias_correction", True)),
+            amsgrad=bool(_shared(member_hparams, "amsgrad", False)),
+            bias_correction=bool(_shared(member_hparams, "bias_correction", True)),
         )
         #: AdamW's decay per step: lr_t * wd ("lr") or eta_t * wd ("schedule")
-        self.weight_decay_scaling = _shared(members, "weight_decay_scaling", "lr")
+        self.weight_decay_scaling = _shared(member_hparams, "weight_decay_scaling", "lr")
         self.implementation = implementation
         self.t = 0
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
@@ -168,8 +167,6 @@ class StackedAdam(StackedOptimizer):
 
     def uses_kernel(self) -> bool:
         """Whether a step runs in the C kernel (else multi-tensor ops)."""
-        from adamlab.optimizers.adam_kernel import load_kernel
-
         tensors = self.params + self.exp_avgs + self.exp_avg_sqs + self.max_exp_avg_sqs
         dtype = self.params[0].dtype
         return (
@@ -181,16 +178,15 @@ class StackedAdam(StackedOptimizer):
     def code_path(self) -> str:
         if self.uses_kernel():
             return "fused kernel"
-        from adamlab.optimizers.adam_kernel import kernel_problem
 
         problem = kernel_problem(self.params[0].dtype) if self.params[0].is_cpu else None
         return "foreach" + (f" (kernel unavailable: {problem})" if problem else "")
 
-    def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
-        super().keep(members, params)
-        self.exp_avgs = [_select(m, members) for m in self.exp_avgs]
-        self.exp_avg_sqs = [_select(v, members) for v in self.exp_avg_sqs]
-        self.max_exp_avg_sqs = [_select(v, members) for v in self.max_exp_avg_sqs]
+    def keep(self, kept: Sequence[int], params: list[Tensor]) -> None:
+        super().keep(kept, params)
+        self.exp_avgs = [_select(m, kept) for m in self.exp_avgs]
+        self.exp_avg_sqs = [_select(v, kept) for v in self.exp_avg_sqs]
+        self.max_exp_avg_sqs = [_select(v, kept) for v in self.max_exp_avg_sqs]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -234,31 +230,30 @@ class StackedAdam(StackedOptimizer):
 
 class StackedSGD(StackedOptimizer):
     """torch.optim.SGD for a stack: plain, heavy-ball momentum (with dampening) or Nesterov."""
-
     def __init__(
-        self, params: list[Tensor], members: list[dict[str, Any]], *, momentum: bool, nesterov: bool
+        self, params: list[Tensor], member_hparams: list[dict[str, Any]], *, momentum: bool, nesterov: bool
     ):
-        for member in members:
+        for member in member_hparams:
             _check_sgd(member, nesterov=nesterov)
         values = {
-            "lr": [float(m["lr"]) for m in members],
-            "weight_decay": [float(m.get("weight_decay", 0.0)) for m in members],
+            "lr": [float(m["lr"]) for m in member_hparams],
+            "weight_decay": [float(m.get("weight_decay", 0.0)) for m in member_hparams],
         }
         if momentum:
-            values["momentum"] = [float(m["momentum"]) for m in members]
+            values["momentum"] = [float(m["momentum"]) for m in member_hparams]
             # torch.optim.SGD with momentum 0 keeps no buffer, so it never dampens: with a
             # dampening of 0 the buffer is g itself and the update is the same
             values["dampening"] = [
-                float(m.get("dampening", 0.0)) if m["momentum"] != 0 else 0.0 for m in members
+                float(m.get("dampening", 0.0)) if m["momentum"] != 0 else 0.0 for m in member_hparams
             ]
         super().__init__(params, MemberValues(values))
         self.momentum = momentum
         self.nesterov = nesterov
         self.buffers: list[Tensor | None] = [None] * len(self.params)
 
-    def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
-        super().keep(members, params)
-        self.buffers = [None if b is None else _select(b, members) for b in self.buffers]
+    def keep(self, kept: Sequence[int], params: list[Tensor]) -> None:
+        super().keep(kept, params)
+        self.buffers = [None if b is None else _select(b, kept) for b in self.buffers]
 
     @torch.no_grad()
     def step(self) -> None:
@@ -284,7 +279,6 @@ class StackedSGD(StackedOptimizer):
 
 class TorchStack:
     """A torch.optim optimizer (any registered one) on a stack of one member."""
-
     def __init__(self, optimizer: torch.optim.Optimizer, params: list[Tensor]):
         self.optimizer = optimizer
         self.params = list(params)
@@ -315,9 +309,9 @@ class TorchStack:
         self.optimizer.step()
         return [step_diagnostics(self.optimizer, snapshot)]
 
-    def keep(self, members: Sequence[int], params: list[Tensor]) -> None:
-        if list(members) != [0]:  # a one-member stack only ever ends: the loop never shrinks it
-            raise ValueError(f"a one-member stack cannot keep members {list(members)}")
+    def keep(self, kept: Sequence[int], params: list[Tensor]) -> None:
+        if list(kept) != [0]:  # a one-member stack only ever ends: the loop never shrinks it
+            raise ValueError(f"a one-member stack cannot keep members {list(kept)}")
 
 
 def _check_sgd(member: dict[str, Any], *, nesterov: bool) -> None:
@@ -334,62 +328,60 @@ def _check_sgd(member: dict[str, Any], *, nesterov: bool) -> None:
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
 
-def _shared(members: list[dict[str, Any]], name: str, default: Any) -> Any:
-    values = {m.get(name, default) for m in members}
+def _shared(member_hparams: list[dict[str, Any]], name: str, default: Any) -> Any:
+    values = {m.get(name, default) for m in member_hparams}
     if len(values) != 1:
         raise ValueError(f"members of one stack must share {name}, got {sorted(values)}")
     return values.pop()
 
 
-def adam(params, members, **options) -> StackedAdam:
-    return StackedAdam(params, members, decoupled_weight_decay=False, **options)
+def adam(params, member_hparams, **options) -> StackedAdam:
+    return StackedAdam(params, member_hparams, decoupled_weight_decay=False, **options)
 
 
-def adamw(params, members, **options) -> StackedAdam:
-    return StackedAdam(params, members, decoupled_weight_decay=True, **options)
+def adamw(params, member_hparams, **options) -> StackedAdam:
+    return StackedAdam(params, member_hparams, decoupled_weight_decay=True, **options)
 
 
-def sgd(params, members) -> StackedSGD:
-    return StackedSGD(params, members, momentum=False, nesterov=False)
+def sgd(params, member_hparams) -> StackedSGD:
+    return StackedSGD(params, member_hparams, momentum=False, nesterov=False)
 
 
-def momentum(params, members) -> StackedSGD:
-    return StackedSGD(params, members, momentum=True, nesterov=False)
+def momentum(params, member_hparams) -> StackedSGD:
+    return StackedSGD(params, member_hparams, momentum=True, nesterov=False)
 
 
-def nesterov(params, members) -> StackedSGD:
-    return StackedSGD(params, members, momentum=True, nesterov=True)
+def nesterov(params, member_hparams) -> StackedSGD:
+    return StackedSGD(params, member_hparams, momentum=True, nesterov=True)
 
 
 def build_stacked_optimizer(
-    name: str | OptimizerSpec, params: list[Tensor], members: list[dict[str, Any]], *,
+    name: str | OptimizerSpec, params: list[Tensor], member_hparams: list[dict[str, Any]], *,
     sparse: bool = False, folder: str | None = None, **options: Any,
 ) -> StackedOptimizer | TorchStack:
     """Optimizer `name` (a registered name or a spec) over the stacked `params`, member k with
-    `members[k]`. `folder`: where a plug-in's module is imported from first.
+    `member_hparams[k]`. `folder`: where a plug-in's module is imported from first.
 
     `sparse`: the task's gradients are sparse, which only torch's sparse-capable optimizers
     take (on one member)."""
     spec = name if isinstance(name, OptimizerSpec) else get_spec(name)
     name = spec.name
-    if sparse and len(members) != 1:
+    if sparse and len(member_hparams) != 1:
         raise ValueError(f"optimizer {name!r} has no stacked form for sparse gradients; it runs "
                          f"on one member at a time")
-    if sparse or (spec.stacked is None and len(members) == 1):
-        return TorchStack(build_optimizer(spec, params, folder, **members[0]), params)
+    if sparse or (spec.stacked is None and len(member_hparams) == 1):
+        return TorchStack(build_optimizer(spec, params, folder, **member_hparams[0]), params)
     if spec.stacked is None:
         # any torch.optim optimizer (a plug-in too): one instance per member over its views
-        from adamlab.optimizers.optimizer_stack import OptimizerStack
-
         def factory(views, **hparams):
             return build_optimizer(spec, views, folder, **hparams)
 
-        return OptimizerStack(factory, params, members)
-    if any(p.shape[0] != len(members) for p in params):
-        raise ValueError(f"every stacked tensor needs {len(members)} members along dim 0")
-    shared = [spec.shared_hparams(m) for m in members]
+        return OptimizerStack(factory, params, member_hparams)
+    if any(p.shape[0] != len(member_hparams) for p in params):
+        raise ValueError(f"every stacked tensor needs {len(member_hparams)} members along dim 0")
+    shared = [spec.shared_hparams(m) for m in member_hparams]
     if any(s != shared[0] for s in shared):
         raise ValueError(f"members of one {name} stack must share {', '.join(shared[0]) or 'nothing'}")
     module_name, attr = spec.stacked.split(":")
-    own = [split_schedule(m)[0] for m in members]  # the schedule is the training loop's
+    own = [split_schedule(m)[0] for m in member_hparams]  # the schedule is the training loop's
     return getattr(importlib.import_module(module_name), attr)(params, own, **options)

@@ -78,16 +78,17 @@ class Task(TaskSpec, ABC):
         """Each member's cheap extra metrics recorded at each log step besides train_loss."""
         return [{} for _ in range(self.members)]
 
-    def keep(self, members: Sequence[int]) -> None:
-        """Keep only `members` (ascending positions); leaves become new leaves with their grads.
+    def keep(self, kept: Sequence[int]) -> None:
+        """Keep only the members at positions `kept` (ascending); leaves become new leaves with
+        their grads.
 
         A diverged member leaves the stack this way, so nothing of it reaches the rest."""
-        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
-        kept = []
+        index = torch.tensor(list(kept), dtype=torch.long, device=self.device)
+        tensors = []
         for tensor in self.tensors:
             new = tensor.detach().index_select(0, index).requires_grad_(tensor.requires_grad)
             if tensor.grad is not None:
                 new.grad = tensor.grad.index_select(0, index)
-            kept.append(new)
-        self.tensors = kept
-        self._members = len(members)
+            tensors.append(new)
+        self.tensors = tensors
+        self._members = len(kept)

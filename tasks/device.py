@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from adamlab.errors import AdamlabError
 
 if TYPE_CHECKING:
+    # lazy: a device's name is checked without torch where it can be (adamlab.tasks.device.PLAIN_DEVICES)
     import torch
 
 #: device names that need no torch to be checked (the read commands stay torch-free)
@@ -15,7 +16,7 @@ PLAIN_DEVICES = ("cpu",)
 
 def resolve_device(spec: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available, else CPU)."""
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: a device's name is checked without torch where it can be (adamlab.tasks.device.PLAIN_DEVICES)
     import torch
 
     if spec == "auto":

@@ -153,14 +153,14 @@ class EmbeddingSparsityTask(EmbeddingSparsitySpec, Task):
         losses.sum().backward()
         return losses.detach()
 
-    def keep(self, members) -> None:
-        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
+    def keep(self, kept) -> None:
+        index = torch.tensor(list(kept), dtype=torch.long, device=self.device)
         if self.params.sparse:
-            kept = self.weights().index_select(0, index)
-            self.tensors = [kept.reshape(-1, self.params.dim).requires_grad_()]
-            self._members = len(members)
+            weights = self.weights().index_select(0, index)
+            self.tensors = [weights.reshape(-1, self.params.dim).requires_grad_()]
+            self._members = len(kept)
         else:
-            super().keep(members)
+            super().keep(kept)
         self._weight_at_last_log = self._weight_at_last_log.index_select(0, index)
 
     def row_statistics(self) -> torch.Tensor:

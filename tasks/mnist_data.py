@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 from adamlab.errors import AdamlabError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: finding files and counting need none
+    # lazy: the IDX files are read and checked without torch; only the task's tensors need it
     import torch
 
 #: role -> file name (uncompressed), as published and as torchvision names them
@@ -109,7 +111,7 @@ def download_mnist(root: Path) -> None:
     renamed into place, so trials running in parallel never read a half-written file (at worst
     two of them download the same files).
     """
-    # torchvision (and torch) only when the files must be downloaded
+    # lazy: torchvision (and torch) only when the files must be downloaded
     from torchvision.datasets import MNIST
 
     target = root / "MNIST" / "raw"
@@ -193,7 +195,7 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
             f"{path}: wrong size: the header promises shape {'x'.join(map(str, shape))} "
             f"({expected_size} bytes in all), the file has {len(data)} bytes"
         )
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: the IDX files are read and checked without torch; only the task's tensors need it
     import torch
 
     values = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header_size)
@@ -203,7 +205,6 @@ def read_idx(path: Path, expected_magic: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class MnistTensors:
     """The whole dataset on one device: images flattened and normalised, labels int64."""
-
     train_images: torch.Tensor  # (60000, 784) float32
     train_labels: torch.Tensor  # (60000,) int64
     test_images: torch.Tensor  # (10000, 784) float32
@@ -229,7 +230,7 @@ def _split(files: dict[str, Path], split: str, device: torch.device) -> tuple[to
         raise AdamlabError(
             f"{labels_path}: label {int(labels.max())} outside 0..{NUM_CLASSES - 1}"
         )
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: the IDX files are read and checked without torch; only the task's tensors need it
     import torch
 
     # convert on the device: moving uint8 is 4x less traffic than float32
@@ -257,8 +258,6 @@ def data_fingerprint(root: Path) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _fingerprint(identity: tuple) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for role, (resolved, _, _) in identity:
         try:
@@ -291,7 +290,7 @@ def load_mnist(root: Path, device: torch.device, *, download: bool) -> MnistTens
     """
     files = locate_mnist(Path(root), download=download)
     identity = tuple((role, _file_identity(files[role])) for role in MNIST_FILES)
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: the IDX files are read and checked without torch; only the task's tensors need it
     import torch
 
     return _load(identity, torch.device(device))

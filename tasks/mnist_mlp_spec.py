@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from adamlab.tasks.mnist_data import (
+    data_fingerprint,
+    default_data_dir,
+    find_mnist_files,
+    idx_count,
+    locate_mnist,
+)
 from adamlab.tasks.spec import TaskParams, TaskSpec
 
 #: MNIST's digits
@@ -58,10 +66,6 @@ class MnistMlpSpec(TaskSpec):
     def epoch_steps(cls, params: MnistMlpParams, batch_size: int) -> int | None:
         """Batches per epoch from the training labels' IDX header, without loading the data
         (None when the files are not found or the sizes do not fit: building the task says why)."""
-        from pathlib import Path
-
-        from adamlab.tasks.mnist_data import default_data_dir, find_mnist_files, idx_count
-
         root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         files = find_mnist_files(root)
         n_total = idx_count(files["train_labels"]) if files is not None else None
@@ -76,20 +80,12 @@ class MnistMlpSpec(TaskSpec):
     @classmethod
     def check_data(cls, params: MnistMlpParams) -> None:
         """The four IDX files are found (or fetched, with download: true)."""
-        from pathlib import Path
-
-        from adamlab.tasks.mnist_data import default_data_dir, locate_mnist
-
         root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         locate_mnist(root, download=params.download)
 
     @classmethod
     def data_identity(cls, params: MnistMlpParams) -> str | None:
         """The four files' sha256 as they are on disk (tasks/mnist_data.py: data_fingerprint)."""
-        from pathlib import Path
-
-        from adamlab.tasks.mnist_data import data_fingerprint, default_data_dir
-
         return data_fingerprint(Path(params.data_dir) if params.data_dir is not None else default_data_dir())
 
     @classmethod

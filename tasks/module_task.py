@@ -318,10 +318,10 @@ class ModuleTask(Task):
                                 f"{name!r} must be a number, got {type(value).__name__}") from None
         return out
 
-    def keep(self, members: Sequence[int]) -> None:
-        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
+    def keep(self, kept: Sequence[int]) -> None:
+        index = torch.tensor(list(kept), dtype=torch.long, device=self.device)
         self.fixed = [t.index_select(0, index) for t in self.fixed]
-        super().keep(members)
+        super().keep(kept)
 
 
 def _device_of(model: nn.Module, user_task: Any) -> torch.device:

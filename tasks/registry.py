@@ -13,6 +13,8 @@ from pathlib import Path
 
 from adamlab.entry_points import TASK_GROUP, registered
 from adamlab.errors import AdamlabError
+from adamlab.targets import source_stamp
+from adamlab.tasks.plugin import spec_of, task_plugin_spec
 from adamlab.tasks.spec import TaskSpec
 
 
@@ -29,15 +31,11 @@ def _registered_spec(name: str) -> type[TaskSpec]:
             return value
         return type(value.__name__, (value,), {"name": name, "origin": entry.origin})
     # an installed task class in plain PyTorch (the contract of tasks/plugin.py)
-    from adamlab.tasks.plugin import spec_of
-
     return spec_of(name, value, target=entry.entry_point.value, origin=entry.origin)
 
 
 @functools.cache
 def _plugin_spec(name: str, target: str, folder: str | None, stamp: str) -> type[TaskSpec]:
-    from adamlab.tasks.plugin import task_plugin_spec
-
     return task_plugin_spec(name, target, Path(folder) if folder else None)
 
 
@@ -45,8 +43,6 @@ def task_spec(name: str, target: str = "", folder: str | Path | None = None) -> 
     """The spec of task `name`: registered, or (with `target`) the plug-in class at
     "module:Class", imported from `folder` first (the sweep file's folder)."""
     if target:
-        from adamlab.targets import source_stamp
-
         where = str(folder) if folder is not None else None
         return _plugin_spec(name, target, where, source_stamp(target, Path(folder) if folder else None))
     if name not in registered(TASK_GROUP):

@@ -72,7 +72,7 @@ HOSTILE = {
     "steps: 10^12 with log_every and eval_every as large": (
         "name: steps\nsteps: 1000000000000\nlog_every: 1000000000000\neval_every: 1000000000000\n"
         "tasks: [quadratic]\noptimizers: [sgd]\n",
-        # (the estimate follows adamlab.sweep.execute's work model; the limit and the way out are fixed)
+        # (the estimate follows adamlab.sweep.resources' work model; the limit and the way out are fixed)
         "steps12.yaml: tasks[0]: 1,000,000,000,000 steps of quadratic would take about ",
     ),
     "name: ..": (

@@ -17,6 +17,7 @@ import pytest
 from sweep_testing import records
 
 from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
 from adamlab.sweep.trials import expand_trials
 
@@ -64,6 +65,6 @@ def test_a_saved_folder_is_reproduced_whatever_the_jobs_and_threads(tmp_path, jo
     saved = records(DATA / "saved_results")
     sweep = load_sweep(DATA / "saved_sweep.yaml").with_output(tmp_path / "again")
     assert sorted(t.trial_id for t in expand_trials(sweep)) == sorted(saved)
-    result = run_sweep(sweep, jobs=jobs, threads=threads, stack_size=stack_size)
+    result = run_sweep(sweep, SweepOptions(jobs=jobs, threads=threads, stack_size=stack_size))
     assert len(result.records) == len(saved)
     _assert_same_records(saved, records(tmp_path / "again"))

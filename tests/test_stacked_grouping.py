@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from stacking_testing import trials_for
 
+from adamlab.sweep.options import parse_stack_size
 from adamlab.sweep.stacking import plan_stacks, stack_key
 from adamlab.sweep.trials import Trial
 
@@ -111,9 +112,18 @@ def test_stack_key_ignores_the_label_and_the_per_member_hyperparameters():
     assert stack_key(a, shared) == stack_key(replace(b, variant="other"), shared)
 
 
-def test_bad_stack_size():
-    with pytest.raises(ValueError, match="stack_size must be >= 1, got 0"):
-        plan_stacks([], 0)
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "4", "many", None])
+def test_a_stack_size_is_auto_or_an_integer_of_at_least_one(value):
+    with pytest.raises(ValueError, match=f"must be auto or an integer >= 1, got {value!r}"):
+        parse_stack_size(value)
+
+
+def test_a_flags_digits_are_a_stack_size_and_auto_is_none():
+    assert parse_stack_size("auto") is None
+    assert parse_stack_size(3) == 3
+    assert parse_stack_size("12", text=True) == 12
+    with pytest.raises(ValueError):
+        parse_stack_size("\u00b2", text=True)
 
 
 def test_automatic_stacks_take_every_trial_that_can_share_one():

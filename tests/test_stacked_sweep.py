@@ -11,8 +11,9 @@ from sweep_testing import quick_sweep, records
 
 from adamlab.cli.app import main
 from adamlab.store.tables import load_results
-from adamlab.sweep import execute
+from adamlab.sweep import executors
 from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
 
 
@@ -20,13 +21,13 @@ from adamlab.sweep.schema import load_sweep
 def stacks(monkeypatch) -> list[list[str]]:
     """The trial ids of every stack run in this process, in order."""
     seen: list[list[str]] = []
-    real = execute.run_stack
+    real = executors.run_stack
 
     def spy(trials, sweep_name):
         seen.append([t.trial_id for t in trials])
         return real(trials, sweep_name)
 
-    monkeypatch.setattr(execute, "run_stack", spy)
+    monkeypatch.setattr(executors, "run_stack", spy)
     return seen
 
 
@@ -45,7 +46,7 @@ def test_default_stacks_automatically_and_matches_the_sequential_run(tmp_path, s
     assert sorted(map(len, stacks)) == [2, 2, 4, 4]
     assert len(stacked.records) == 12 and stacked.counts()["finished"] == 12
     stacks.clear()
-    run_sweep(sweep.with_output(tmp_path / "sequential"), stack_size=1)
+    run_sweep(sweep.with_output(tmp_path / "sequential"), SweepOptions(stack_size=1))
     assert sorted(map(len, stacks)) == [1] * 12  # stack_size=1 stacked nothing
     _assert_same_folders(tmp_path / "stacked", tmp_path / "sequential")
     table = load_results(tmp_path / "stacked").trials
@@ -58,11 +59,11 @@ def test_resume_stacks_only_the_unfinished_trials(tmp_path, stacks):
     done = {r.trial_id for r in first.records}
     grown = load_sweep(quick_sweep(tmp_path, lrs="[0.01, 0.03, 0.1]")).with_output(out)
     stacks.clear()
-    second = run_sweep(grown, stack_size=8)
+    second = run_sweep(grown, SweepOptions(stack_size=8))
     ran = {r.trial_id for r in second.records}
     assert len(done) == 12 and len(ran) == 6 and not ran & done
     assert sorted(map(len, stacks)) == [1, 1, 2, 2]  # sgd's new lr is alone per seed
-    again = run_sweep(grown, stack_size=8)
+    again = run_sweep(grown, SweepOptions(stack_size=8))
     assert again.records == [] and len(stacks) == 4
 
     reference = tmp_path / "reference"
@@ -106,9 +107,9 @@ def test_bad_stack_size_on_the_command_line(tmp_path, capsys, value):
 
 def test_stacks_are_the_unit_of_work_of_parallel_workers(tmp_path):
     sweep = load_sweep(quick_sweep(tmp_path, steps=30))
-    parallel = run_sweep(sweep.with_output(tmp_path / "parallel"), jobs=2, threads=1, stack_size=4)
+    parallel = run_sweep(sweep.with_output(tmp_path / "parallel"), SweepOptions(jobs=2, threads=1, stack_size=4))
     assert len(parallel.records) == 12
-    run_sweep(sweep.with_output(tmp_path / "sequential"), threads=1, stack_size=1)
+    run_sweep(sweep.with_output(tmp_path / "sequential"), SweepOptions(threads=1, stack_size=1))
     _assert_same_folders(tmp_path / "parallel", tmp_path / "sequential")
 
 

@@ -23,8 +23,10 @@ from sweep_testing import (
 from adamlab.cli.app import main
 from adamlab.errors import AdamlabError
 from adamlab.store.layout import ResultsFolder
-from adamlab.sweep.execute import plan_sweep, run_sweep
+from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
+from adamlab.sweep.sweep_plan import plan_sweep
 from adamlab.sweep.trials import expand_trials
 
 
@@ -63,8 +65,8 @@ def test_rerun_skips_finished_trials_and_changed_yaml_adds_only_new_ones(tmp_pat
 
 
 def test_jobs_2_gives_exactly_the_results_of_jobs_1(tmp_path):
-    run_sweep(_sweep(tmp_path, out="one"), jobs=1)
-    run_sweep(_sweep(tmp_path, out="two"), jobs=2)
+    run_sweep(_sweep(tmp_path, out="one"), SweepOptions(jobs=1))
+    run_sweep(_sweep(tmp_path, out="two"), SweepOptions(jobs=2))
     one, two = _values_by_trial(tmp_path / "one"), _values_by_trial(tmp_path / "two")
     assert len(one) == 12 and one == two
     drop_times = ("wall_time", "wall_time_s", "stack_wall_time_s", "stack_size")  # how it ran
@@ -158,7 +160,7 @@ def test_retry_failed_reruns_only_failed_trials(tmp_path):
     sweep = load_sweep(path).with_output(tmp_path / "out")
     assert [r.status for r in run_sweep(sweep).records] == ["finished", "failed"]
     assert run_sweep(sweep).records == []
-    again = run_sweep(sweep, retry_failed=True)
+    again = run_sweep(sweep, SweepOptions(retry_failed=True))
     assert [(r.task, r.status) for r in again.records] == [("mnist_mlp", "failed")]
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adamlab.optimizers.registry import get_spec, optimizer_names
-from adamlab.sweep.schema import OptimizerPlan, Sweep, TaskPlan
+from adamlab.sweep.resolved import OptimizerPlan, Sweep, TaskPlan
 from adamlab.sweep.trials import Trial, canonical_json, expand_trials
 from adamlab.sweep.values import ValueSpecError, expand_values, linspace, logspace
 

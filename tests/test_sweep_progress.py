@@ -11,7 +11,7 @@ from rich.console import Console
 from sweep_testing import quick_sweep
 
 from adamlab.cli.app import main
-from adamlab.cli.sweep_cmd import ProgressLines
+from adamlab.cli.progress import ProgressLines
 
 
 class Clock:
@@ -103,9 +103,9 @@ def test_a_piped_sweep_prints_progress_lines_before_it_ends(tmp_path, monkeypatc
 
 
 def test_the_bar_keeps_its_counts_at_80_columns():
-    from adamlab.cli.sweep_cmd import _Progress
+    from adamlab.cli.progress import SweepProgress
 
-    progress = _Progress(quiet=False, live=True)
+    progress = SweepProgress(quiet=False, live=True)
     task = progress.progress.add_task("a_long_sweep_name_that_is_long", total=1200,
                                       completed=17, current="adam lr=0.001 beta2=0.999 seed=3 "
                                       "and a very long label")

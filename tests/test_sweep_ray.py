@@ -32,9 +32,11 @@ from sweep_testing import (
 )
 
 from adamlab.cli.app import main
-from adamlab.sweep.execute import plan_sweep, run_sweep
+from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions
 from adamlab.sweep.schema import load_sweep
 from adamlab.sweep.stacking import plan_stacks
+from adamlab.sweep.sweep_plan import plan_sweep
 from adamlab.sweep.trials import expand_trials
 
 requires_ray = pytest.mark.skipif(
@@ -128,7 +130,7 @@ def test_ray_backend_records_equal_jobs_1(ray_instance, tmp_path, capsys, stack_
     sweep = load_sweep(config)
     if stack_size > 1:  # what is sent to Ray are stacks of several trials
         assert max(map(len, plan_stacks(expand_trials(sweep), stack_size, jobs=2).stacks)) > 1
-    run_sweep(sweep.with_output(tmp_path / "local"), jobs=1, stack_size=stack_size)
+    run_sweep(sweep.with_output(tmp_path / "local"), SweepOptions(jobs=1, stack_size=stack_size))
     code = main(["sweep", str(config), "--out", str(tmp_path / "ray"), "--backend", "ray",
                  "--stack-size", str(stack_size), "--quiet"])
     assert code == 0, capsys.readouterr().err
@@ -151,7 +153,7 @@ def test_ray_backend_skips_finished_trials_and_runs_each_once(ray_instance, tmp_
     assert len(before) == 6
 
     full = load_sweep(quick_sweep(tmp_path, seeds="[0, 1]")).with_output(out)
-    result = run_sweep(full, backend="ray")
+    result = run_sweep(full, SweepOptions(backend="ray"))
     assert result.plan.done == {r.trial_id for r in first.records}
     assert sorted(r.seed for r in result.records) == [1] * 6  # only the missing trials ran
     after = {p.name: p.read_bytes() for p in (out / "trials").glob("*.json")}
@@ -162,7 +164,7 @@ def test_ray_backend_skips_finished_trials_and_runs_each_once(ray_instance, tmp_
     rows = pd.read_csv(out / "trials.csv")
     assert sorted(rows["trial_id"]) == sorted(name[:-5] for name in after)
 
-    again = run_sweep(full, backend="ray")  # nothing left: no cluster is even needed
+    again = run_sweep(full, SweepOptions(backend="ray"))  # nothing left: no cluster is even needed
     assert again.records == [] and len(again.plan.done) == 12
 
 
@@ -278,7 +280,7 @@ def test_ctrl_c_frees_the_cluster_it_is_connected_to(tmp_path):
 @requires_ray
 @pytest.mark.slow
 def test_kill_9_of_the_sweep_stops_its_local_ray_instance(tmp_path):
-    """Issue 13, item 3: kill -9 of the sweep leaves no Ray process of its local instance."""
+    """kill -9 of the sweep leaves no Ray process of its local instance."""
     config = fast_then_slow_sweep(tmp_path, fast_seeds=1)
     out = tmp_path / "out"
     process = start_cli("sweep", str(config), "--out", str(out), "--backend", "ray", "-q", cwd=tmp_path)
@@ -319,7 +321,7 @@ def test_bad_address_is_a_one_line_error(tmp_path, capsys, address, message):
 
 def test_address_without_backend_ray_is_an_error(tmp_path, capsys):
     config = quick_sweep(tmp_path)
-    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--address", "10.0.0.1:6379"]) == 1
+    assert main(["sweep", str(config), "--out", str(tmp_path / "out"), "--address", "10.0.0.1:6379"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --address 10.0.0.1:6379: a Ray cluster address; it needs --backend ray"
     )

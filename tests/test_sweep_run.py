@@ -10,8 +10,9 @@ from sweep_testing import records, write_yaml
 
 from adamlab.store.records import TrialRecord
 from adamlab.sweep.execute import run_sweep
-from adamlab.sweep.runner import MetricLog, metric_goal, run_trial
+from adamlab.sweep.runner import run_trial
 from adamlab.sweep.schema import load_sweep
+from adamlab.sweep.trial_record import MetricLog, metric_goal
 from adamlab.sweep.trials import Trial, expand_trials
 
 

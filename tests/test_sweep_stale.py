@@ -14,8 +14,10 @@ from adamlab.cli.app import main
 from adamlab.errors import AdamlabError
 from adamlab.sweep import environment
 from adamlab.sweep.environment import hash_modules, source_hash
-from adamlab.sweep.execute import plan_sweep, run_sweep
+from adamlab.sweep.execute import run_sweep
+from adamlab.sweep.options import SweepOptions, stale_policy
 from adamlab.sweep.schema import load_sweep
+from adamlab.sweep.sweep_plan import plan_sweep
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def test_dry_run_counts_the_stale(ran, monkeypatch, capsys):
 def test_rerun_stale_runs_them_again(ran, monkeypatch):
     config, out = ran
     _other_source(monkeypatch)
-    result = run_sweep(load_sweep(config).with_output(out), rerun_stale=True)
+    result = run_sweep(load_sweep(config).with_output(out), SweepOptions(stale="rerun"))
     assert len(result.records) == 12
     assert {r.environment.source_hash for r in records(out).values()} == {"f" * 16}
     last = json.loads((out / "provenance.json").read_text())["runs"][-1]
@@ -94,7 +96,7 @@ def test_accept_stale_keeps_them_and_says_so_in_provenance(ran, monkeypatch):
     config, out = ran
     old = source_hash()
     _other_source(monkeypatch)
-    assert run_sweep(load_sweep(config).with_output(out), accept_stale=True).records == []
+    assert run_sweep(load_sweep(config).with_output(out), SweepOptions(stale="accept")).records == []
     provenance = json.loads((out / "provenance.json").read_text())
     first, last = provenance["runs"]
     assert first["environment"]["source_hash"] == old and last["environment"]["source_hash"] == "f" * 16
@@ -114,10 +116,13 @@ def test_records_without_an_environment_count_as_stale(ran):
         run_sweep(load_sweep(config).with_output(out))
 
 
-def test_both_options_at_once_are_an_error(ran):
+def test_both_options_at_once_are_an_error(ran, capsys):
     config, out = ran
     with pytest.raises(AdamlabError, match="--rerun-stale and --accept-stale: give one of them"):
-        run_sweep(load_sweep(config).with_output(out), rerun_stale=True, accept_stale=True)
+        stale_policy(rerun_stale=True, accept_stale=True)
+    assert main(["sweep", str(config), "--out", str(out), "--rerun-stale", "--accept-stale"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --rerun-stale and --accept-stale: give one of them, not both")
 
 
 def test_the_fingerprint_of_a_wheel_equals_the_editable_installs(tmp_path):

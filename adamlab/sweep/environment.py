@@ -25,11 +25,14 @@ import re
 import socket
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from adamlab import __version__
+from adamlab.errors import AdamlabError
 from adamlab.store.records import RecordEnvironment
+from adamlab.tasks.registry import task_spec
 
 #: packages whose every module makes a trial's numbers (installed as adamlab.* subpackages)
 ENGINE_PACKAGES = ("adamlab.optimizers", "adamlab.tasks")
@@ -109,8 +112,6 @@ def torch_version() -> str:
         found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
         if found:
             return found.group(1)
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("torch")
     except PackageNotFoundError:
@@ -160,8 +161,10 @@ def implementation_of(optimizer: Any) -> str:
 
 def _fused_path(optimizer: Any) -> str:
     # fast_adam hands CPU float32/float64 tensors to the kernel when it loads, the rest to foreach
+    # lazy: the fused kernel's path is told only of an optimizer built, so torch is loaded
     import torch
 
+    # lazy: loads torch, loaded already where an optimizer was built
     from adamlab.optimizers.adam_kernel import kernel_problem
 
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -178,9 +181,6 @@ def data_hash_of(task: str, task_params: dict[str, Any], target: str = "",
                  folder: str | Path | None = None) -> str | None:
     """The task's fingerprint of the data files it reads with these parameters
     (`TaskSpec.data_identity`); None when it reads none, or they cannot be found or read here."""
-    from adamlab.errors import AdamlabError
-    from adamlab.tasks.registry import task_spec
-
     try:
         spec = task_spec(task, target, folder)
         return spec.data_identity(spec.Params.model_validate(task_params))

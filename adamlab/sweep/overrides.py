@@ -14,13 +14,11 @@ from typing import Any
 import yaml
 
 from adamlab.errors import AdamlabError
-from adamlab.sweep.yaml_source import YamlDocument, render_path
+from adamlab.sweep.yaml_source import YamlDocument, _SweepLoader, render_path
 
 
 def parse_override(text: str) -> tuple[tuple, Any]:
     """'optimizers.0.lr=[1e-3]' -> (('optimizers', 0, 'lr'), [0.001])."""
-    from adamlab.sweep.yaml_source import _SweepLoader
-
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:

@@ -20,6 +20,8 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -132,8 +134,6 @@ def reap_when_gone(pid: int) -> None:
 def start_reaper():
     """A reaper (see `reap_when_gone`) for this process; returns its Popen (terminate it once the
     descendants have been stopped the ordinary way), or None where /proc is not there."""
-    import subprocess
-    import sys
 
     if not os.path.isdir("/proc"):
         return None
@@ -145,6 +145,4 @@ def start_reaper():
 
 
 if __name__ == "__main__":
-    import sys
-
     reap_when_gone(int(sys.argv[1]))

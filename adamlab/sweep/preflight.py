@@ -20,13 +20,16 @@ from __future__ import annotations
 import itertools
 import json
 
+from adamlab.errors import AdamlabError
 from adamlab.sweep.problems import Problem
+from adamlab.tasks.registry import task_spec
 
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: preflight steps each optimizer once before a run; validating a sweep needs no torch
     import torch
 
+    # lazy: loads torch, as the line above
     from adamlab.optimizers.stacked import build_stacked_optimizer
 
     if sparse:
@@ -46,8 +49,6 @@ def check_task_data(sweep) -> None:
     through the task's `check_data(params)` classmethod, which raises AdamlabError saying what is
     missing and how to provide it: a built-in task's spec (TaskSpec's default checks nothing),
     or a task class in plain PyTorch that defines one (given its keywords as a dict)."""
-    from adamlab.errors import AdamlabError
-    from adamlab.tasks.registry import task_spec
 
     checked: set[tuple[str, str, str]] = set()
     for i, plan in enumerate(sweep.tasks):

@@ -13,23 +13,20 @@ from typing import Any
 
 from adamlab import __version__
 from adamlab.host import available_cores, device_name
-from adamlab.sweep.environment import git_commit
+from adamlab.sweep import environment as code_environment
 
 
 def environment(device: str) -> dict[str, Any]:
-    # looked up when called, so the environment measured is the one in force then
-    from adamlab.sweep.environment import source_hash, torch_version
-
     return {
         "adamlab_version": __version__,
-        "source_hash": source_hash(),
-        "torch_version": torch_version(),
+        "source_hash": code_environment.source_hash(),
+        "torch_version": code_environment.torch_version(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "device": device,
         "device_name": device_name(device),
         "cpu_count": available_cores(),
-        "git": git_commit(),
+        "git": code_environment.git_commit(),
     }
 
 

@@ -45,6 +45,7 @@ from typing import Any
 from adamlab import __version__
 from adamlab.errors import AdamlabError
 from adamlab.host import available_cores
+from adamlab.sweep.parent_watch import start_reaper
 from adamlab.sweep.runner import TrialOutcome, run_stack
 from adamlab.sweep.trials import Trial
 
@@ -58,6 +59,7 @@ WAIT_SLICE_S = 1.0
 def import_ray():
     """The `ray` module, or a one-line error saying how to install it."""
     try:
+        # lazy: Ray loads only with --backend ray
         import ray
     except ImportError as exc:
         raise AdamlabError(
@@ -73,7 +75,6 @@ class WorkerMismatch(Exception):
 @dataclass(frozen=True)
 class DriverContext:
     """What a worker needs to know about the driver to run a stack as the driver would."""
-
     cwd: str
     adamlab_version: str
 
@@ -105,6 +106,7 @@ def run_stack_on_worker(
             f"node {socket.gethostname()} has adamlab {__version__}, the driver {driver.adamlab_version}: "
             f"install the same adamlab on every node"
         )
+    # lazy: a Ray worker loads torch as it takes its first stack
     import torch
 
     torch.set_num_threads(threads)
@@ -223,8 +225,6 @@ class RayBackend:
                 options.update(address=address)
             shown = "a local Ray instance" if address in (None, "local") else address
             if address in (None, "local"):
-                from adamlab.sweep.parent_watch import start_reaper
-
                 reaper = start_reaper()
             try:
                 with _keep_signal_handlers():
@@ -270,13 +270,12 @@ class RayBackend:
         self.close()
 
     def executor(self, sweep_name: str, threads: int) -> RayExecutor:
-        """The executor adamlab.sweep.execute.drive feeds: stacks as Ray tasks."""
+        """The executor adamlab.sweep.executors.drive feeds: stacks as Ray tasks."""
         return RayExecutor(self, sweep_name, threads)
 
 
 class RayExecutor:
-    """Stacks as Ray tasks of `backend` (the Executor protocol of adamlab.sweep.execute)."""
-
+    """Stacks as Ray tasks of `backend` (the Executor protocol of adamlab.sweep.executors)."""
     def __init__(self, backend: RayBackend, sweep_name: str, threads: int):
         self._backend, self.sweep_name, self.threads = backend, sweep_name, threads
         self._driver = DriverContext(cwd=os.getcwd(), adamlab_version=__version__)

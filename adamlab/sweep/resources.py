@@ -24,6 +24,7 @@ import time
 from adamlab import host
 from adamlab.sweep.stacking import WorkPlan
 from adamlab.sweep.trials import Trial
+from adamlab.tasks.registry import task_spec
 
 #: a worker's start-up when this process could not measure it: the median of 5 runs of `python -c
 #: "import torch, adamlab.sweep.runner, adamlab.optimizers.stacked"` (2.4-5.1 s) on the 2-core
@@ -55,17 +56,17 @@ def measure_worker_startup() -> float | None:
     if "torch" in sys.modules:
         return None
     started = time.perf_counter()
+    # the training loop a worker also loads (adamlab.sweep.runner) came with the sweep's driver
+    # lazy: this import is what is timed: a worker's start-up
     import torch  # noqa: F401
 
+    # lazy: the stacked optimizers load with torch, in a worker as here
     import adamlab.optimizers.stacked  # noqa: F401
-    import adamlab.sweep.runner  # noqa: F401
 
     return time.perf_counter() - started
 
 
 def _stack_bytes(stack: list[Trial]) -> int:
-    from adamlab.tasks.registry import task_spec
-
     first = stack[0]
     task_cls = task_spec(first.task, first.task_target, first.folder)
     params = task_cls.Params.model_validate(first.task_params)

@@ -53,10 +53,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from adamlab import __version__
 from adamlab.errors import AdamlabError
+from adamlab.optimizers.registry import get_spec
+from adamlab.optimizers.schedules import Schedule
 from adamlab.store.records import TrialRecord
+from adamlab.sweep.trial_record import MetricLog, trial_record
 from adamlab.sweep.trials import Trial
+from adamlab.tasks.device import resolve_device
+from adamlab.tasks.registry import load_task, task_spec
 
 ERROR_MAX_CHARS = 300
 
@@ -70,54 +74,15 @@ class TrialOutcome:
     traceback: str | None = None
 
 
-def metric_goal(name: str, goals: dict[str, str]) -> str:
-    """'min' or 'max' for `name`: the task's goal if listed, else max for *accuracy, else min."""
-    if name in goals:
-        return goals[name]
-    return "max" if name.endswith("accuracy") else "min"
-
-
-class MetricLog:
-    """The long-format metric rows of one trial, column-wise."""
-
-    def __init__(self) -> None:
-        self.step: list[int] = []
-        self.wall_time: list[float] = []
-        self.metric: list[str] = []
-        self.value: list[float] = []
-
-    def add(self, step: int, wall_time: float, values: dict[str, float]) -> None:
-        for name, value in values.items():
-            self.step.append(step)
-            self.wall_time.append(wall_time)
-            self.metric.append(name)
-            self.value.append(float(value))
-
-    def columns(self) -> dict[str, list]:
-        return {"step": self.step, "wall_time": self.wall_time, "metric": self.metric, "value": self.value}
-
-    def final_and_best(self, goals: dict[str, str]) -> tuple[dict[str, float], dict[str, float]]:
-        final: dict[str, float] = {}
-        best: dict[str, float] = {}
-        for name, value in zip(self.metric, self.value, strict=True):
-            final[name] = value
-            if not math.isfinite(value):
-                best.setdefault(name, math.nan)
-                continue
-            current = best.get(name, math.nan)
-            better = max if metric_goal(name, goals) == "max" else min
-            best[name] = value if math.isnan(current) else better(current, value)
-        return final, best
-
-
 def seed_everything(seed: int) -> None:
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
 
     random.seed(seed)
     torch.manual_seed(seed)
     try:
         # numpy with torch, when a trial runs
+        # lazy: numpy loads with torch, when a trial runs
         import numpy
 
         numpy.random.seed(seed % 2**32)
@@ -135,7 +100,6 @@ def _one_line(exc: BaseException) -> str:
 
 class _FailedAtStep(Exception):
     """Carries the step an exception in the training loop happened at (the cause is chained)."""
-
     def __init__(self, step: int):
         super().__init__(step)
         self.step = step
@@ -165,7 +129,7 @@ def run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
 @contextlib.contextmanager
 def flush_denormals():
     """Subnormal floats read and computed as zero inside (see the module docstring)."""
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
 
     torch.set_flush_denormal(True)
@@ -221,10 +185,8 @@ def _run_stack(trials: list[Trial], sweep_name: str) -> list[TrialOutcome]:
 
 
 def _build(trials: list[Trial]):
-    from adamlab.optimizers.registry import get_spec
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     from adamlab.optimizers.stacked import build_stacked_optimizer
-    from adamlab.tasks.device import resolve_device
-    from adamlab.tasks.registry import load_task, task_spec
 
     first = trials[0]
     spec = task_spec(first.task, first.task_target, first.folder)
@@ -235,6 +197,7 @@ def _build(trials: list[Trial]):
     if spec.plugin:
         # a task in plain PyTorch: built with the trial's seed after the global RNGs are seeded,
         # its members stacked by ModuleTask (vmap where the model allows, else one at a time)
+        # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
         from adamlab.tasks.module_task import ModuleTask
 
         user_task = spec.user_class(seed=first.seed, device=device, **params.model_dump())
@@ -255,10 +218,8 @@ def _build(trials: list[Trial]):
 
 def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: str, started: float) -> None:
     """The training loop of every member of the stack at once; ends each member's record."""
-    # torch when this runs, not when the module is imported (a torch-free start-up)
+    # lazy: torch loads only where a trial runs or a device is used, never at a command's start-up
     import torch
-
-    from adamlab.optimizers.schedules import Schedule
 
     first = members[0].trial
     steps, log_every, eval_every = first.steps, first.log_every, first.eval_every
@@ -351,74 +312,3 @@ def _train(members: list[_Member], task, optimizer, device, goals, sweep_name: s
     close_stretch()
     for member in active:
         end(member, "finished", steps)
-
-
-def _plugin_targets(trial: Trial) -> list[str]:
-    """"module:attribute" of the trial's plug-in optimizer and task (in a file or installed)."""
-    from adamlab.optimizers.registry import get_spec
-    from adamlab.tasks.registry import task_spec
-
-    targets = []
-    for find in (lambda: get_spec(trial.optimizer, trial.optimizer_target, trial.folder),
-                 lambda: task_spec(trial.task, trial.task_target, trial.folder)):
-        try:
-            spec = find()
-        except AdamlabError:  # it never loaded: the trial failed before it ran
-            continue
-        if spec.plugin:
-            targets.append(spec.implementation if hasattr(spec, "implementation") else spec.target)
-    return targets
-
-
-def trial_record(
-    trial: Trial, sweep_name: str, *, device: str, status: str, steps_run: int,
-    wall_time_s: float, log: MetricLog, goals: dict[str, str], error: str | None,
-    optimizer=None, task=None, stack_size: int = 1, stack_wall_time_s: float | None = None,
-) -> TrialRecord:
-    """The record of an ended trial: its configuration, outcome, metric log and the environment
-    it ran in (with the code path of `optimizer`, None when it was never built, and for a plain
-    PyTorch task the path its members ran: vmap, or one at a time and why)."""
-    path = getattr(task, "path", None)
-    reason = getattr(task, "path_reason", None)
-    task_path = f"; members: {path}" + (f" ({reason})" if reason else "") if path else ""
-    from adamlab.sweep.environment import (
-        capture_environment,
-        data_hash_of,
-        implementation_of,
-        plugin_files,
-    )
-
-    final, best = log.final_and_best(goals)
-    return TrialRecord(
-        trial_id=trial.trial_id,
-        sweep=sweep_name,
-        task=trial.task,
-        task_params=dict(trial.task_params),
-        optimizer=trial.optimizer,
-        variant=trial.variant,
-        hparams=dict(trial.hparams),
-        optimizer_target=trial.optimizer_target,
-        task_target=trial.task_target,
-        seed=trial.seed,
-        steps=trial.steps,
-        batch_size=trial.batch_size,
-        device=device,
-        log_every=trial.log_every,
-        eval_every=trial.eval_every,
-        divergence_factor=trial.divergence_factor,
-        status=status,
-        steps_run=steps_run,
-        wall_time_s=wall_time_s,
-        stack_size=stack_size,
-        stack_wall_time_s=wall_time_s if stack_wall_time_s is None else stack_wall_time_s,
-        final=final,
-        best=best,
-        error=error,
-        metrics=log.columns(),
-        adamlab_version=__version__,
-        environment=capture_environment(
-            implementation_of(optimizer) + task_path if optimizer is not None else "",
-            plugin_files(*_plugin_targets(trial)),
-            data_hash=data_hash_of(trial.task, trial.task_params, trial.task_target, trial.folder),
-        ),
-    )

@@ -23,7 +23,10 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from adamlab import host
+from adamlab.optimizers.registry import get_spec
 from adamlab.sweep.trials import Trial, canonical_json
+from adamlab.tasks.registry import task_spec
 
 logger = logging.getLogger("adamlab.sweep")
 
@@ -43,7 +46,6 @@ class WorkPlan:
 
 class _Stackability:
     """Whether a trial can share a stack, and how many members fit (cached per configuration)."""
-
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = jobs
         self._cache: dict[tuple, tuple[str | None, int]] = {}
@@ -52,7 +54,6 @@ class _Stackability:
     def check(self, trial: Trial) -> tuple[dict | None, int]:
         """(the hyperparameters a stack of `trial` must share, or None when it runs alone;
         the most members that fit in memory)."""
-        from adamlab.optimizers.registry import get_spec
 
         key = (trial.task, trial.task_target, canonical_json(trial.task_params), trial.device_spec,
                trial.optimizer, trial.optimizer_target, trial.batch_size)
@@ -69,8 +70,6 @@ class _Stackability:
 
     @staticmethod
     def _reason_and_room(trial: Trial, jobs: int) -> tuple[str | None, int]:
-        from adamlab.tasks.registry import task_spec
-
         task_cls = task_spec(trial.task, trial.task_target, trial.folder)
         params = task_cls.Params.model_validate(trial.task_params)
         if task_cls.uses_sparse_gradients(params):
@@ -85,7 +84,6 @@ def auto_stack_size(member_bytes: int, device_spec: str, jobs: int = 1) -> int:
     memory of the device the stacks run on (adamlab.host.available_memory: a GPU's, or the RAM
     available now within the cgroup's limit) x MEMORY_SHARE / `jobs` stacks in flight (at least
     1; unbounded where it cannot be told)."""
-    from adamlab import host
 
     free = host.available_memory(device_spec)
     if free is None or member_bytes <= 0:
@@ -114,13 +112,12 @@ def _split(trials: list[Trial], parts: int) -> list[list[Trial]]:
 
 
 def plan_stacks(trials: list[Trial], stack_size: int | None = None, *, jobs: int = 1) -> WorkPlan:
-    """The stacks `trials` (pending, in sweep order) run as; see the module docstring.
+    """The stacks `trials` (pending, in sweep order) run as, at most `stack_size` trials each
+(checked where it is read: adamlab.sweep.options.parse_stack_size); see the module docstring.
 
     Why some trials run alone is logged once per reason (a warning on the "adamlab.sweep"
     logger) when a stack size other than 1 was asked for explicitly, and kept in `notes`.
     """
-    if stack_size is not None and stack_size < 1:
-        raise ValueError(f"stack_size must be >= 1, got {stack_size}")
     if stack_size == 1:
         return WorkPlan([[trial] for trial in trials])
     position = {trial.trial_id: i for i, trial in enumerate(trials)}

@@ -16,6 +16,8 @@ import importlib.util
 from pathlib import Path
 
 from adamlab.errors import AdamlabError
+from adamlab.store.layout import TRIALS_DIR
+from adamlab.store.records import load_record
 
 INSTALL_HINT = "pip install 'adamlab[tensorboard]'"
 
@@ -31,7 +33,10 @@ def run_dir(root: Path, record) -> Path:
 
 def write_trial(root: Path, record) -> Path:
     """The event file of one ended trial (see the module docstring); returns its folder."""
+    # lazy: TensorBoard's writer loads torch; a sweep loads it when a trial ended
     from torch.utils.tensorboard import SummaryWriter
+
+    # lazy: as the line above
     from torch.utils.tensorboard.summary import hparams
 
     folder = run_dir(root, record)
@@ -60,16 +65,12 @@ def write_trial(root: Path, record) -> Path:
 
 class TensorBoardLog:
     """A sweep listener (see adamlab.sweep.execute.SweepListener) writing each ended trial."""
-
     def __init__(self, root: str | Path):
         require_tensorboard()
         self.root = Path(root)
         self.written = 0
 
     def sweep_started(self, plan) -> None:
-        from adamlab.store.layout import TRIALS_DIR
-        from adamlab.store.records import load_record
-
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -22,7 +22,7 @@ from adamlab.store.identity import (
     identity_of,
     trial_id_of,
 )
-from adamlab.sweep.schema import Sweep
+from adamlab.sweep.resolved import Sweep
 
 __all__ = ["ID_LENGTH", "Trial", "canonical_json", "expand_trials", "shown_hparams", "trial_id_of"]
 
