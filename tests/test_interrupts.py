@@ -30,12 +30,13 @@ def _ctrl_c() -> None:
 
 
 def test_ctrl_c_before_the_folder_opens_says_nothing_was_written(tmp_path, capsys, monkeypatch):
-    from adamlab.cli import sweep_cmd
+    from adamlab.sweep import schema
 
     def interrupted_while_validating(*args, **kwargs):
         _ctrl_c()
 
-    monkeypatch.setattr(sweep_cmd, "load_sweep", interrupted_while_validating)
+    # the command imports load_sweep when it runs: patched where it is defined
+    monkeypatch.setattr(schema, "load_sweep", interrupted_while_validating)
     out = tmp_path / "out"
     assert main(["sweep", str(quick_sweep(tmp_path, steps=5)), "--out", str(out), "-q"]) == 130
     assert _one_line(capsys) == "error: interrupted before the sweep started: nothing was run or written"
