@@ -1,8 +1,9 @@
 """`adamlab report RESULTS_DIR`: an experiment's expected claims, measured on its results.
 
 The claims are computed by `adamlab.experiments` (pure functions of the loaded results) and
-formatted by `adamlab.experiments.report`; this module prints them. pandas and the experiments
-are imported inside the command.
+formatted by `adamlab.experiments.report`; this module prints them. The experiments, the results
+tables and the HTML page import pandas (the page also matplotlib), and the sweep schema
+pydantic: they are imported inside the command, so `adamlab --help` stays instant.
 """
 
 from __future__ import annotations
@@ -14,8 +15,21 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from adamlab.analysis.table_fit import fit_table, print_fitted
+from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
 from adamlab.cli.console import print_error, printable, stdout
+from adamlab.errors import AdamlabError
+from adamlab.experiments.criteria import apply_registration, registration
+from adamlab.experiments.registry import judge
+from adamlab.experiments.report import (
+    SECTIONS,
+    all_hold,
+    claims_json,
+    claims_markdown,
+    count_line,
+    measured_cell,
+    verdict_cell,
+)
+from adamlab.store.atomic import cannot, write_text_atomic
 
 STYLES = {"holds": "green", "fails": "bold red", "inconclusive": "yellow", "not measurable": "dim"}
 
@@ -59,30 +73,18 @@ def report(
     if html is not None:
         _write_html(results_dir, html, experiment, current_criteria)
         if check:
+            # lazy: imports pandas, matplotlib
             from adamlab.analysis.html_report import registered_claims
-            from adamlab.experiments.report import all_hold
-            from adamlab.store.tables import load_results
+            from adamlab.store.tables import load_results  # lazy: imports pandas
 
             _, claims, _ = registered_claims(load_results(results_dir), experiment, current_criteria)
             if not all_hold(claims):
                 print_error("--check: some claims and checks do not hold (see the page)")
                 raise typer.Exit(1)
         return
-    from adamlab.experiments.registry import judge
-    from adamlab.experiments.report import (
-        SECTIONS,
-        all_hold,
-        claims_json,
-        claims_markdown,
-        count_line,
-        measured_cell,
-        verdict_cell,
-    )
-    from adamlab.store.tables import load_results
-
     if as_json and markdown:
         raise typer.BadParameter("give one of --json and --markdown", param_hint="--json")
-    from adamlab.experiments.criteria import apply_registration, registration
+    from adamlab.store.tables import load_results  # lazy: imports pandas
 
     results = load_results(results_dir)
     chosen, claims = judge(results, experiment)
@@ -106,7 +108,7 @@ def report(
             if chosen_claims:
                 print_fitted(stdout, fit_table(
                     stdout, lambda level, cs=chosen_claims, t=title: _claims_table(
-                        cs, t, with_scope, level, measured_cell, verdict_cell),
+                        cs, t, with_scope, level),
                     len(REPORT_FIT_STEPS) + 1,
                 ))
         stdout.print(count_line(claims), highlight=False)
@@ -120,10 +122,8 @@ def report(
 
 def _write_html(results_dir: Path, out: Path, experiment: str | None,
                 current_criteria: bool = False) -> None:
-    from adamlab.analysis.html_report import build_html
-    from adamlab.errors import AdamlabError
-    from adamlab.store.atomic import cannot, write_text_atomic
-    from adamlab.store.tables import load_results
+    from adamlab.analysis.html_report import build_html  # lazy: imports pandas, matplotlib
+    from adamlab.store.tables import load_results  # lazy: imports pandas
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise AdamlabError(f"--html {out}: name the page *.html")
@@ -145,9 +145,7 @@ REPORT_FIT_STEPS = ("the task above its claim", "the criterion under its claim")
 TEXT_MIN_WIDTH = 16
 
 
-def _claims_table(claims, title: str, with_scope: bool, level: int, measured_cell, verdict_cell):
-    from adamlab.analysis.table_fit import Fitted
-
+def _claims_table(claims, title: str, with_scope: bool, level: int) -> Fitted:
     table = Table(show_lines=True, title=title, title_justify="left", title_style="bold")
     # text wraps at spaces only: a column is never narrower than its longest word, so no number
     # or name is cut
@@ -180,9 +178,8 @@ def _claims_table(claims, title: str, with_scope: bool, level: int, measured_cel
 def _reproduce_with(results, config: str) -> str:
     """The experiment's config when the folder holds exactly its trials; else the folder's own
     resolved sweep.yaml (the folder was made from another YAML, or the config is not here)."""
-    from adamlab.errors import AdamlabError
-    from adamlab.sweep.schema import load_sweep
-    from adamlab.sweep.trials import expand_trials
+    from adamlab.sweep.schema import load_sweep  # lazy: imports pydantic and yaml
+    from adamlab.sweep.trials import expand_trials  # lazy: imports pydantic and yaml
 
     planned = results.manifest.get("trial_ids")
     try:
@@ -203,7 +200,5 @@ def _trial_count(results) -> str:
     return f"{ended} trials"
 
 
-def _plain(text: str, style: str = ""):
-    from rich.text import Text
-
+def _plain(text: str, style: str = "") -> Text:
     return Text(text, style=style)

@@ -1,7 +1,8 @@
 """`adamlab summary`, `adamlab export`, `adamlab plot`: reading a sweep's results folder.
 
-pandas and matplotlib are imported inside the commands so `adamlab --help` stays instant; none
-of them imports torch (tasks' metric goals come from the results folder or their torch-free specs).
+The library modules these commands call import pandas (and `plot` matplotlib), so they are
+imported inside the commands: `adamlab --help` stays instant. None of them imports torch (tasks'
+metric goals come from the results folder or their torch-free specs).
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def summary(
 
     Example: adamlab summary results/first_sweep --all
     """
-    from adamlab.analysis.summary import SummaryOptions, needed_metrics
-    from adamlab.store.merge import load_folders
+    # lazy: imports pandas
+    from adamlab.analysis.summary import SummaryOptions, needed_metrics, summarize
+    from adamlab.store.merge import load_folders  # lazy: imports pandas
 
     rule = getattr(rule, "value", rule)
     results = load_folders(results_dirs, needed_metrics=needed_metrics(metric))
@@ -93,8 +95,11 @@ def summary(
                 f"(the latest is {last}); give a step <= {last}, or leave --at-step out for final values"
             )
     if tuning_curve:
-        from adamlab.analysis.tuning_curve import tuning_curves
-        from adamlab.analysis.tuning_render import print_tuning_curves, tuning_json
+        from adamlab.analysis.tuning_curve import tuning_curves  # lazy: imports pandas
+        from adamlab.analysis.tuning_render import (  # lazy: imports pandas
+            print_tuning_curves,
+            tuning_json,
+        )
 
         points = tuning_curves(results, metric=metric, task=task)
         if as_json:
@@ -107,12 +112,11 @@ def summary(
         all_configs=show_all,
     )
     if as_json:
-        from adamlab.analysis.summary import summarize
-        from adamlab.analysis.summary_json import summary_json
+        from adamlab.analysis.summary_json import summary_json  # lazy: imports pandas
 
         typer.echo(printable(summary_json(summarize(results, options), show_all=show_all)))
         return
-    from adamlab.analysis.render import print_summary
+    from adamlab.analysis.render import print_summary  # lazy: imports pandas
 
     print_summary(results.root, stdout, options=options, show_all=show_all, results=results)
 
@@ -141,12 +145,14 @@ def export(
     """
     if long and wide:
         raise typer.BadParameter("give --long or --wide, not both", param_hint="--long/--wide")
-    from adamlab.analysis.export import export_frame, write_table
-    from adamlab.store.merge import load_folders
+    from adamlab.analysis.export import (  # lazy: imports pandas
+        check_extension,
+        export_frame,
+        write_table,
+    )
+    from adamlab.store.merge import load_folders  # lazy: imports pandas
 
     if out is not None and not out.is_dir():
-        from adamlab.analysis.export import check_extension
-
         check_extension(out)  # before reading the folders
     # one row per trial needs no logged values: none is held
     needed = None if long else (lambda task, manifest: ())
@@ -172,8 +178,8 @@ def plot(
 
     Example: adamlab plot results/first_sweep --metric train_loss
     """
-    from adamlab.analysis.plots import write_plots
-    from adamlab.store.tables import load_results
+    from adamlab.analysis.plots import write_plots  # lazy: imports matplotlib
+    from adamlab.store.tables import load_results  # lazy: imports pandas
 
     results = load_results(results_dir)
     try:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
 from adamlab.cli.console import stdout
 from adamlab.errors import AdamlabError
 
@@ -22,8 +23,11 @@ def runs(
 
     Example: adamlab runs results
     """
-    from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
-    from adamlab.store.catalog import find_results_folders, installed_environment_key, survey_folder
+    from adamlab.store.catalog import (  # lazy: imports pydantic
+        find_results_folders,
+        installed_environment_key,
+        survey_folder,
+    )
 
     if not root.is_dir():
         raise AdamlabError(f"{root}: no such folder (give the folder that holds results folders)")

@@ -35,7 +35,7 @@ def test_ctrl_c_before_the_folder_opens_says_nothing_was_written(tmp_path, capsy
     def interrupted_while_validating(*args, **kwargs):
         _ctrl_c()
 
-    # the command imports load_sweep when it runs: the module's own name is the one it finds
+    # the command imports load_sweep when it runs: patched where it is defined
     monkeypatch.setattr(schema, "load_sweep", interrupted_while_validating)
     out = tmp_path / "out"
     assert main(["sweep", str(quick_sweep(tmp_path, steps=5)), "--out", str(out), "-q"]) == 130

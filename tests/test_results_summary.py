@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from results_fixture import MANIFEST, quadratic_records, write_results
 
 from adamlab.analysis.goals import task_metrics
+from adamlab.analysis.references import significant
+from adamlab.analysis.render import summary_warnings, target_source_text
 from adamlab.analysis.stats import t_interval, t_quantile
 from adamlab.analysis.summary import SummaryOptions, summarize
+from adamlab.analysis.summary_json import summary_records
 from adamlab.errors import AdamlabError
 from adamlab.store.tables import load_results
 
@@ -115,21 +119,21 @@ def test_configs_grouped_over_seeds_and_ranked(results):
     assert summary.varying == ["hp.lr", "hp.beta2"]
 
 
-def test_best_config_per_variant_and_baselines(results):
+def test_best_config_per_variant_and_references(results):
     summary = by_task(summarize(results))["quadratic"]
     best = summary.variant_best
-    assert rows(best, "variant_rank", "variant", "hp.lr", "baseline") == [
+    assert rows(best, "variant_rank", "variant", "hp.lr", "reference") == [
         (1, "adam", 0.1, ""),
         (2, "momentum", 0.01, "momentum"),
         (3, "sgd", 0.1, "sgd"),  # lr=1 has the better mean but a diverged seed
         (4, "adam-nobc", 0.1, ""),
     ]
-    assert summary.baselines["sgd"].mean == approx(0.5)
-    assert summary.baselines["sgd"].label == "sgd (lr=0.1)"
-    assert summary.baselines["momentum"].mean == approx(0.25)
+    assert summary.references["sgd"].mean == approx(0.5)
+    assert summary.references["sgd"].label == "sgd (lr=0.1)"
+    assert summary.references["momentum"].mean == approx(0.25)
 
 
-def test_paired_comparisons_against_the_baselines(results):
+def test_paired_comparisons_against_the_references(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.comparison_scale == "ratio"
     configs = summary.configs.set_index(["variant", "hp.lr", "hp.beta2"], drop=False)
@@ -139,37 +143,45 @@ def test_paired_comparisons_against_the_baselines(results):
     mean = sum(logs) / 3
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / 2)
     low, high = t_bounds(mean, sd, 3)
-    adam = best.loc["adam"]
-    assert adam["method_vs_sgd"] == "paired" and adam["pairs_vs_sgd"] == 3
-    assert adam["ratio_vs_sgd"] == approx(math.exp(mean))
-    assert (adam["low_vs_sgd"], adam["high_vs_sgd"]) == approx((math.exp(low), math.exp(high)))
+    adam = summary.comparison(best.loc["adam"], "sgd")
+    sgd = summary.references["sgd"].config_id
+    assert (adam.reference, adam.reference_config_id, adam.metric) == ("sgd", sgd, "train_loss")
+    assert adam.config_id == best.loc["adam", "config_id"]
+    assert (adam.method, adam.scale, adam.pairs, adam.confidence) == ("paired", "ratio", 3, 0.95)
+    assert adam.estimate == approx(math.exp(mean))
+    assert (adam.low, adam.high) == approx((math.exp(low), math.exp(high)))
     # momentum lr=.01 [.2 .3 .25] vs sgd: .5, .6, .41667
     ratios = [0.5, 0.6, 0.25 / 0.6]
-    assert best.loc["momentum", "ratio_vs_sgd"] == approx(math.prod(ratios) ** (1 / 3))
+    momentum = summary.comparison(best.loc["momentum"], "sgd")
+    assert momentum.estimate == approx(math.prod(ratios) ** (1 / 3))
     # the failed seed of adam-nobc is left out of the pair and counted
-    nobc = best.loc["adam-nobc"]
-    assert (nobc["pairs_vs_sgd"], nobc["left_out_vs_sgd"]) == (2, 1)
-    assert nobc["ratio_vs_sgd"] == approx(math.sqrt(0.3 / 0.4 * 0.3 / 0.5))
+    nobc = summary.comparison(best.loc["adam-nobc"], "sgd")
+    assert (nobc.pairs, nobc.left_out) == (2, 1)
+    assert nobc.estimate == approx(math.sqrt(0.3 / 0.4 * 0.3 / 0.5))
     # adam lr=.01 b2=.99 ran seeds 0, 1 only: Welch on the logs, said so
-    two = configs.loc[("adam", 0.01, 0.99)]
-    assert two["method_vs_sgd"] == "welch"
-    assert two["ratio_vs_sgd"] == approx(
+    two = summary.comparison(configs.loc[("adam", 0.01, 0.99)], "sgd")
+    assert two.method == "welch"
+    assert two.estimate == approx(
         math.exp((math.log(0.1) + math.log(0.3)) / 2 - sum(map(math.log, (0.4, 0.5, 0.6))) / 3)
     )
     # Holm within the table (the variant bests): adam's p is adjusted by the family size
-    family = summary.variant_best.dropna(subset=["p_vs_sgd"])
-    ranked = sorted(family["p_vs_sgd"])
-    assert sorted(family["p_holm_vs_sgd"]) == approx(
+    family = [summary.comparison(row, "sgd") for _, row in summary.variant_best.iterrows()]
+    family = [c for c in family if c is not None and not math.isnan(c.p)]
+    ranked = sorted(c.p for c in family)
+    assert sorted(c.p_holm for c in family) == approx(
         [min(1.0, max((len(ranked) - i) * p for i, p in enumerate(ranked[: k + 1])))
          for k in range(len(ranked))]
     )
-    assert math.isnan(best.loc["sgd", "ratio_vs_sgd"])  # the reference itself
+    # outside the family (not a variant's best): compared, never adjusted nor marked
+    assert math.isnan(two.p_holm) and not two.significant
+    assert summary.comparison(best.loc["sgd"], "sgd") is None  # the reference itself
 
 
 def test_steps_to_target_interpolates_the_training_curve(results):
     summary = by_task(summarize(results))["quadratic"]
     assert summary.target == approx(0.5)
-    assert summary.target_source == "best SGD config's final train_loss (seed mean)"
+    assert summary.target_source == "best sgd"
+    assert target_source_text(summary) == "best SGD config's final train_loss (seed mean)"
     best = summary.variant_best.set_index("variant")
     # adam's seed-mean curve [1, .45, .2, .1]: 0.5 is crossed between steps 10 and 20
     assert best.loc["adam", "steps_to_target"] == approx(10 + 10 * 0.5 / 0.55)
@@ -197,7 +209,7 @@ def test_grid_edges_of_the_variant_bests(results):
     assert edges["adam"] == {"lr": "open", "beta2": "open"}
     assert edges["sgd"] == {"lr": "open"}  # 0.1 is the bottom of {0.1, 1}
     assert edges["adam-nobc"] == {"lr": "untuned"}
-    assert not summary.baselines["sgd"].bracketed and summary.baselines["sgd"].tuned
+    assert not summary.references["sgd"].bracketed and summary.references["sgd"].tuned
 
 
 def test_did_not_learn_is_flagged(tmp_path):
@@ -212,10 +224,12 @@ def test_did_not_learn_is_flagged(tmp_path):
 
 def test_against_compares_with_the_named_variant(results):
     summary = by_task(summarize(results, SummaryOptions(against="momentum")))["quadratic"]
-    assert list(summary.baselines) == ["momentum"]
+    assert list(summary.references) == ["momentum"]
     adam = summary.variant_best.set_index("variant").loc["adam"]
     # [.05 .1 .15] / [.2 .3 .25]
-    assert adam["ratio_vs_momentum"] == approx((0.25 * (0.1 / 0.3) * 0.6) ** (1 / 3))
+    assert summary.comparison(adam, "momentum").estimate == approx(
+        (0.25 * (0.1 / 0.3) * 0.6) ** (1 / 3))
+    assert summary.comparison(adam, "sgd") is None  # not a reference here
     with pytest.raises(AdamlabError, match="--against: no variant 'lion'.*adam, adam-nobc"):
         summarize(results, SummaryOptions(against="lion"))
 
@@ -224,7 +238,7 @@ def test_explicit_target_that_sgd_never_reaches(results):
     summary = by_task(summarize(results, SummaryOptions(target=0.3)))["quadratic"]
     assert summary.target_source == "--target"
     steps = dict(zip(summary.configs["config_id"], summary.configs["steps_to_target"], strict=True))
-    sgd = summary.baselines["sgd"].config_id
+    sgd = summary.references["sgd"].config_id
     assert math.isnan(steps[sgd])  # [1, .8, .6, .5] never reaches 0.3
     best = summary.variant_best.set_index("variant")
     assert best.loc["adam", "steps_to_target"] == approx(20 + 10 * 0.15 / 0.25)  # [1, .45, .2, .1]
@@ -237,13 +251,13 @@ def test_rule_best_ranks_by_best_ever_value(results):
     momentum = summary.configs[summary.configs["variant"] == "momentum"]
     # lr=0.1 overshoots: final 0.35 but best-ever 0.2, now better than lr=0.01 (0.25)
     assert rows(momentum, "hp.lr", "mean") == [(0.1, approx(0.2)), (0.01, approx(0.25))]
-    assert summary.baselines["momentum"].label == "momentum (lr=0.1)"
+    assert summary.references["momentum"].label == "momentum (lr=0.1)"
     adam = summary.variant_best.set_index("variant").loc["adam"]
     # best-ever [.05 .1 .15] against momentum's best-ever [.2 .2 .2], seed by seed
-    assert adam["ratio_vs_momentum"] == approx((0.25 * 0.5 * 0.75) ** (1 / 3))
+    assert summary.comparison(adam, "momentum").estimate == approx((0.25 * 0.5 * 0.75) ** (1 / 3))
     # running-best curve [1, .2, .2, .2] crosses SGD's best (0.5) between 10 and 20
     assert summary.configs.set_index("config_id").loc[
-        summary.baselines["momentum"].config_id, "steps_to_target"] == approx(10 + 10 * 0.5 / 0.8)
+        summary.references["momentum"].config_id, "steps_to_target"] == approx(10 + 10 * 0.5 / 0.8)
 
 
 def test_at_step_uses_the_logged_value_at_that_step(results):
@@ -295,13 +309,15 @@ def test_max_goal_metric_from_the_manifest(results):
         (t_bounds(0.965, math.sqrt(0.00005), 2)[0], 1.0))
     # compared by the difference, paired seed by seed: .96 - .88, .97 - .86; on 2 pairs no ★
     assert summary.comparison_scale == "difference"
-    assert best["ratio_vs_sgd"] == approx(0.095)
-    assert -1.0 <= best["low_vs_sgd"] and best["high_vs_sgd"] <= 1.0
-    assert best["pairs_vs_sgd"] == 2 and not best["significant_vs_sgd"]
-    assert "momentum" not in summary.baselines
+    against_sgd = summary.comparison(best, "sgd")
+    assert against_sgd.scale == "difference" and against_sgd.estimate == approx(0.095)
+    assert -1.0 <= against_sgd.low and against_sgd.high <= 1.0
+    assert against_sgd.pairs == 2 and not against_sgd.significant
+    assert "momentum" not in summary.references
     # no val_accuracy in these results: selected on the test metric, and the summary says so
     assert summary.select_metric == "test_accuracy"
-    assert summary.warnings and "no val_accuracy recorded" in summary.warnings[0]
+    assert summary.unrecorded_validation == "val_accuracy"
+    assert "no val_accuracy recorded" in summary_warnings(summary)[0]
 
 
 def test_metric_option_and_unknown_metric(results):
@@ -361,8 +377,6 @@ def test_two_presets_of_one_task_are_ranked_apart(tmp_path):
 
 
 def test_json_intervals_of_positive_metrics_stay_positive_and_no_star_under_three_pairs(results):
-    from adamlab.analysis.summary_json import summary_records
-
     records = summary_records(summarize(results), show_all=True)
     positive = [r for r in records if r["interval"] == "log t"]
     assert positive and all(0 < r["ci_low"] <= r["centre"] <= r["ci_high"] for r in positive)
@@ -370,8 +384,6 @@ def test_json_intervals_of_positive_metrics_stay_positive_and_no_star_under_thre
     assert accuracies and all(0 <= r["ci_low"] <= r["ci_high"] <= 1 for r in accuracies)
     marked = [c for r in records for c in r["comparisons"].values() if c["significant"]]
     assert marked and all(c["pairs"] >= 3 for c in marked)
-    from adamlab.analysis.summary import significant
-
     assert not significant(0.001, 2) and significant(0.001, 3) and not significant(0.2, 5)
 
 
@@ -379,7 +391,59 @@ def test_unequal_tuning_budgets_are_flagged(results):
     summary = by_task(summarize(results))["quadratic"]
     # adam tried 4 configs, sgd 2, momentum 2
     assert summary.budgets["adam"] == 4 and summary.budgets["sgd"] == 2
-    assert any("unequal tuning budgets" in w for w in summary.warnings)
+    assert summary.unequal_budgets
+    assert summary_warnings(summary) == [
+        "unequal tuning budgets (configs tried per variant: adam 4, momentum 2, sgd 2, adam-nobc "
+        "1): a variant tuned over more configs had more chances to look good; compare them at "
+        "equal budgets with --tuning-curve"]
     best = summary.variant_best.set_index("variant")
-    assert bool(best.loc["adam", "unequal_budget_vs_sgd"])
-    assert not bool(best.loc["momentum", "unequal_budget_vs_sgd"])
+    assert summary.comparison(best.loc["adam"], "sgd").unequal_budget
+    assert not summary.comparison(best.loc["momentum"], "sgd").unequal_budget
+
+
+def test_json_comparisons_are_the_summary_comparisons(results):
+    """--json writes each shown row's comparison objects field by field, the reference's own
+    row and configs without an ok seed having none."""
+    summaries = summarize(results, SummaryOptions(all_configs=True))
+    records = iter(summary_records(summaries, show_all=True))
+    seen = 0
+    for summary in summaries:
+        for _, row in summary.configs.iterrows():
+            record = next(records)
+            assert (record["variant"], record["mean"]) == (row["variant"], approx(row["mean"],
+                                                                                  nan_ok=True))
+            expected = {}
+            for key, reference in summary.references.items():
+                found = summary.comparison(row, key)
+                if found is None:
+                    continue
+                expected[key] = {
+                    "estimate": found.estimate, "low": found.low, "high": found.high,
+                    "p": found.p, "p_holm": None if math.isnan(found.p_holm) else found.p_holm,
+                    "significant": found.significant, "unequal_budget": found.unequal_budget,
+                    "method": found.method, "scale": found.scale, "pairs": found.pairs,
+                    "left_out": found.left_out, "reference_label": reference.label,
+                    "reference_bracketed": reference.bracketed,
+                }
+                expected[key] = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                  for k, v in expected[key].items()}
+                seen += 1
+            assert record["comparisons"] == expected
+    assert seen > 10
+
+
+def test_comparison_table_is_one_row_per_comparison(results):
+    summary = by_task(summarize(results))["quadratic"]
+    table = summary.comparison_table()
+    # 9 configs: each compared with both references but itself
+    assert list(table.groupby("reference", sort=False).size().items()) == [("sgd", 8),
+                                                                          ("momentum", 8)]
+    adam = summary.variant_best.set_index("variant").loc["adam"]
+    row = table[(table["reference"] == "sgd") & (table["config_id"] == adam["config_id"])]
+    assert row.iloc[0].to_dict() == approx(vars(summary.comparison(adam, "sgd")), nan_ok=True)
+    ranks = summary.configs.set_index("config_id")["rank"]
+    assert list(ranks[table.loc[table["reference"] == "sgd", "config_id"]]) == sorted(
+        ranks[table.loc[table["reference"] == "sgd", "config_id"]])
+    no_references = replace(summary, references={}, comparisons={})
+    assert no_references.comparison_table().empty
+    assert list(no_references.comparison_table().columns) == list(table.columns)

@@ -1,1 +1,1 @@
-"""Turning a results folder into answers: grouped configs, baselines, tables, plots, exports."""
+"""Turning a results folder into answers: grouped configs, references and comparisons, tables, plots, exports."""

@@ -22,6 +22,8 @@ from adamlab.store.tables import (
     METRIC_COLUMNS,
     TASK_PREFIX,
     Results,
+    _arrow_safe,
+    parquet_available,
 )
 
 #: trial columns repeated on every row of the long table, before the hyperparameters
@@ -97,8 +99,6 @@ def write_table(frame: pd.DataFrame, out: Path | None, *, stream: TextIO | None 
     elif suffix == ".json":
         write_text_atomic(out, frame.to_json(orient="records", indent=1) + "\n")
     else:
-        from adamlab.store.tables import _arrow_safe, parquet_available
-
         if not parquet_available():
             raise AdamlabError(f"--out {out}: Parquet needs pyarrow: pip install 'adamlab[parquet]'"
                                f" (or write .csv or .json)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adamlab.errors import AdamlabError
+from adamlab.tasks.registry import task_names, task_spec
 
 Goal = Literal["min", "max"]
 GOALS: tuple[Goal, ...] = ("min", "max")
@@ -73,8 +74,6 @@ def task_metrics(task: str, manifest: Mapping[str, Any]) -> TaskMetrics:
 
 def registered_spec(task: str):
     """The registered task's torch-free spec, or None."""
-    from adamlab.tasks.registry import task_names, task_spec
-
     try:
         return task_spec(task) if task in task_names() else None
     except AdamlabError:

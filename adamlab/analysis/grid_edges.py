@@ -12,7 +12,7 @@ other hyperparameter held at the best's value), for each numeric hyperparameter:
 A best at the bottom of its grid is not open when that value is the hyperparameter's own lower
 limit (weight_decay = 0, momentum or beta1 = 0): no smaller value exists to try.
 "open", "refine" and "untuned" leave the best unbracketed: a lead measured against such a
-baseline is an upper bound of the true lead (a better-tuned baseline can only do better).
+reference is an upper bound of the true lead (a better-tuned reference can only do better).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from adamlab.analysis.grouping import is_missing
 from adamlab.store.tables import HP_PREFIX
 
 OPEN, STABILITY_LIMIT, REFINE, UNTUNED = "open", "stability limit", "refine", "untuned"
@@ -54,8 +55,7 @@ def _numeric(value) -> bool:
 
 
 def _same(a, b) -> bool:
-    missing_a = a is None or (isinstance(a, float) and math.isnan(a)) or a is pd.NA
-    missing_b = b is None or (isinstance(b, float) and math.isnan(b)) or b is pd.NA
+    missing_a, missing_b = is_missing(a), is_missing(b)
     return (missing_a and missing_b) or (not missing_a and not missing_b and a == b)
 
 

@@ -114,7 +114,7 @@ def task_instances(trials: pd.DataFrame) -> list[TaskInstance]:
         )
         for frame in frames:
             first = frame.iloc[0]
-            parts = [f"{_short(c)}={_format_value(first[c])}" for c in differing]
+            parts = [f"{param_name(c)}={_format_value(first[c])}" for c in differing]
             label = f"{task} ({', '.join(parts)})" if parts else task
             slug = "_".join([task, *(p.replace("=", "-") for p in parts)])
             out.append(TaskInstance(label, _slugify(slug), task, frame))
@@ -344,7 +344,7 @@ def swept_by_variant(trials: pd.DataFrame) -> dict[str, list[str]]:
 def config_label(row: pd.Series, hp_columns: Sequence[str]) -> str:
     """e.g. "adam (lr=0.001, beta2=0.999)": the variant and the given hyperparameters."""
     parts = [
-        f"{_short(c)}={_format_value(row[c])}" for c in hp_columns if not is_missing(row[c])
+        f"{param_name(c)}={_format_value(row[c])}" for c in hp_columns if not is_missing(row[c])
     ]
     return f"{row['variant']} ({', '.join(parts)})" if parts else str(row["variant"])
 
@@ -376,7 +376,8 @@ def is_missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _short(column: str) -> str:
+def param_name(column: str) -> str:
+    """A parameter's name without its table prefix: hp.lr -> lr, task.dim -> dim."""
     return column.split(".", 1)[1] if column.startswith((HP_PREFIX, TASK_PREFIX)) else column
 
 

@@ -18,6 +18,18 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from adamlab.analysis.plots import figures
+from adamlab.analysis.render import (
+    GENERAL_RULES,
+    ranking_rule_text,
+    summary_table,
+    summary_warnings,
+)
+from adamlab.analysis.summary import summarize
+from adamlab.errors import AdamlabError
+from adamlab.experiments.criteria import apply_registration, registration
+from adamlab.experiments.registry import EXPERIMENTS, judge
+from adamlab.experiments.report import SECTIONS, count_line, measured_cell, verdict_cell
 from adamlab.store.layout import SWEEP_YAML
 from adamlab.store.tables import Results
 
@@ -60,10 +72,6 @@ def build_html(results: Results, *, experiment: str | None = None,
     """The page for `results` (see the module docstring). `experiment` names the experiment
     whose claims to judge; None: the one named like the sweep, if any. The claims are judged
     as `adamlab report` judges them (criteria registered with the folder's first sweep)."""
-    from adamlab.analysis.plots import figures
-    from adamlab.analysis.render import summary_table
-    from adamlab.analysis.summary import GENERAL_RULES, ranking_rule_text, summarize
-
     chosen, claims, notes = _claims(results, experiment, current_criteria)
     summaries = summarize(results)
     drawn = figures(results)
@@ -95,7 +103,7 @@ def build_html(results: Results, *, experiment: str | None = None,
         out.append(f"<h3>{_e(summary.label)}</h3>")
         if summary.has_metric:
             out.append(table_html(summary_table(summary), css_class="summary"))
-        for warning in summary.warnings:
+        for warning in summary_warnings(summary):
             out.append(f'<p class="rules"><b>warning:</b> {_e(warning)}</p>')
         out.append('<div class="rules">' + "".join(
             f"<p>{_e(line)}</p>" for line in ranking_rule_text(summary)) + "</div>")
@@ -144,9 +152,6 @@ def png_data_uri(figure) -> str:
 
 def registered_claims(results: Results, experiment: str | None, current_criteria: bool = False):
     """(experiment, claims, notes) as `adamlab report` judges them."""
-    from adamlab.experiments.criteria import apply_registration, registration
-    from adamlab.experiments.registry import judge
-
     chosen, claims = judge(results, experiment)
     claims, notes = apply_registration(
         claims, chosen.criteria, registration(results.root, chosen.name, chosen.criteria),
@@ -155,9 +160,6 @@ def registered_claims(results: Results, experiment: str | None, current_criteria
 
 
 def _claims(results: Results, experiment: str | None, current_criteria: bool):
-    from adamlab.errors import AdamlabError
-    from adamlab.experiments.registry import EXPERIMENTS
-
     if experiment is None and results.sweep not in EXPERIMENTS:
         return None, None, []  # no experiment applies: no claims section
     try:
@@ -169,8 +171,6 @@ def _claims(results: Results, experiment: str | None, current_criteria: bool):
 
 
 def _claims_section(chosen, claims, notes) -> str:
-    from adamlab.experiments.report import SECTIONS, count_line, measured_cell, verdict_cell
-
     out = ['<section id="claims"><h2>Claims</h2>',
            f'<p class="meta">{_e(chosen.name)}: {_e(chosen.title)}</p>']
     for kind, title in SECTIONS:

@@ -22,24 +22,30 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from adamlab.analysis.baselines import BASELINE_OPTIMIZERS
 from adamlab.analysis.goals import task_metrics
 from adamlab.analysis.grouping import (
     curve_table,
     exact_mean,
+    param_name,
     seed_curves,
     task_instances,
 )
+from adamlab.analysis.references import BASELINE_OPTIMIZERS
+from adamlab.analysis.selection import best, best_of_each
 from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize_instance
+from adamlab.analysis.tuning_curve import instance_curves
+from adamlab.analysis.tuning_plot import draw_tuning_curves
 from adamlab.errors import AdamlabError
 from adamlab.store.atomic import write_bytes_atomic
 from adamlab.store.entries import check_folder
@@ -100,11 +106,11 @@ def curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
     colors = _variant_colors(summary)
     markers = _variant_markers(summary)
     n_seeds = set()
-    best = summary.variant_best
+    bests = summary.variant_best
     all_curves = curve_table(
-        results.metrics, [t for ids in best["ok_trial_ids"] for t in ids], summary.metric
+        results.metrics, [t for ids in bests["ok_trial_ids"] for t in ids], summary.metric
     )
-    for _, row in best.iterrows():
+    for _, row in bests.iterrows():
         table = seed_curves(all_curves, row["ok_trial_ids"], goal=summary.goal).dropna(how="any")
         if table.empty or table.shape[1] == 0:
             continue
@@ -155,7 +161,7 @@ def lr_sensitivity(results: Results, summary: TaskSummary) -> list[tuple[str, Fi
     all_bad: list[tuple[str, float]] = []
     some_bad_seen = False
     for variant, group in configs.groupby("variant", sort=False):
-        best_at_lr = group.dropna(subset=[lr]).drop_duplicates(lr, keep="first").sort_values(lr)
+        best_at_lr = best_of_each(group.dropna(subset=[lr]), [lr]).sort_values(lr)
         if best_at_lr.empty:
             continue
         color = colors[variant]
@@ -223,20 +229,20 @@ def heatmaps(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]
 
 
 def _grid(configs: pd.DataFrame, a: str, b: str) -> dict:
-    """Cells (b rows x a columns) of the best config at each (a, b); configs come ranked, so the
-    first config is the best cell."""
-    best = configs.dropna(subset=[a, b]).drop_duplicates([a, b], keep="first")
-    xs = sorted(best[a].unique())
-    ys = sorted(best[b].unique())
+    """Cells (b rows x a columns) of the best config at each (a, b) of ranked `configs`, and
+    which cell holds the best config of all."""
+    chosen = best_of_each(configs.dropna(subset=[a, b]), [a, b])
+    xs = sorted(chosen[a].unique())
+    ys = sorted(chosen[b].unique())
     cells = {name: pd.DataFrame(fill, index=ys, columns=xs)
              for name, fill in (("mean", np.nan), ("diverged", 0), ("failed", 0), ("seeds", 0))}
-    for _, row in best.iterrows():
+    for _, row in chosen.iterrows():
         cells["mean"].loc[row[b], row[a]] = row["mean"]
         cells["diverged"].loc[row[b], row[a]] = row["n_diverged"]
         cells["failed"].loc[row[b], row[a]] = row["n_failed"]
         cells["seeds"].loc[row[b], row[a]] = row["n_seeds"]
-    first = best.iloc[0] if not best.empty and best.iloc[0]["n_ok"] > 0 else None
-    cells["best"] = None if first is None else (first[b], first[a])
+    top = best(chosen)
+    cells["best"] = None if top is None else (top[b], top[a])
     return cells
 
 
@@ -272,8 +278,8 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
     ax.set_xticks(range(mean.shape[1]), [_tick(x) for x in mean.columns])
     ax.set_yticks(range(mean.shape[0]), [_tick(y) for y in mean.index])
-    ax.set_xlabel(a.removeprefix(HP_PREFIX))
-    ax.set_ylabel(b.removeprefix(HP_PREFIX))
+    ax.set_xlabel(param_name(a))
+    ax.set_ylabel(param_name(b))
     better = "lower" if summary.goal == "min" else "higher"
     selected = (f" (selected on {summary.select_metric})"
                 if summary.select_metric and summary.select_metric != summary.metric else "")
@@ -281,8 +287,8 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
                  f"seed mean of the best config per cell; red box: best{selected}\n"
                  "grey: some seeds diverged/failed (mean of the others shown)", fontsize=9)
     fig.colorbar(image, ax=ax, label=summary.metric)
-    name = f"{summary.slug}__{_slug(variant)}__{_slug(a.removeprefix(HP_PREFIX))}_x_" \
-           f"{_slug(b.removeprefix(HP_PREFIX))}__{_slug(summary.metric)}.png"
+    name = f"{summary.slug}__{_slug(variant)}__{_slug(param_name(a))}_x_" \
+           f"{_slug(param_name(b))}__{_slug(summary.metric)}.png"
     return name, fig
 
 
@@ -291,9 +297,6 @@ def _heatmap(summary: TaskSummary, variant: str, a: str, b: str, grid: dict,
 
 def tuning_curves(results: Results, summary: TaskSummary) -> list[tuple[str, Figure]]:
     """Each variant's tuning curve (adamlab.analysis.tuning_curve), when there are points."""
-    from adamlab.analysis.tuning_curve import instance_curves
-    from adamlab.analysis.tuning_plot import draw_tuning_curves
-
     instance = next((i for i in task_instances(results.trials) if i.slug == summary.slug), None)
     points = instance_curves(results, instance, summary.metric) if instance is not None else []
     figure = draw_tuning_curves(points) if points else None
@@ -305,8 +308,6 @@ def tuning_curves(results: Results, summary: TaskSummary) -> list[tuple[str, Fig
 
 
 def _variant_colors(summary: TaskSummary) -> dict[str, tuple]:
-    from matplotlib import colormaps
-
     palette = colormaps["tab10"].colors
     variants = list(dict.fromkeys(summary.configs["variant"]))
     return {v: palette[i % len(palette)] for i, v in enumerate(variants)}
@@ -329,8 +330,6 @@ def _mark_every(points: int) -> int:
 
 def _set_title(ax, headline: str, *details: str) -> None:
     """The title, each line wrapped to fit the figure's width."""
-    import textwrap
-
     lines = textwrap.wrap(headline, TITLE_CHARS) + textwrap.wrap("; ".join(details), TITLE_CHARS)
     ax.set_title("\n".join(lines), fontsize=9)
 

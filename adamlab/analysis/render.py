@@ -1,4 +1,5 @@
-"""Rich tables of a summary: one per task instance, the rules printed under each."""
+"""Rich tables of a summary: one per task instance, the rules printed under each, and the
+rules every table follows in words."""
 
 from __future__ import annotations
 
@@ -11,16 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing
-from adamlab.analysis.summary import (
-    GENERAL_RULES,
-    MIN_PAIRS,
-    SummaryOptions,
-    TaskSummary,
-    ranking_rule_text,
-    summarize,
-)
-from adamlab.analysis.table_fit import print_fitted
+from adamlab.analysis.grouping import BOUNDED_SUFFIX, is_missing, param_name
+from adamlab.analysis.references import MIN_PAIRS, ConfigComparison
+from adamlab.analysis.stats import CONFIDENCE
+from adamlab.analysis.summary import SummaryOptions, TaskSummary, summarize
+from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
 from adamlab.store.tables import Results, load_results
 
 
@@ -56,7 +52,7 @@ def print_summary(
             if summary.configs["n_missing"].sum():
                 continue  # finished trials without the metric: a table of dashes says nothing
         print_fitted(console, fitted_summary_table(console, summary, show_all=show_all))
-        for warning in summary.warnings:
+        for warning in summary_warnings(summary):
             console.print(Text(f"warning: {warning}", style="bold yellow"))
         for line in ranking_rule_text(summary):
             console.print(Text(line, style="dim"))
@@ -110,16 +106,16 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         title_justify="left",
         title_style="bold",
         caption=(f"◆ reference config; ★ Holm-adjusted p < 0.05 on ≥ {MIN_PAIRS} pairs"
-                 if summary.baselines else None),
+                 if summary.references else None),
         caption_justify="left",
     )
     own_line = level >= 1
     with_steps = summary.target is not None and level < 2
     with_edges = level < 3
     with_intervals = level < 4
-    baselines = list(summary.baselines.values())
+    references = list(summary.references.values())
     if level >= 5:
-        baselines = baselines[:1]
+        references = references[:1]
     hp_under_variant = level >= 6
     folders = _has_folders(summary)
     sign = "÷" if summary.comparison_scale == "ratio" else "−"
@@ -127,16 +123,16 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
     if folders:
         header.append(("folder", "left"))
     if not hp_under_variant:
-        header += [(c.split(".", 1)[1], "right") for c in summary.varying]
+        header += [(param_name(c), "right") for c in summary.varying]
     points = summary.metric.endswith(BOUNDED_SUFFIX)
     centre = {"log t": "geo. mean [log-t 95%]", "t": "mean [t 95%]"}.get(
         summary.interval, "mean [t 95%, clipped to [0, 1]]")
     if own_line:  # the header breaks where the cells do
         centre = centre.replace(" [", "\n[", 1).replace(", clipped", ",\nclipped")
     header.append((centre, "right"))
-    for baseline in baselines:
-        title = f"{sign}{baseline.title}" + (" [95%]" if with_intervals else "")
-        if not baseline.bracketed:
+    for reference in references:
+        title = f"{sign}{reference.title}" + (" [95%]" if with_intervals else "")
+        if not reference.bracketed:
             title += "\n(≤ lead: not\nbracketed)"
         header.append((title, "right"))
     if with_steps:
@@ -156,7 +152,7 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         rank = row["rank"] if show_all else row["variant_rank"]
         variant = _variant_cell(row)
         if hp_under_variant:
-            hps = "\n".join(f"{c.split('.', 1)[1]}={_format_hparam(row[c])}"
+            hps = "\n".join(f"{param_name(c)}={_format_hparam(row[c])}"
                             for c in summary.varying if _format_hparam(row[c]))
             if hps:
                 variant.append("\n" + hps, style="none")
@@ -166,8 +162,8 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         if not hp_under_variant:
             cells += [_format_hparam(row[c]) for c in summary.varying]
         cells.append(_format_mean(row, own_line=own_line))
-        for baseline in baselines:
-            cells.append(_format_comparison(row, baseline.kind, summary.comparison_scale,
+        for reference in references:
+            cells.append(_format_comparison(summary.comparison(row, reference.key),
                                             own_line=own_line, interval=with_intervals,
                                             points=points))
         if with_steps:
@@ -175,14 +171,12 @@ def summary_table(summary: TaskSummary, *, show_all: bool = False, level: int = 
         if with_edges:
             cells.append(_format_edges(row))
         cells.append(_format_seeds(row))
-        table.add_row(*cells, style="on grey15" if row["baseline"] else None)
+        table.add_row(*cells, style="on grey15" if row["reference"] else None)
     return table
 
 
 def fitted_summary_table(console: Console, summary: TaskSummary, *, show_all: bool = False):
     """The summary table at the first compaction level that fits `console.width`."""
-    from adamlab.analysis.table_fit import Fitted, fit_table
-
     def build(level: int) -> Fitted:
         steps = [step for step in FIT_STEPS[:level]
                  if not (step.startswith("steps") and summary.target is None)]
@@ -205,7 +199,7 @@ def _variant_cell(row: pd.Series) -> Text:
     text = Text(str(row["variant"]))
     if row["variant"] != row["optimizer"]:
         text.append(f" ({row['optimizer']})", style="dim")
-    if row["baseline"]:
+    if row["reference"]:
         text.append(" ◆", style="yellow")
     return text
 
@@ -234,27 +228,26 @@ def _format_mean(row: pd.Series, *, own_line: bool = False) -> str:
     return text
 
 
-def _format_comparison(row: pd.Series, kind: str, scale: str, *, own_line: bool = False,
+def _format_comparison(comparison: ConfigComparison | None, *, own_line: bool = False,
                        interval: bool = True, points: bool = False) -> Text:
-    estimate = row.get(f"ratio_vs_{kind}", math.nan)
-    if is_missing(estimate):
+    if comparison is None or is_missing(comparison.estimate):
         return Text("—")
-    unit = "×" if scale == "ratio" else " pp" if points else ""
-    digits = ((lambda v: f"{v:.3g}") if scale == "ratio"
+    ratio = comparison.scale == "ratio"
+    unit = "×" if ratio else " pp" if points else ""
+    digits = ((lambda v: f"{v:.3g}") if ratio
               else (lambda v: f"{100 * v:+.3g}") if points else format_number)
-    text = Text(f"{digits(estimate)}{unit}")
-    if row.get(f"significant_vs_{kind}", False):
+    text = Text(f"{digits(comparison.estimate)}{unit}")
+    if comparison.significant:
         text.append(" ★", style="bold yellow")
-    low, high = row[f"low_vs_{kind}"], row[f"high_vs_{kind}"]
-    if interval and not is_missing(low):
+    if interval and not is_missing(comparison.low):
         text.append("\n" if own_line else " ")
-        text.append(f"[{digits(low)}, {digits(high)}]", style="dim")
+        text.append(f"[{digits(comparison.low)}, {digits(comparison.high)}]", style="dim")
     gap = "\n" if own_line else " "  # at narrow widths the notes go under the numbers
-    if row[f"method_vs_{kind}"] == "welch":
+    if comparison.method == "welch":
         text.append(f"{gap}welch", style="yellow")
-    if row[f"left_out_vs_{kind}"]:
+    if comparison.left_out:
         seeds = "" if own_line else " seed(s)"
-        text.append(f"{gap}({row[f'left_out_vs_{kind}']}{seeds} left out)", style="yellow")
+        text.append(f"{gap}({comparison.left_out}{seeds} left out)", style="yellow")
     return text
 
 
@@ -288,3 +281,97 @@ def _format_seeds(row: pd.Series) -> Text:
     if row.get("n_no_learn", 0):
         text.append(f" ({row['n_no_learn']} did not learn)", style="bold red")
     return text
+
+
+#: the rules every table follows (printed once under the tables)
+GENERAL_RULES = (
+    "A config is a task + variant + all hyperparameters; its seeds are grouped: ranked by the "
+    f"mean over ok seeds; shown with a Student-t {CONFIDENCE:.0%} interval when 2+ seeds are ok "
+    "(none with one seed; at 2-3 seeds it is wide: t = 12.7 at 2, 4.3 at 3) that stays in the "
+    "metric's range: a metric whose values are all > 0 as the geometric mean [low, high] (the "
+    "interval of the mean log), an accuracy clipped to [0, 1].",
+    "Selection on validation data: a test_X metric is ranked by val_X when the task logs it "
+    "(MNIST holds out the last 10,000 training images); the selected config's test_X is "
+    "reported. Best config of a variant = best by that ranking; a config with any diverged or "
+    "failed seed ranks after every config with none. With --at-step N, a trial that diverged "
+    "after step N counts by its value at N.",
+    "Comparisons (÷ columns): per-seed ratio config/reference (mean of per-seed log-ratios, "
+    "or differences where values can be <= 0) with its t-interval, on the seeds both finished "
+    "ok; an accuracy by its difference in percentage points; ★ = Holm-adjusted p < 0.05 "
+    f"within the table on >= {MIN_PAIRS} pairs; 'welch' = the seeds differ, compared "
+    "unpaired. References: best sgd, and best momentum or nesterov, by registry optimizer "
+    "(or --against VARIANT).",
+    "Grid edges: open = best at the first/last grid value (widen the grid); stability limit = "
+    "the next value diverged; refine = it diverged and is > 2x away (the optimum may lie "
+    "between); untuned = one lr tried. A lead over an unbracketed reference is an upper bound.",
+)
+
+
+
+
+def ranking_rule_text(summary: TaskSummary) -> list[str]:
+    """The rules behind one task's table, in words (printed under it)."""
+    better = "lower" if summary.goal == "min" else "higher"
+    at = f" at the logged step nearest <= {summary.at_step}" if summary.at_step is not None else ""
+    kind = "final (last logged)" if summary.rule == "final" else "best (best-ever)"
+    selected = (
+        f" selected on {summary.select_metric} (validation), {summary.metric} reported"
+        if summary.select_metric and summary.select_metric != summary.metric else ""
+    )
+    lines = [
+        f"Ranked by rule {kind} {summary.metric}{at}{selected}, {better} is better; "
+        f"mean over each config's ok seeds."
+    ]
+    if summary.references:
+        refs = []
+        for b in summary.references.values():
+            tuned = "best-tuned " if b.tuned else ""
+            text = f"{tuned}{b.title} = {b.label}"
+            if not b.bracketed:
+                text += (
+                    f" (not bracketed: {'; '.join(e.detail for e in b.edges.values())}; "
+                    "a lead over it is an upper bound)"
+                )
+            refs.append(text)
+        scale = (
+            "per-seed ratio config/reference" if summary.comparison_scale == "ratio"
+            else "per-seed difference config - reference"
+        )
+        lines.append(f"Comparisons: {scale} [t 95%] ({'; '.join(refs)}).")
+    else:
+        lines.append("No sgd, momentum or nesterov config with an ok seed: no comparisons.")
+    if summary.target is not None:
+        lines.append(
+            f"Steps to target: first step where the seed-mean curve reaches "
+            f"{summary.target:.6g} ({target_source_text(summary)}); interpolated between logged "
+            "steps for a training metric, else the eval step with the eval cadence."
+        )
+    return lines
+
+
+def summary_warnings(summary: TaskSummary) -> list[str]:
+    """What the reader of one task's table must know, one line each (printed under it)."""
+    out = []
+    if summary.unrecorded_validation is not None:
+        metric = summary.metric
+        out.append(
+            f"no {summary.unrecorded_validation} recorded (the task's validation split is off?): "
+            f"configs are selected on {metric}, the metric they report, so the reported {metric} "
+            "is optimistic"
+        )
+    if summary.unequal_budgets:
+        sizes = ", ".join(f"{variant} {n}" for variant, n in summary.budgets.items())
+        out.append(
+            f"unequal tuning budgets (configs tried per variant: {sizes}): a variant tuned over "
+            "more configs had more chances to look good; compare them at equal budgets with "
+            "--tuning-curve"
+        )
+    return out
+
+
+def target_source_text(summary: TaskSummary) -> str:
+    """Where the steps-to-target threshold came from, in words."""
+    if summary.target_source == "best sgd":
+        at = f" at step {summary.at_step}" if summary.at_step is not None else ""
+        return f"best SGD config's {summary.rule} {summary.metric}{at} (seed mean)"
+    return str(summary.target_source)

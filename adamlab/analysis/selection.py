@@ -2,14 +2,18 @@
 
 `rank(results, trials, metric, ...)` groups the trials into configs and ranks them (see
 `adamlab.analysis.grouping`): by share of diverged/failed seeds, then by the seed mean of the
-selection metric (`val_X` for a reported `test_X` when the task logged it). `best(configs)` is
-the top-ranked config with an ok seed. The summary's "best config per variant", the plots'
-curves and the report's claims all go through these two functions, so for the same metric and
-rule they name the same config.
+selection metric (`val_X` for a reported `test_X` when the task logged it; the test metric is
+reported, never selected on). `best(configs)` is the top-ranked config with an ok seed: the one
+function that picks a best. Everything else calls it: `best_of_each` (the best of each group:
+the summary's best config per variant, the plots' best config at each lr and in each heatmap
+cell), the summary's references (best SGD, best momentum, the --against variant's best) and
+`adamlab.experiments.measures.best_row` (the claims' bests, re-ranked with
+`grouping.rank_configs`). So for the same metric and rule they all name the same config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -73,6 +77,20 @@ def best(configs: pd.DataFrame) -> pd.Series | None:
     return None if usable.empty else usable.iloc[0]
 
 
+def best_of_each(configs: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The best config (`best`) of each group of ranked `configs` with equal `by` columns; in a
+    group where no config has an ok seed, its top-ranked one, so that the group still shows
+    (with its failures). Rows in rank order."""
+    if configs.empty:
+        return configs
+    chosen = []
+    for _, group in configs.groupby(list(by), sort=False, dropna=False):
+        row = best(group)
+        chosen.append(row.name if row is not None else group.index[0])
+    return configs[configs.index.isin(chosen)]
+
+
 def best_per_variant(configs: pd.DataFrame) -> pd.Series:
-    """A mask over ranked `configs`: True for each variant's first (best) config."""
-    return ~configs["variant"].duplicated(keep="first")
+    """A mask over ranked `configs`: True for each variant's best config (`best_of_each`)."""
+    return pd.Series(configs.index.isin(best_of_each(configs, ["variant"]).index),
+                     index=configs.index)

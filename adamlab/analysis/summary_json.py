@@ -22,9 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from adamlab.analysis.grouping import is_missing
+from adamlab.analysis.grouping import is_missing, param_name
+from adamlab.analysis.references import ConfigComparison, Reference
 from adamlab.analysis.summary import TaskSummary
-from adamlab.store.tables import HP_PREFIX, hparam_columns
+from adamlab.store.tables import hparam_columns
 
 
 def _plain(value: Any) -> Any:
@@ -56,7 +57,7 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "variant": str(row["variant"]),
         "optimizer": str(row["optimizer"]),
         "hparams": {
-            c.removeprefix(HP_PREFIX): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
+            param_name(c): _plain(row[c]) for c in hp_columns if not is_missing(row[c])
         },
         "metric": summary.metric,
         "select_metric": summary.select_metric,
@@ -74,33 +75,36 @@ def _record(summary: TaskSummary, row: pd.Series, hp_columns: list[str]) -> dict
         "tuning_budget": summary.budgets.get(str(row["variant"])),
         "best": bool(row["variant_best"]),
         "grid_edge": dict(row.get("grid_edge") or {}),
-        "reference": row["baseline"] or None,
+        "reference": row["reference"] or None,
         "comparisons": {},
     }
-    for kind, baseline in summary.baselines.items():
-        if is_missing(row.get(f"ratio_vs_{kind}")):
-            continue
-        p_holm = _plain(row[f"p_holm_vs_{kind}"])
-        record["comparisons"][kind] = {
-            "estimate": _plain(row[f"ratio_vs_{kind}"]),
-            "low": _plain(row[f"low_vs_{kind}"]),
-            "high": _plain(row[f"high_vs_{kind}"]),
-            "p": _plain(row[f"p_vs_{kind}"]),
-            "p_holm": p_holm,
-            "significant": bool(row[f"significant_vs_{kind}"]),
-            "unequal_budget": bool(row[f"unequal_budget_vs_{kind}"]),
-            "method": row[f"method_vs_{kind}"],
-            "scale": summary.comparison_scale,
-            "pairs": int(row[f"pairs_vs_{kind}"]),
-            "left_out": int(row[f"left_out_vs_{kind}"]),
-            "reference_label": baseline.label,
-            "reference_bracketed": baseline.bracketed,
-        }
+    for key, reference in summary.references.items():
+        comparison = summary.comparison(row, key)
+        if comparison is not None and not is_missing(comparison.estimate):
+            record["comparisons"][key] = _comparison_record(comparison, reference)
     if summary.target is not None:
         record["target"] = summary.target
         record["steps_to_target"] = _plain(row["steps_to_target"])
         record["steps_text"] = row["steps_text"]
     return record
+
+
+def _comparison_record(comparison: ConfigComparison, reference: Reference) -> dict:
+    return {
+        "estimate": _plain(comparison.estimate),
+        "low": _plain(comparison.low),
+        "high": _plain(comparison.high),
+        "p": _plain(comparison.p),
+        "p_holm": _plain(comparison.p_holm),
+        "significant": comparison.significant,
+        "unequal_budget": comparison.unequal_budget,
+        "method": comparison.method,
+        "scale": comparison.scale,
+        "pairs": comparison.pairs,
+        "left_out": comparison.left_out,
+        "reference_label": reference.label,
+        "reference_bracketed": reference.bracketed,
+    }
 
 
 def summary_json(summaries: list[TaskSummary], *, show_all: bool = False) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass
@@ -56,8 +57,6 @@ def fit_table(console: Console, build: Callable[[int], Fitted], levels: int) -> 
 
 
 def print_fitted(console: Console, fitted: Fitted) -> None:
-    from rich.text import Text
-
     console.print(fitted.table)
     if fitted.left_out:
         console.print(Text(

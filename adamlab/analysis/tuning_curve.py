@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from adamlab.analysis.goals import Goal
+from adamlab.analysis.goals import Goal, task_metrics
 from adamlab.analysis.grouping import BOUNDED_SUFFIX, TaskInstance, task_instances
 from adamlab.analysis.selection import rank
 from adamlab.analysis.stats import CONFIDENCE
@@ -121,8 +121,6 @@ def tuning_curves(results: Results, *, metric: str | None = None,
 
 def instance_curves(results: Results, instance: TaskInstance,
                     metric: str | None = None) -> list[TuningPoint]:
-    from adamlab.analysis.goals import task_metrics
-
     goals = task_metrics(instance.task, results.manifest)
     reported = metric or goals.primary_metric
     ranking = rank(results, instance.trials, reported, goal=goals.goal(reported))

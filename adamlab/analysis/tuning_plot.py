@@ -5,24 +5,11 @@ is drawn to the edge of the axes). See `adamlab.analysis.tuning_curve`."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from adamlab.analysis.tuning_curve import TuningPoint
-
-DPI = 120
-
-
-def tuning_curve_figure(points: list[TuningPoint], path: Path) -> Path | None:
-    """Draw `points` (one task instance and metric) into `path`; None when no variant has a
-    finite point to draw."""
-    fig = draw_tuning_curves(points)
-    if fig is None:
-        return None
-    fig.savefig(path, dpi=DPI)
-    return path
 
 
 def draw_tuning_curves(points: list[TuningPoint]) -> Figure | None:

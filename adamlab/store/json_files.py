@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import from_json
-
 from adamlab.errors import AdamlabError
 from adamlab.store.entries import read_regular
 
@@ -28,6 +26,9 @@ def _parse_json(path: Path) -> Any:
         raise AdamlabError(f"{path}: not UTF-8 text (damaged file?)") from None
     if not text.strip():
         raise AdamlabError(f"{path}: empty file (truncated?)")
+    # lazy: pydantic_core, only when a file is read (not for `adamlab --help`)
+    from pydantic_core import from_json
+
     try:
         # pydantic's parser reads the same JSON (NaN and Infinity included) twice as fast as
         # json's; what it refuses is left to json, whose answer (and message) is the reference
