@@ -13,6 +13,7 @@ Importing `adamlab` imports none of this (nor torch): each name is resolved on f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,17 @@ def run_sweep(config: str | Path | dict[str, Any], *, out: str | Path | None = N
     return execute(sweep, options)
 
 
-def load_results(results_dir: str | Path):
-    """A results folder's tables (trials, metrics), manifest and provenance, checked."""
+def load_results(results_dir: str | Path, *, metrics: Collection[str] | None = None):
+    """A results folder's tables (trials, metrics), manifest and provenance, checked.
+
+    `metrics`: hold the logged values of these metrics only (`results.metric_log(names)`), a
+    lighter load of a large folder; a table of any other (`results.metrics` among them) reads
+    the records again. None: every value is held."""
     # lazy: the tables are pandas; `import adamlab` loads no pandas
     from adamlab.store.tables import load_results as load
 
-    return load(results_dir)
+    kept = None if metrics is None else frozenset(metrics)
+    return load(results_dir, needed_metrics=None if kept is None else lambda task, manifest: kept)
 
 
 def summarize(results, **options: Any):
@@ -54,6 +60,10 @@ def summarize(results, **options: Any):
     # lazy: the summary computes on pandas tables; `import adamlab` loads no pandas
     from adamlab.analysis import summary
 
+    chosen = summary.SummaryOptions(**options)
     if isinstance(results, (str, Path)):
-        results = load_results(results)
-    return summary.summarize(results, summary.SummaryOptions(**options))
+        # lazy: the tables are pandas
+        from adamlab.store.tables import load_results as load
+
+        results = load(results, needed_metrics=summary.needed_metrics(chosen.metric))
+    return summary.summarize(results, chosen)

@@ -3,6 +3,7 @@ measured in the same run (whole processes, rounds interleaved and rotated, media
 
     python -m benchmarks.startup                 # 5 rounds
     python -m benchmarks.startup --repeats 7 --quick   # --quick: leave out the 5,000-trial folder
+    python -m benchmarks.startup --reference ../main/.venv/bin/python   # before/after, interleaved
 
 Printed, each as a ratio with its target:
 - `adamlab summary` of a 200-trial, two-task folder / `python -c "import torch"`   (<= 0.5)
@@ -166,10 +167,12 @@ def _make_folder_elsewhere(out: Path, scratch: Path, *, seeds: int, per_optimize
     return int(done.stdout.split()[-1])
 
 
-def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one whole process."""
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole process, run in `cwd` (not a checkout, whose
+    adamlab/ `python -m` would import in place of the interpreter's own)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     stderr = process.stderr.read().decode(errors="replace")
@@ -183,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="rounds (median reported)")
     parser.add_argument("--quick", action="store_true", help="leave out the 5,000-trial folder")
+    parser.add_argument("--reference", metavar="PYTHON", help="an interpreter with another "
+                        "adamlab installed (e.g. a checkout of main's .venv/bin/python): its list "
+                        "and summaries run in the same rounds, and their ratios are printed too")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     python = sys.executable
@@ -209,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
         }
         if big:
             commands["adamlab summary (5,000 trials)"] = [*adamlab, "summary", str(scratch / "folder-5000")]
+        if args.reference:
+            for name in [n for n in commands if n.startswith(("adamlab list", "adamlab summary"))]:
+                commands[f"{name}, reference"] = [args.reference, *commands[name][1:]]
         times: dict[str, list[float]] = {name: [] for name in commands}
         peak: dict[str, float] = {}
         names = list(commands)
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                 command = commands[name]
                 if command is None:
                     command = [*adamlab, "sweep", str(config), "--out", str(scratch / f"q{round_}"), "--quiet"]
-                seconds, rss = _run(command, env)
+                seconds, rss = _run(command, env, scratch)
                 times[name].append(seconds)
                 peak[name] = max(peak.get(name, 0.0), rss)
             print(f"round {round_ + 1}/{args.repeats} done (load {os.getloadavg()[0]:.1f})", flush=True)
@@ -229,21 +238,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name:<62} {median[name]:6.2f} s  (best {min(values):.2f}, peak RSS {peak[name]:.0f} MB)")
     torch_s = median["python -c 'import torch'"]
     rows = [
-        ("summary (200 trials) / import torch", median["adamlab summary (200 trials)"] / torch_s, "<= 0.5"),
-        ("list / import torch", median["adamlab list"] / torch_s, "<= 0.3"),
-        ("hand loop / sweep (quadratic, defaults)",
-         median["hand loop, quadratic (analytic gradient, torch.optim.Adam)"]
-         / median["adamlab sweep quadratic (defaults)"], ">= 1.5"),
+        ("summary (200 trials) / import torch", "adamlab summary (200 trials)", "<= 0.5"),
+        ("list / import torch", "adamlab list", "<= 0.3"),
     ]
     if big:
-        rows.append(("summary (5,000 trials) / import torch",
-                     median["adamlab summary (5,000 trials)"] / torch_s, "<= 2"))
+        rows.append(("summary (5,000 trials) / import torch", "adamlab summary (5,000 trials)", "<= 2"))
     print()
-    for name, ratio, target in rows:
-        print(f"  {name:<45} {ratio:5.2f}x   target {target}")
+    for label, name, target in rows:
+        reference = (f"   (reference {median[name + ', reference'] / torch_s:5.2f}x)"
+                     if args.reference else "")
+        print(f"  {label:<45} {median[name] / torch_s:5.2f}x   target {target}{reference}")
+    loop = (median["hand loop, quadratic (analytic gradient, torch.optim.Adam)"]
+            / median["adamlab sweep quadratic (defaults)"])
+    print(f"  {'hand loop / sweep (quadratic, defaults)':<45} {loop:5.2f}x   target >= 1.5")
     if big:
-        print(f"  {'summary (5,000 trials) peak RSS':<45} {peak['adamlab summary (5,000 trials)']:5.0f} MB  "
-              f"target < 300 MB")
+        name = "adamlab summary (5,000 trials)"
+        reference = f"   (reference {peak[name + ', reference']:5.0f} MB)" if args.reference else ""
+        print(f"  {'summary (5,000 trials) peak RSS':<45} {peak[name]:5.0f} MB  target < 300 MB"
+              f"{reference}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from adamlab.analysis.table_fit import Fitted, fit_table, print_fitted
 from adamlab.cli.console import print_error, printable, stdout
 from adamlab.errors import AdamlabError
 from adamlab.experiments.criteria import apply_registration, registration
+from adamlab.experiments.registry import judge
 from adamlab.experiments.report import (
     SECTIONS,
     all_hold,
@@ -83,7 +84,6 @@ def report(
         return
     if as_json and markdown:
         raise typer.BadParameter("give one of --json and --markdown", param_hint="--json")
-    from adamlab.experiments.registry import judge  # lazy: imports pandas
     from adamlab.store.tables import load_results  # lazy: imports pandas
 
     results = load_results(results_dir)

@@ -80,14 +80,15 @@ def summary(
 
     Example: adamlab summary results/first_sweep --all
     """
-    from adamlab.analysis.summary import SummaryOptions, summarize  # lazy: imports pandas
+    # lazy: imports pandas
+    from adamlab.analysis.summary import SummaryOptions, needed_metrics, summarize
     from adamlab.store.merge import load_folders  # lazy: imports pandas
 
     rule = getattr(rule, "value", rule)
-    results = load_folders(results_dirs)
+    results = load_folders(results_dirs, needed_metrics=needed_metrics(metric))
     results_dir = results.root
-    if at_step is not None and not results.metrics.empty:
-        last = int(results.metrics["step"].max())
+    last = results.logs.last_step() if at_step is not None else None
+    if last is not None:
         if at_step > last:  # every trial would be judged by its final value, silently
             raise AdamlabError(
                 f"--at-step {at_step}: beyond every trial's last logged step in {results_dir} "
@@ -153,7 +154,10 @@ def export(
 
     if out is not None and not out.is_dir():
         check_extension(out)  # before reading the folders
-    frame = export_frame(load_folders(results_dirs), long=long, task=task, optimizer=optimizer)
+    # one row per trial needs no logged values: none is held
+    needed = None if long else (lambda task, manifest: ())
+    frame = export_frame(load_folders(results_dirs, needed_metrics=needed), long=long, task=task,
+                         optimizer=optimizer)
     write_table(frame, out)
     if out is not None:
         stdout.print(f"wrote {out} ({len(frame):,} rows, {len(frame.columns)} columns)",

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from adamlab.store.records import TrialRecord
-from adamlab.store.tables import Results, metrics_frame, trials_frame
+from adamlab.store.tables import Results, metric_logs, trials_frame
 
 ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
         "amsgrad": False, "bias_correction": True}
@@ -52,7 +52,7 @@ def results_of(records: list[TrialRecord], sweep: str = "hand") -> Results:
     """The records as `load_results` would return them, without a folder."""
     return Results(
         root=Path(sweep), layout_version=1, manifest={"layout_version": 1, "sweep": sweep},
-        provenance={}, trials=trials_frame(records), metrics=metrics_frame(records),
+        provenance={}, trials=trials_frame(records), logs=metric_logs(records),
     )
 
 

@@ -35,3 +35,21 @@ def test_api_runs_a_sweep_from_a_dict_and_summarises_it(tmp_path):
     # and from a YAML file
     again = run_sweep(quick_sweep(tmp_path, name="nb", steps=20), out=tmp_path / "other")
     assert len(again.records) == 12
+
+
+def test_a_load_of_some_metrics_holds_their_values_and_reads_the_others_on_request(tmp_path):
+    import pandas as pd
+    from results_fixture import write_results
+
+    from adamlab import load_results, summarize
+
+    folder = write_results(tmp_path / "hand")
+    whole = load_results(folder)
+    some = load_results(folder, metrics=["test_accuracy"])
+    assert some.metric_names() == whole.metric_names()
+    pd.testing.assert_frame_equal(some.metric_log(["test_accuracy"]),
+                                  whole.metric_log(["test_accuracy"]))
+    pd.testing.assert_frame_equal(some.metrics, whole.metrics)
+    for mine, theirs in zip(summarize(folder, metric="train_loss"),
+                            summarize(whole, metric="train_loss"), strict=True):
+        pd.testing.assert_frame_equal(mine.configs, theirs.configs)

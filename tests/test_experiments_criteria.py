@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from experiments_testing import write_folder
 from test_experiments_embedding import embedding_records
 
@@ -13,12 +14,13 @@ from adamlab.experiments.criteria import (
     CHANGED,
     CRITERIA_FILE,
     Criterion,
+    constant,
     criterion_hash,
     definition,
     installed_source,
-    store_criteria,
+    numbers,
 )
-from adamlab.experiments.registry import EXPERIMENTS
+from adamlab.experiments.registry import EXPERIMENTS, store_criteria
 
 
 def test_every_reference_of_every_criterion_names_a_definition():
@@ -104,3 +106,34 @@ def test_a_criteria_file_that_is_a_link_is_neither_followed_nor_replaced(tmp_pat
     err = capsys.readouterr().err
     assert code == 1 and "not a regular entry of the results folder" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_numbers_read_from_source_are_the_values_the_code_runs_with():
+    import importlib
+
+    for experiment in EXPERIMENTS.values():
+        for criterion in experiment.criteria:
+            constants = {ref.split(":")[1]: getattr(importlib.import_module(ref.split(":")[0]),
+                                                    ref.split(":")[1])
+                         for ref in criterion.code if ref.split(":")[1].isupper()}
+            stored = numbers(criterion)
+            assert set(stored) == {n for n, v in constants.items()
+                                   if isinstance(v, (int, float, str, bool, tuple))}
+            for name, value in stored.items():
+                assert value == (list(constants[name]) if isinstance(constants[name], tuple)
+                                 else constants[name]), (experiment.name, name)
+
+
+def test_a_constant_is_evaluated_from_source_through_names_and_imports():
+    sources = {
+        "m": "from n import BASE\nfrom n import OTHER as ALIAS\nMARGIN = 1 + BASE\n"
+             "PAIR = (BASE, -2 * ALIAS)\ndef f():\n    return 0\nCALLED = f()\n",
+        "n": "BASE = 0.01\nOTHER = 3\n",
+    }
+    assert constant("m", "MARGIN", sources.__getitem__) == 1 + 0.01
+    assert constant("m", "PAIR", sources.__getitem__) == (0.01, -6)
+    for name in ("CALLED", "f", "MISSING"):
+        with pytest.raises(LookupError):
+            constant("m", name, sources.__getitem__)
+    criterion = Criterion("k", "p", ("m:MARGIN", "m:CALLED", "m:f"))
+    assert numbers(criterion, sources.__getitem__) == {"MARGIN": 1.01}

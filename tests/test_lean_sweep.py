@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from sweep_testing import write_yaml
 
@@ -28,7 +29,7 @@ PROBE = textwrap.dedent("""\
         return real_write(self, record, traceback_text)
 
     execute.ResultsFolder.write_record = write_record
-    code = main(["sweep", sys.argv[1], "--out", sys.argv[2], "-q"])
+    code = main(["sweep", sys.argv[1], "--out", sys.argv[2], "-q", *sys.argv[3:]])
     print(json.dumps({"code": code, "while training": sorted(seen["while training"]),
                       "at the end": sorted(m for m in WATCHED if m in sys.modules)}))
     """)
@@ -49,10 +50,23 @@ def _probe(tmp_path, optimizers: str) -> dict:
 def test_a_sweep_of_the_built_in_optimizers_imports_only_what_it_runs(tmp_path):
     seen = _probe(tmp_path, "[adam, adamw, sgd, momentum, nesterov]")
     assert seen["code"] == 0
-    # pandas: storing an experiment's criteria before the first trial looks the sweep up in the
-    # experiments registry, whose modules import pandas (for every sweep, an experiment or not)
-    assert set(seen["while training"]) <= {"pandas"}
+    assert seen["while training"] == []
     assert seen["at the end"] == ["pandas"]  # the tables
+
+
+def test_a_registered_experiments_sweep_stores_its_criteria_without_pandas(tmp_path):
+    config = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    out = tmp_path / "out"
+    seen = json.loads(subprocess.run(
+        [sys.executable, "-c", PROBE, str(config), str(out), "--set", "steps=5", "--set", "seeds=[0]",
+         "--set", "optimizers.0.lr=[0.1]", "--set", "optimizers.1.lr=[0.1]",
+         "--set", "optimizers.2.lr=[0.01]", "--set", "optimizers.3.lr=[0.01]"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0
+    assert seen["while training"] == []
+    stored = json.loads((out / "criteria.json").read_text())
+    assert stored["experiment"] == "quickstart" and len(stored["claims"]) == 3
 
 
 def test_torchs_own_optimizers_still_get_their_dynamo_hooks(tmp_path):

@@ -63,7 +63,7 @@ def rank(
         chosen = declared[metric] if declared.get(metric) in recorded else metric
     select_goal = goals.goal(chosen) if goals is not None else goal
     values = trial_values(
-        trials, results.metrics, metric, goal=goal, rule=rule, at_step=at_step,
+        trials, results.metric_log({metric, chosen}), metric, goal=goal, rule=rule, at_step=at_step,
         select_metric=chosen, select_goal=select_goal,
     )
     ok = values.loc[values["state"] == "ok", "value"].tolist()

@@ -22,6 +22,7 @@ fraction); no SciPy.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t > 0 else tail
 
 
+@functools.lru_cache(maxsize=4096)  # a summary asks for the same few (p, df) a thousand times
 def t_quantile(p: float, df: float) -> float:
     """The t value with P(T <= t) = p (bisection on the CDF, to ~1e-12)."""
     if not 0.0 < p < 1.0:

@@ -10,8 +10,9 @@ and `adamlab.analysis.references` (references and comparisons).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -144,6 +145,24 @@ class TaskSummary:
         )
 
 
+def needed_metrics(metric: str | None = None) -> Callable[[str, Mapping[str, Any]], set[str]]:
+    """For `load_results`: the metrics whose logged values `summarize` and the tuning curves read
+    for a trial of a task (ranking by `metric`, default the task's primary metric): that metric,
+    the validation metric it may be selected on, and train_loss."""
+
+    def needed(task: str, manifest: Mapping[str, Any]) -> set[str]:
+        goals = task_metrics(task, manifest)
+        reported = metric or goals.primary_metric
+        names = {reported, LEARNING_METRIC}
+        if goals.select_metrics is not None and reported in goals.select_metrics:
+            names.add(goals.select_metrics[reported])
+        if reported.startswith(TEST_PREFIX):
+            names.add(VALIDATION_PREFIX + reported.removeprefix(TEST_PREFIX))
+        return names
+
+    return needed
+
+
 def summarize(results: Results, options: SummaryOptions | None = None) -> list[TaskSummary]:
     options = options or SummaryOptions()
     if options.rule not in RULES:
@@ -160,8 +179,7 @@ def summarize(results: Results, options: SummaryOptions | None = None) -> list[T
                 f"tasks there: {', '.join(tasks) or 'none'}"
             )
     if options.metric is not None and instances:
-        recorded = set(results.metrics["metric"].unique())
-        if options.metric not in recorded:
+        if options.metric not in results.metric_names():
             raise AdamlabError(
                 f"--metric: {options.metric!r} is not recorded in {results.root}; recorded: "
                 + ", ".join(results.metric_names())
@@ -262,7 +280,7 @@ def _mark_grid_edges(configs: pd.DataFrame) -> None:
 
 def _did_not_learn(results: Results, configs: pd.DataFrame) -> list[int]:
     """Per config: its ok seeds whose final train_loss is above their first logged one."""
-    log = results.metrics[results.metrics["metric"] == LEARNING_METRIC]
+    log = results.metric_log([LEARNING_METRIC])
     ids = {t for ids in configs["ok_trial_ids"] for t in ids}
     log = log[log["trial_id"].isin(ids)].sort_values(["trial_id", "step"], kind="stable")
     first = log.drop_duplicates("trial_id", keep="first").set_index("trial_id")["value"]
@@ -335,7 +353,8 @@ def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOpt
         configs["steps_ratio_vs_sgd"] = math.nan
         return
     table = curve_table(
-        results.metrics, trial_ids_of(summary), summary.metric, at_step=summary.at_step
+        results.metric_log([summary.metric]), trial_ids_of(summary), summary.metric,
+        at_step=summary.at_step,
     )
     training_steps = _training_steps(results, trial_ids_of(summary))
     reached = [
@@ -360,8 +379,8 @@ def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOpt
 
 
 def _training_steps(results: Results, trial_ids: list[str]) -> set[int]:
-    log = results.metrics
-    steps = log.loc[(log["metric"] == LEARNING_METRIC) & log["trial_id"].isin(trial_ids), "step"]
+    log = results.metric_log([LEARNING_METRIC])
+    steps = log.loc[log["trial_id"].isin(trial_ids), "step"]
     return {int(s) for s in steps.unique()}
 
 

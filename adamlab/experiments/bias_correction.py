@@ -80,13 +80,6 @@ from adamlab.experiments.claims import (
     verdict_of,
     where_decision,
 )
-from adamlab.experiments.criteria import (
-    COMPARISON_RULES,
-    SELECTION_RULES,
-    WHERE_RULES,
-    Criterion,
-    refs,
-)
 from adamlab.experiments.measures import (
     LR,
     best_row,
@@ -101,6 +94,7 @@ from adamlab.experiments.measures import (
     values_at_step,
     where,
 )
+from adamlab.experiments.preregistered import SHIFT_TEXT, STABLE_TEXT
 from adamlab.store.tables import HP_PREFIX, Results
 
 FIRST_STEP_TOLERANCE = 0.05
@@ -111,8 +105,6 @@ STABLE_LR_STEPS = 1
 #: the headline (beta1, beta2) of the first-step claim when swept: the paper's 10x
 HEADLINE_BETAS = (0.9, 0.9999)
 
-STABLE_TEXT = "corrected Adam is stable across β2"
-SHIFT_TEXT = "without correction the best early lr falls as β2 → 1"
 WORSE_TEXT = "without correction, {beta2}: worse than corrected at lr ≥ corrected's best ({when})"
 BEST_TEXT = "without correction, each at its best lr: worse than corrected (late)"
 WARMUP_TEXT = "uncorrected Adam with a warmup of ~1/(1−β2) steps: its best lr does not move with β2"
@@ -618,31 +610,3 @@ def _moves_at_most(groups: list[list[int]]):
         return all(max(path[i] for i in g) - min(path[i] for i in g) <= STABLE_LR_STEPS
                    for g in groups)
     return holds
-
-
-_HERE = "adamlab.experiments.bias_correction"
-_TASK = refs(_HERE, "claims", "task_claims", "_no_schedule", "_warmup_steps", "_beta_pairs")
-_CHECK = (*_TASK, *refs(_HERE, "first_step_claim", "first_step_factor", "FIRST_STEP_TOLERANCE",
-                        "HEADLINE_BETAS"))
-_WHERE = (*WHERE_RULES, *SELECTION_RULES, *_TASK,
-          *refs(_HERE, "_lr_levels", "_groups", "_decided", "_best_per_beta2", "_open_lr_edges",
-                "STABLE_LR_STEPS"))
-_LATE = refs(_HERE, "horizon", "past_horizon")
-#: what decides each claim (see `adamlab.experiments.criteria`)
-CRITERIA = (
-    Criterion("first_step_uncorrected", "first step without correction", _CHECK),
-    Criterion("first_step_corrected", "first step with correction", _CHECK),
-    Criterion("stable", STABLE_TEXT, (*_WHERE, *COMPARISON_RULES, *refs(
-        _HERE, "stable_across_beta2_claim", "_stability", "_spread_parts", "STABLE_LOSS_SPREAD"),
-        "adamlab.experiments.claims:combine")),
-    Criterion("shift", SHIFT_TEXT, (*_WHERE, *refs(_HERE, "best_lr_shift_claim", "_lr_shifts"))),
-    Criterion("worse_early", "corrected's best (early", (*COMPARISON_RULES, *SELECTION_RULES,
-                                                         *_TASK, *refs(_HERE, "worse_at_large_lr_claim"))),
-    Criterion("worse_late", "corrected's best (late", (*COMPARISON_RULES, *SELECTION_RULES, *_TASK,
-                                                       *_LATE, *refs(_HERE, "worse_at_large_lr_claim"))),
-    Criterion("best_against_best", "each at its best lr: worse than corrected",
-              (*COMPARISON_RULES, *SELECTION_RULES, *_TASK, *_LATE,
-               *refs(_HERE, "best_against_best_claim", "_unbracketed_lr"))),
-    Criterion("warmup", "with a warmup of", (*_WHERE, *refs(_HERE, "warmup_claim", "_warm_lr_moves",
-                                                             "_moves_at_most"))),
-)

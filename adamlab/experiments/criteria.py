@@ -1,15 +1,17 @@
 """Pre-registered criteria: each claim's criterion, stored in a results folder by its first sweep.
 
 A claim's criterion is what decides it: its text, its numbers (thresholds, margins, levels) and
-the code that applies them. Each experiment lists its claims' criteria (`Criterion`): a key, a
-phrase found in the claim's text (to tell which claim is which), and the code that judges it as
-`module:name` references (functions and constants, the shared decision rules included). The
-criterion's hash is sha256 over the source text of each reference (found by parsing the module,
-never importing it), so it can be computed for today's code and, by
-docs/update_experiments.py, for any commit of the repository's history.
+the code that applies them. Each experiment's claims' criteria (`Criterion`, declared in
+`adamlab.experiments.preregistered`) are a key, a phrase found in the claim's text (to tell
+which claim is which), and the code that judges it as `module:name` references (functions and
+constants, the shared decision rules included). The criterion's hash is sha256 over the source
+text of each reference and its numbers are its constants' values, both found by parsing the
+module, never importing it: so a sweep stores them without importing the code they judge with,
+and docs/update_experiments.py recomputes a hash for any commit of the repository's history.
 
 The first `adamlab sweep` into a folder whose sweep is a registered experiment writes
-`criteria.json` there: per claim its text, numbers and hash. `adamlab report` compares them with
+`criteria.json` there (`adamlab.experiments.registry.store_criteria`): per claim its text,
+numbers and hash. `adamlab report` compares them with
 today's: a claim whose criterion changed after these results were made is not judged by today's
 code (it cannot run the stored one): its verdict is "inconclusive" with "criterion changed after
 these results: re-run, or --current-criteria"; `--current-criteria` judges it with today's
@@ -20,17 +22,17 @@ with today's criteria, and the report says so in one line.
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import hashlib
-import importlib
 import importlib.util
-import json
+import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from adamlab.store.atomic import write_text_atomic
 from adamlab.store.json_files import read_json_object
 
 CRITERIA_FILE = "criteria.json"
@@ -86,6 +88,14 @@ def installed_source(module: str) -> str:
 
 def _top_level(source: str, name: str) -> ast.stmt | None:
     """The top-level function, class or assignment `name` of `source`."""
+    return _definitions(source).get(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _definitions(source: str) -> dict[str, ast.stmt]:
+    """The top-level functions, classes and assignments of `source` by name (a criterion names
+    many definitions of few modules: each module is parsed once). Shared: never changed."""
+    found: dict[str, ast.stmt] = {}
     for node in ast.parse(source).body:
         names: list[str] = []
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
@@ -94,9 +104,9 @@ def _top_level(source: str, name: str) -> ast.stmt | None:
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names = [node.target.id]
-        if name in names:
-            return node
-    return None
+        for name in names:
+            found.setdefault(name, node)
+    return found
 
 
 def definition(source: str, name: str) -> str:
@@ -106,6 +116,7 @@ def definition(source: str, name: str) -> str:
     node = _top_level(source, name)
     if node is None:
         return ""
+    node = copy.deepcopy(node)
     for inner in ast.walk(node):
         body = getattr(inner, "body", None)
         if (isinstance(inner, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and body
@@ -131,18 +142,61 @@ def criterion_hash(criterion: Criterion, source_of: Callable[[str], str] = insta
     return digest.hexdigest()[:16]
 
 
-def numbers(criterion: Criterion) -> dict[str, Any]:
-    """The criterion's constants (UPPER_CASE references) with today's values."""
+def numbers(criterion: Criterion, source_of: Callable[[str], str] = installed_source) -> dict[str, Any]:
+    """The criterion's constants (UPPER_CASE references) with today's values, read from source
+    (`constant`) so that storing them imports none of the code they judge with."""
     out: dict[str, Any] = {}
     for ref in criterion.code:
         module, name = ref.split(":")
         if name.isupper() or (name.upper() == name and "_" in name):
-            value = getattr(importlib.import_module(module), name, None)
+            try:
+                value = constant(module, name, source_of)
+            except LookupError:
+                continue
             if isinstance(value, (int, float, str, bool)):
                 out[name] = value
             elif isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
                 out[name] = list(value)
     return out
+
+
+_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow,
+}
+
+
+def constant(module: str, name: str, source_of: Callable[[str], str] = installed_source) -> Any:
+    """The value of the top-level constant `name` of `module`, evaluated from its source:
+    literals, tuples and lists of them, arithmetic, and other constants by name (of the module,
+    or imported into it with `from ... import`). LookupError for anything else."""
+    source = source_of(module)
+    node = _top_level(source, name)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        return _evaluate(node.value, module, source, source_of)
+    for statement in ast.parse(source).body if node is None else ():
+        if isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+            for alias in statement.names:
+                if (alias.asname or alias.name) == name:
+                    return constant(statement.module, alias.name, source_of)
+    raise LookupError(f"{module}:{name}")
+
+
+def _evaluate(node: ast.expr, module: str, source: str, source_of: Callable[[str], str]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.Tuple, ast.List)):
+        values = [_evaluate(e, module, source, source_of) for e in node.elts]
+        return tuple(values) if isinstance(node, ast.Tuple) else values
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand, module, source, source_of)
+        return -value if isinstance(node.op, ast.USub) else +value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate(node.left, module, source, source_of),
+                                         _evaluate(node.right, module, source, source_of))
+    if isinstance(node, ast.Name):
+        return constant(module, node.id, source_of)
+    raise LookupError(ast.unparse(node))
 
 
 def criteria_record(experiment: str, criteria: Sequence[Criterion]) -> dict[str, Any]:
@@ -154,20 +208,6 @@ def criteria_record(experiment: str, criteria: Sequence[Criterion]) -> dict[str,
             for c in criteria
         },
     }
-
-
-def store_criteria(results_dir: Path, sweep_name: str) -> None:
-    """Write criteria.json into `results_dir` unless it is there already (the first sweep's
-    criteria stay) or the sweep is not a registered experiment."""
-    # the registry imports every experiment, and the experiments import this module
-    from adamlab.experiments.registry import EXPERIMENTS
-
-    path = Path(results_dir) / CRITERIA_FILE
-    experiment = EXPERIMENTS.get(sweep_name)
-    if experiment is None or not experiment.criteria or os.path.lexists(path):
-        return
-    record = criteria_record(experiment.name, experiment.criteria)
-    write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass(frozen=True)

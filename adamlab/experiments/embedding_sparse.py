@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from adamlab.experiments.claims import Claim, unmeasured
 from adamlab.experiments.embedding_sparsity import (
-    SPARSE_CRITERIA,
     TASK,
     faster_on_rare_rows_claim,
     frequent_rows_fit_claim,
@@ -29,7 +28,3 @@ def claims(results: Results) -> list[Claim]:
         faster_on_rare_rows_claim(results, trials, ("sparse_adam",), ("sgd",)),
         frequent_rows_fit_claim(results, trials, ("sgd",)),
     ]
-
-
-#: what decides each claim (see `adamlab.experiments.criteria`)
-CRITERIA = SPARSE_CRITERIA

@@ -58,7 +58,6 @@ from adamlab.experiments.claims import (
     times,
     unmeasured,
 )
-from adamlab.experiments.criteria import COMPARISON_RULES, SELECTION_RULES, Criterion, refs
 from adamlab.experiments.measures import (
     LR,
     best_row,
@@ -319,27 +318,3 @@ def task_loss_claim(results: Results, trials: pd.DataFrame) -> Claim:
                              grid_edges(momentum_configs, row_of["momentum"]).values()
                              if not e.bracketed],
     )
-
-
-_HERE = "adamlab.experiments.embedding_sparsity"
-_BEST = (*COMPARISON_RULES, *SELECTION_RULES,
-         *refs(_HERE, "_of", "error_removed", "_best_by_rare_error", "unbracketed"))
-_FASTER = (*_BEST, *refs(_HERE, "faster_on_rare_rows_claim", "FASTER_FACTOR"),
-           "adamlab.experiments.claims:interval_verdict")
-_FREQUENT = (*_BEST, *refs(_HERE, "frequent_rows_fit_claim", "FREQUENT_FIT"),
-             "adamlab.experiments.claims:interval_verdict")
-_SHRINK = (*_BEST, *refs(_HERE, "decay_shrinks_rare_rows_claim", "norm_ratio", "SHRINK"))
-#: what decides each claim (see `adamlab.experiments.criteria`)
-CRITERIA = (
-    Criterion("faster_than_sgd", "faster under adam than sgd", _FASTER),
-    Criterion("faster_than_momentum", "faster under adam than momentum", _FASTER),
-    Criterion("frequent_rows", "fits the frequent rows", _FREQUENT),
-    Criterion("decay_shrinks", "AdamW's decay shrinks the rare rows", _SHRINK),
-    Criterion("task_loss", "on the task's own metric",
-              (*_BEST, *refs(_HERE, "task_loss_claim", "TASK_LOSS_MARGIN"))),
-)
-#: the same claims with sparse gradients (`adamlab.experiments.embedding_sparse`)
-SPARSE_CRITERIA = (
-    Criterion("faster_than_sgd", "faster under sparse_adam than sgd", _FASTER),
-    Criterion("frequent_rows", "fits the frequent rows", _FREQUENT),
-)

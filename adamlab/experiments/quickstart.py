@@ -11,7 +11,6 @@ A small cut of the other experiments, claims that a couple of minutes of CPU can
 
 from __future__ import annotations
 
-from adamlab.experiments import bias_correction, embedding_sparsity
 from adamlab.experiments.bias_correction import BIAS_CORRECTION, first_step_claim
 from adamlab.experiments.claims import Claim, unmeasured
 from adamlab.experiments.embedding_sparsity import (
@@ -44,11 +43,3 @@ def claims(results: Results) -> list[Claim]:
         faster_on_rare_rows_claim(results, embedding, ("adam",), ("sgd",)),
         decay_shrinks_rare_rows_claim(results, embedding),
     ]
-
-
-#: what decides each claim (see `adamlab.experiments.criteria`)
-CRITERIA = (
-    bias_correction.CRITERIA[1],
-    embedding_sparsity.CRITERIA[0],
-    embedding_sparsity.CRITERIA[3],
-)

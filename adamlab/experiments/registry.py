@@ -7,20 +7,22 @@ config, say).
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
-from adamlab.experiments import (
-    bias_correction,
-    embedding_sparse,
-    embedding_sparsity,
-    quickstart,
-    weight_decay,
-)
-from adamlab.experiments.claims import Claim
-from adamlab.experiments.criteria import Criterion
-from adamlab.store.tables import Results
+from adamlab.experiments import preregistered
+from adamlab.experiments.criteria import CRITERIA_FILE, Criterion, criteria_record
+from adamlab.store.atomic import write_text_atomic
+
+if TYPE_CHECKING:
+    from adamlab.experiments.claims import Claim
+    from adamlab.store.tables import Results
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,16 @@ class Experiment:
     title: str
     #: the sweep that produces the results, relative to the repository root
     config: str
-    claims: Callable[[Results], list[Claim]]
+    #: "module:function" of its `claims(results) -> list[Claim]`
+    claims_function: str
     #: what decides each claim, stored in a results folder by its first sweep
     criteria: tuple[Criterion, ...] = ()
+
+    @property
+    def claims(self) -> Callable[[Results], list[Claim]]:
+        """The function that measures its claims (its module needs pandas: imported on use)."""
+        module, name = self.claims_function.split(":")
+        return getattr(importlib.import_module(module), name)  # lazy: pandas, only to judge
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -41,53 +50,64 @@ EXPERIMENTS: dict[str, Experiment] = {
             "quickstart",
             "Adam/AdamW vs SGD and momentum on a quadratic and a Zipf embedding table",
             "configs/quickstart.yaml",
-            quickstart.claims,
-            quickstart.CRITERIA,
+            "adamlab.experiments.quickstart:claims",
+            preregistered.QUICKSTART,
         ),
         Experiment(
             "bias_correction",
             "Adam with and without bias correction, and warmup instead (Kingma & Ba 2014, section 6.4)",
             "configs/bias_correction.yaml",
-            bias_correction.claims,
-            bias_correction.CRITERIA,
+            "adamlab.experiments.bias_correction:claims",
+            preregistered.BIAS_CORRECTION,
         ),
         Experiment(
             "bias_correction_mnist",
             "Adam with and without bias correction on MNIST, β2 0.99 and 0.999 (Kingma & Ba 2014, 6.4)",
             "configs/bias_correction_mnist.yaml",
-            bias_correction.claims,
-            bias_correction.CRITERIA,
+            "adamlab.experiments.bias_correction:claims",
+            preregistered.BIAS_CORRECTION,
         ),
         Experiment(
             "weight_decay",
             "weight decay in three parametrisations: Adam-L2, AdamW wd×lr, AdamW wd×schedule (Loshchilov & Hutter 2019)",
             "configs/weight_decay.yaml",
-            weight_decay.claims,
-            weight_decay.CRITERIA,
+            "adamlab.experiments.weight_decay:claims",
+            preregistered.WEIGHT_DECAY,
         ),
         Experiment(
             "weight_decay_null",
             "negative control: weight_decay's claims on weight decays too small to matter",
             "configs/controls/weight_decay_null.yaml",
-            weight_decay.claims,
-            weight_decay.CRITERIA,
+            "adamlab.experiments.weight_decay:claims",
+            preregistered.WEIGHT_DECAY,
         ),
         Experiment(
             "embedding_sparsity",
             "rare rows of a Zipf embedding table: SGD and momentum vs Adam and AdamW",
             "configs/embedding_sparsity.yaml",
-            embedding_sparsity.claims,
-            embedding_sparsity.CRITERIA,
+            "adamlab.experiments.embedding_sparsity:claims",
+            preregistered.EMBEDDING_SPARSITY,
         ),
         Experiment(
             "embedding_sparse",
             "rare rows of a Zipf embedding table with sparse gradients: SGD vs SparseAdam",
             "configs/embedding_sparse.yaml",
-            embedding_sparse.claims,
-            embedding_sparse.CRITERIA,
+            "adamlab.experiments.embedding_sparse:claims",
+            preregistered.EMBEDDING_SPARSE,
         ),
     ]
 }
+
+
+def store_criteria(results_dir: Path, sweep_name: str) -> None:
+    """Write criteria.json into `results_dir` unless it is there already (the first sweep's
+    criteria stay) or the sweep is not a registered experiment."""
+    path = Path(results_dir) / CRITERIA_FILE
+    experiment = EXPERIMENTS.get(sweep_name)
+    if experiment is None or not experiment.criteria or os.path.lexists(path):
+        return
+    record = criteria_record(experiment.name, experiment.criteria)
+    write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def experiment_names() -> list[str]:

@@ -71,13 +71,6 @@ from adamlab.experiments.claims import (
     unmeasured,
     where_decision,
 )
-from adamlab.experiments.criteria import (
-    COMPARISON_RULES,
-    SELECTION_RULES,
-    WHERE_RULES,
-    Criterion,
-    refs,
-)
 from adamlab.experiments.measures import (
     LR,
     best_row,
@@ -395,24 +388,3 @@ def decay_helps_claim(results: Results, variants: Variants) -> Claim:
 def _unbracketed(name: str, configs: pd.DataFrame, best: pd.Series) -> list[str]:
     edges = grid_edges(configs, best, [c for c in (LR, WD) if c in configs])
     return [f"{name}: {edge.detail}" for edge in edges.values() if not edge.bracketed]
-
-
-_HERE = "adamlab.experiments.weight_decay"
-_WHERE = (*WHERE_RULES, *SELECTION_RULES,
-          *refs(_HERE, "split_variants", "best_wd_claim", "where_levels", "best_wd_by_lr",
-                "path_positions", "path_holds", "WHERE_TEXT", "LRS_WHERE_WD_MATTERS"),
-          "adamlab.analysis.grid_edges:grid_edges")
-_BEST = (*COMPARISON_RULES, *SELECTION_RULES, *refs(_HERE, "split_variants", "_unbracketed"))
-#: what decides each claim (see `adamlab.experiments.criteria`)
-CRITERIA = (
-    Criterion("axis", "the best weight decay barely moves", (*_WHERE, *refs(_HERE, "AXIS_STEPS"))),
-    Criterion("diagonal", "the best weight decay falls as lr rises",
-              (*_WHERE, *refs(_HERE, "DIAGONAL_STEPS", "non_increasing"))),
-    Criterion("product", "the best lr·wd stays put",
-              (*_WHERE, *refs(_HERE, "PRODUCT_STEPS", "same_log_spacing", "SPACING_TOLERANCE"))),
-    Criterion("loss", "best test_loss is at least as good",
-              (*_BEST, *refs(_HERE, "best_result_claim", "AS_GOOD_AS_MARGIN"))),
-    Criterion("accuracy", "best test_accuracy is at least as good",
-              (*_BEST, *refs(_HERE, "best_result_claim", "AS_GOOD_AS_MARGIN"))),
-    Criterion("helps", "weight decay helps", (*_BEST, *refs(_HERE, "decay_helps_claim"))),
-)

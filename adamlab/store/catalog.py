@@ -11,13 +11,17 @@ version than the one installed here (`adamlab sweep` refuses to mix those withou
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from adamlab import __version__
+from adamlab.errors import AdamlabError
 from adamlab.store.layout import MANIFEST, TRIALS_DIR, read_manifest
+from adamlab.sweep.environment import source_hash
 
 _RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")
 
@@ -54,8 +58,6 @@ def find_results_folders(root: str | Path) -> list[Path]:
 
 
 def survey_folder(path: Path, current_key: tuple[str, str, str]) -> RunFolder:
-    from adamlab.errors import AdamlabError
-
     try:
         manifest = read_manifest(path)
     except AdamlabError as exc:
@@ -98,17 +100,12 @@ def survey_folder(path: Path, current_key: tuple[str, str, str]) -> RunFolder:
 def installed_environment_key() -> tuple[str, str, str]:
     """(source hash, adamlab version, torch version) of this installation, as a record's
     environment names them, without importing torch."""
-    from adamlab import __version__
-    from adamlab.sweep.environment import source_hash
-
     return (source_hash(), __version__, _torch_version())
 
 
 def _torch_version() -> str:
     # torch.__version__ carries the local build tag (2.4.1+cpu) that the package metadata
     # drops; torch/version.py states it without importing torch
-    import importlib.util
-
     spec = importlib.util.find_spec("torch")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         try:

@@ -26,6 +26,15 @@ def _parse_json(path: Path) -> Any:
         raise AdamlabError(f"{path}: not UTF-8 text (damaged file?)") from None
     if not text.strip():
         raise AdamlabError(f"{path}: empty file (truncated?)")
+    # lazy: pydantic_core, only when a file is read (not for `adamlab --help`)
+    from pydantic_core import from_json
+
+    try:
+        # pydantic's parser reads the same JSON (NaN and Infinity included) twice as fast as
+        # json's; what it refuses is left to json, whose answer (and message) is the reference
+        return from_json(text)
+    except ValueError:
+        pass
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

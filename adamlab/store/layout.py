@@ -40,6 +40,11 @@ from adamlab.store.names import (
 )
 from adamlab.store.records import TrialRecord, load_record
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
@@ -84,7 +89,7 @@ def rebuild_tables(results_dir: str | Path):
 
     The tables live with the results code (adamlab.store.tables); every sweep run ends here.
     """
-    from adamlab.store.tables import rebuild_tables as build  # keeps pandas out of start-up
+    from adamlab.store.tables import rebuild_tables as build  # lazy: pandas, only at the end
 
     return build(Path(results_dir))
 
@@ -202,9 +207,7 @@ class ResultsFolder:
 
     def _lock(self, created_lock: bool) -> None:
         self._created_lock = created_lock
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no protection against two writers
+        if fcntl is None:  # pragma: no cover - not POSIX: no protection against two writers
             return
         try:
             # a planted link (or hard link) must not make the pid below overwrite another file

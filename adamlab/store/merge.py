@@ -8,10 +8,14 @@ trials kept. The manifests' task metadata are merged (the first folder wins on a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from adamlab.errors import AdamlabError
+from adamlab.store.metric_logs import MetricLogs
 from adamlab.store.tables import Results, load_results
 
 FOLDER_COLUMN = "folder"
@@ -27,20 +31,23 @@ def folder_names(roots: Sequence[Path]) -> list[str]:
     return [str(r) for r in roots]
 
 
-def load_folders(results_dirs: Sequence[str | Path]) -> Results:
-    """One folder: `load_results` as it is. Several: merged (see the module docstring)."""
-    import pandas as pd
-
+def load_folders(
+    results_dirs: Sequence[str | Path],
+    *,
+    needed_metrics: Callable[[str, Mapping[str, Any]], Collection[str]] | None = None,
+) -> Results:
+    """One folder: `load_results` as it is. Several: merged (see the module docstring).
+    `needed_metrics`: as `load_results` takes it, for each folder."""
     dirs = [Path(d) for d in results_dirs]
     if not dirs:
         raise AdamlabError("give at least one results folder")
     if len(dirs) == 1:
-        return load_results(dirs[0])
+        return load_results(dirs[0], needed_metrics=needed_metrics)
     resolved = [d.resolve() for d in dirs]
     repeated = {str(d) for d in dirs if resolved.count(d.resolve()) > 1}
     if repeated:
         raise AdamlabError(f"{', '.join(sorted(repeated))}: given more than once")
-    loaded = [load_results(d) for d in dirs]
+    loaded = [load_results(d, needed_metrics=needed_metrics) for d in dirs]
     names = folder_names(dirs)
     frames = []
     for name, results in zip(names, loaded, strict=True):
@@ -49,10 +56,9 @@ def load_folders(results_dirs: Sequence[str | Path]) -> Results:
         frames.append(trials)
     trials = pd.concat(frames, ignore_index=True, sort=False)
     trials = trials.drop_duplicates("trial_id", keep="first").reset_index(drop=True)
-    metrics = pd.concat(
-        [r.metrics[r.metrics["trial_id"].isin(trials.loc[trials[FOLDER_COLUMN] == name, "trial_id"])]
-         for name, r in zip(names, loaded, strict=True)],
-        ignore_index=True,
+    logs = MetricLogs.joined(
+        r.logs.only(set(trials.loc[trials[FOLDER_COLUMN] == name, "trial_id"]))
+        for name, r in zip(names, loaded, strict=True)
     )
     tasks: dict = {}
     for results in reversed(loaded):
@@ -67,7 +73,7 @@ def load_folders(results_dirs: Sequence[str | Path]) -> Results:
         manifest=manifest,
         provenance=loaded[0].provenance,
         trials=trials,
-        metrics=metrics,
+        logs=logs,
         planned_trials=None if None in planned else _planned(loaded),
         records_not_in_sweep=sum(r.records_not_in_sweep for r in loaded),
         folders=tuple(dirs),

@@ -18,11 +18,10 @@ from adamlab.errors import AdamlabError
 from adamlab.store.identity import IDENTITY_FIELDS, TARGET_FIELDS, canonical_json, device_type
 from adamlab.store.layout import ResultsFolder
 from adamlab.store.records import RecordEnvironment, TrialRecord
+from adamlab.sweep.environment import file_hash as hash_of
 
 
 def file_hash(path: str) -> str:
-    from adamlab.sweep.environment import file_hash as hash_of
-
     return hash_of(path)
 
 UNRECORDED = "an adamlab that did not record its environment"

@@ -20,7 +20,9 @@ that default), `task.<name>` per task parameter (lists and mappings as JSON text
 that is still running (or was interrupted before its tables were rebuilt) is complete. When the
 manifest lists the current sweep's `trial_ids`, only those records are loaded: records left by an
 earlier version of the sweep (the YAML changed since) stay on disk but are not part of the
-results (they are counted in `Results.records_not_in_sweep`).
+results (they are counted in `Results.records_not_in_sweep`). A command that reads a few
+metrics' logged values names them (`needed_metrics`): only those are held
+(`adamlab.store.metric_logs`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ import importlib.util
 import io
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from adamlab import __version__
@@ -45,10 +46,12 @@ from adamlab.optimizers.spec import OptimizerParams
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
+from adamlab.store.metric_logs import METRIC_COLUMNS as METRIC_COLUMNS
+from adamlab.store.metric_logs import MetricLogBuilder, MetricLogs
 from adamlab.store.names import LAYOUT_VERSION, RECORD_NAME, TRIALS_DIR
 from adamlab.store.names import MANIFEST as MANIFEST_FILE
 from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
-from adamlab.store.records import TrialRecord, _empty_log, load_record
+from adamlab.store.records import TrialRecord, read_record
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
@@ -57,7 +60,6 @@ TRIAL_COLUMNS = (
     "trial_id", "sweep", "task", "variant", "optimizer", "status", "seed", "steps", "steps_run",
     "batch_size", "device", "wall_time_s", "stack_size", "stack_wall_time_s", "error",
 )
-METRIC_COLUMNS = ("trial_id", "step", "wall_time", "metric", "value")
 HP_PREFIX = "hp."
 TASK_PREFIX = "task."
 FINAL_PREFIX = "final."
@@ -77,8 +79,8 @@ class Results:
     provenance: dict[str, Any]
     #: one row per ended trial, columns as in the module docstring
     trials: pd.DataFrame
-    #: long metric log: trial_id, step, wall_time, metric, value
-    metrics: pd.DataFrame
+    #: every trial's metric log, compact (see `metrics` and `metric_log`)
+    logs: MetricLogs
     #: trials in the current sweep (the manifest's trial_ids), ended or not; None if not recorded
     planned_trials: int | None = None
     #: records on disk that belong to an earlier version of the sweep (not loaded)
@@ -90,22 +92,40 @@ class Results:
     def sweep(self) -> str:
         return str(self.manifest.get("sweep") or self.root.name)
 
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """The long metric log of every trial: trial_id, step, wall_time, metric, value (built
+        on first use: what draws curves or reads every metric asks for it)."""
+        return self.logs.frame()
+
+    def metric_log(self, metrics: Iterable[str]) -> pd.DataFrame:
+        """The rows of these metrics only, in the order and with the columns of the whole log
+        (`.metrics`), a fresh index: what a command that needs a few metrics' values asks for."""
+        return self.logs.frame(set(metrics))
+
     def __repr__(self) -> str:
         tasks = ", ".join(dict.fromkeys(self.trials["task"])) if "task" in self.trials else ""
-        return (f"Results({self.sweep}: {len(self.trials)} trials, {len(self.metrics)} metric rows"
+        return (f"Results({self.sweep}: {len(self.trials)} trials, {len(self.logs)} metric rows"
                 f"{'; tasks ' + tasks if tasks else ''} <- {self.root})")
 
     def metric_names(self, task: str | None = None) -> list[str]:
         """Metrics recorded for `task` (all tasks when None), train_loss first."""
-        metrics = self.metrics
-        if task is not None:
-            ids = self.trials.loc[self.trials["task"] == task, "trial_id"]
-            metrics = metrics[metrics["trial_id"].isin(ids)]
-        return _ordered_metric_names(metrics["metric"].unique())
+        if task is None:
+            return _ordered_metric_names(self.logs.names())
+        ids = set(self.trials.loc[self.trials["task"] == task, "trial_id"])
+        return _ordered_metric_names(self.logs.names(ids))
 
 
-def load_results(results_dir: str | Path) -> Results:
-    """Read and check a results folder; every problem is an AdamlabError naming the file."""
+def load_results(
+    results_dir: str | Path,
+    *,
+    needed_metrics: Callable[[str, Mapping[str, Any]], Collection[str]] | None = None,
+) -> Results:
+    """Read and check a results folder; every problem is an AdamlabError naming the file.
+
+    `needed_metrics(task, manifest)`: the metrics whose logged values a command will ask for,
+    for a trial of `task`; only their rows are held (every metric's name is known still), and
+    a table of any other metric reads the records again. None: every row is held."""
     root = Path(results_dir)
     if not root.exists():
         raise AdamlabError(f"{root}: no such results folder")
@@ -140,20 +160,25 @@ def load_results(results_dir: str | Path) -> Results:
         paths = kept
     # one record at a time: its metric log becomes compact arrays at once, so a folder of
     # thousands of trials never holds every log as Python objects
-    records, logs = [], []
-    names: dict[str, str] = {}
+    records = []
+    builder = MetricLogBuilder()
+    keep: dict[str, frozenset[str] | None] = {}
     for path in paths:
-        record = _read_trial_record(path)
-        logs.append(_metric_arrays(record, names))
-        records.append(record.model_copy(update={"metrics": _empty_log()}))
-    order = sorted(range(len(records)), key=lambda i: _record_order(records[i]))
+        record, log = read_record(path)
+        records.append(record)
+        if record.task not in keep:
+            keep[record.task] = (None if needed_metrics is None
+                                 else frozenset(needed_metrics(record.task, manifest)))
+        builder.add(record.trial_id, log["step"], log["wall_time"], log["metric"], log["value"],
+                    keep=keep[record.task])
     return Results(
         root=root,
         layout_version=layout_version,
         manifest=manifest,
         provenance=provenance,
         trials=trials_frame(records),
-        metrics=_metrics_frame([logs[i] for i in order]),
+        logs=builder.logs((r.trial_id for r in sorted(records, key=_record_order)),
+                          reread=lambda: load_results(root).logs),
         planned_trials=None if planned is None else len(planned),
         records_not_in_sweep=not_in_sweep,
     )
@@ -247,49 +272,17 @@ def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
 
 def metrics_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """The long metric log of every trial, in trial order then logged order."""
-    names: dict[str, str] = {}
-    return _metrics_frame([_metric_arrays(r, names) for r in sorted(records, key=_record_order)])
+    return metric_logs(records).frame()
 
 
-@dataclass
-class _MetricArrays:
-    """One trial's metric log as arrays (metric names shared through `names`)."""
-
-    trial_id: str
-    step: np.ndarray
-    wall_time: np.ndarray
-    metric: np.ndarray
-    value: np.ndarray
-
-
-def _metric_arrays(record: TrialRecord, names: dict[str, str]) -> _MetricArrays:
-    log = record.metrics
-    return _MetricArrays(
-        trial_id=record.trial_id,
-        step=np.array(log["step"], dtype=np.int64),
-        wall_time=np.array([_float(t) for t in log["wall_time"]], dtype=np.float64),
-        metric=np.array([names.setdefault(m, m) for m in log["metric"]], dtype=object),
-        value=np.array([_float(v) for v in log["value"]], dtype=np.float64),
-    )
-
-
-def _metrics_frame(logs: list[_MetricArrays]) -> pd.DataFrame:
-    def joined(column: str, dtype) -> np.ndarray:
-        parts = [getattr(log, column) for log in logs]
-        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
-
-    trial_ids = np.repeat(np.array([log.trial_id for log in logs], dtype=object),
-                          [len(log.step) for log in logs])
-    return pd.DataFrame(
-        {
-            "trial_id": pd.Series(trial_ids, dtype="str"),
-            "step": joined("step", np.int64),
-            "wall_time": joined("wall_time", np.float64),
-            "metric": pd.Series(joined("metric", object), dtype="str"),
-            "value": joined("value", np.float64),
-        },
-        columns=list(METRIC_COLUMNS),
-    )
+def metric_logs(records: Iterable[TrialRecord]) -> MetricLogs:
+    """The records' metric logs, in trial order."""
+    records = sorted(records, key=_record_order)
+    builder = MetricLogBuilder()
+    for r in records:
+        builder.add(r.trial_id, r.metrics["step"], r.metrics["wall_time"], r.metrics["metric"],
+                    r.metrics["value"])
+    return builder.logs(r.trial_id for r in records)
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -340,10 +333,6 @@ def _check_manifest_tasks(path: Path, manifest: dict[str, Any]) -> None:
         for metric, goal in goals.items():
             if goal not in ("min", "max"):
                 raise AdamlabError(f"{path}: tasks.{task}.metric_goals.{metric}: expected min or max, got {goal!r:.60}")
-
-
-def _read_trial_record(path: Path) -> TrialRecord:
-    return load_record(path)
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from adamlab.experiments.criteria import store_criteria
+from adamlab.experiments.registry import store_criteria
 from adamlab.host import available_cores
 from adamlab.store import layout
 from adamlab.store.layout import ResultsFolder
