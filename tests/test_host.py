@@ -48,7 +48,7 @@ def test_cgroup_v2_limits_cap_memory_and_cores(tmp_path):
     assert box.cgroup_cpu_limit() == 1.5
     assert box.cores() == 2  # 1.5 cores of quota: two may run, each part of the time
     assert box.cpu_model() == "Test CPU @ 3GHz"
-    assert box.load() == 1.4
+    assert box.load() == 1.0  # 2 runnable, the reader one of them
 
 
 def test_cgroup_v1_limits_and_a_path_not_mounted_in_the_container(tmp_path):
@@ -120,6 +120,17 @@ def test_a_measured_start_up_is_taken_where_torch_is_not_loaded_yet():
             "first = m(); print(first > 0, m() is None)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_load_is_the_work_running_now_not_the_last_minutes_average(tmp_path):
+    box = machine(tmp_path, cgroup="0::/\n", files={})
+    # a sweep that just ended leaves a one-minute average of 1.9; only the reader runs now
+    (tmp_path / "proc/loadavg").write_text("1.90 0.80 0.30 1/300 1234\n")
+    assert box.load() == 0.0
+    (tmp_path / "proc/loadavg").write_text("0.10 0.10 0.10 3/300 1234\n")
+    assert box.load() == 2.0
+    (tmp_path / "proc/loadavg").write_text("garbled\n")
+    assert box.load() is None
 
 
 @pytest.mark.parametrize("load, idle", [(0.2, 2), (0.9, 1), (5.0, 1)])

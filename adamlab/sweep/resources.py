@@ -13,7 +13,7 @@
   training loop took, `measure_worker_startup`, which run_sweep calls where a run first needs
   torch), else WORKER_STARTUP_S. Start-up is paid again by
   every worker of a 'spawn' pool, while the work only divides. `--threads` left automatic gives a
-  stack the cores no other work keeps busy (adamlab.host.idle_cores), one for small stacks.
+  stack the cores no other work keeps busy now (adamlab.host.idle_cores), one for small stacks.
 """
 
 from __future__ import annotations
