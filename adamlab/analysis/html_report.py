@@ -49,6 +49,7 @@ h1 { font-size: 26px; margin: 0 0 4px; } h2 { margin-top: 40px; border-bottom: 2
 .meta { color: #586174; margin: 0 0 12px; } nav a { margin-right: 16px; }
 table { border-collapse: collapse; background: white; margin: 8px 0; font-size: 13.5px;
         box-shadow: 0 1px 2px rgba(0,0,0,.06); }
+table.summary { display: block; overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #dde1e8; padding: 5px 9px; vertical-align: top; }
 th { background: #eef1f5; text-align: left; white-space: pre-line; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
