@@ -48,6 +48,11 @@ How these criteria came to be what they are is written down in docs/criteria_his
 Corrected and uncorrected runs are told apart by the `bias_correction` hyperparameter, not by
 their labels; the warmup arm by `warmup_steps` (claims 3-7 use the trials without warmup and
 with the constant schedule).
+
+One module of ~600 lines, over the house's ~400, for a reason: its functions are the eight
+claims' pre-registered criteria, each hashed by its `module:name` and syntax tree
+(adamlab.experiments.criteria); moving one to another module would change the identity of the
+criterion every stored results folder was judged by, for no change in what it computes.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ from typing import Any
 
 import pandas as pd
 
-from adamlab import __version__
 from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import get_spec
@@ -46,11 +45,12 @@ from adamlab.optimizers.spec import OptimizerParams
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
+from adamlab.store.manifest_checks import check_layout_version, check_manifest_tasks
 from adamlab.store.metric_logs import METRIC_COLUMNS as METRIC_COLUMNS
 from adamlab.store.metric_logs import MetricLogBuilder, MetricLogs
-from adamlab.store.names import LAYOUT_VERSION, RECORD_NAME, TRIALS_DIR
 from adamlab.store.names import MANIFEST as MANIFEST_FILE
 from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
+from adamlab.store.names import RECORD_NAME, TRIALS_DIR
 from adamlab.store.records import TrialRecord, read_record
 
 TRIALS_TABLE = "trials"
@@ -137,8 +137,8 @@ def load_results(
             f"{root}: not an adamlab results folder ({MANIFEST_FILE} is missing)"
         )
     manifest = read_json_object(manifest_path)
-    layout_version = _check_layout_version(manifest_path, manifest)
-    _check_manifest_tasks(manifest_path, manifest)
+    layout_version = check_layout_version(manifest_path, manifest)
+    check_manifest_tasks(manifest_path, manifest)
     provenance_path = root / PROVENANCE_FILE
     if not provenance_path.is_file():
         raise AdamlabError(
@@ -283,56 +283,6 @@ def metric_logs(records: Iterable[TrialRecord]) -> MetricLogs:
         builder.add(r.trial_id, r.metrics["step"], r.metrics["wall_time"], r.metrics["metric"],
                     r.metrics["value"])
     return builder.logs(r.trial_id for r in records)
-
-
-# ----------------------------------------------------------------------------------- reading
-
-
-def _check_layout_version(path: Path, manifest: dict[str, Any]) -> int:
-    version = manifest.get("layout_version")
-    writer = manifest.get("adamlab_version") or "an unknown version"
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise AdamlabError(
-            f"{path}: layout_version: expected an integer, got {version!r} "
-            f"(written by adamlab {writer})"
-        )
-    if version != LAYOUT_VERSION:
-        advice = (
-            "upgrade adamlab to read them"
-            if version > LAYOUT_VERSION
-            else f"read them with adamlab {writer}, or re-run the sweep with this one"
-        )
-        raise AdamlabError(
-            f"{path}: written by adamlab {writer} with layout version {version}; this adamlab "
-            f"({__version__}) reads layout version {LAYOUT_VERSION}: {advice}"
-        )
-    return version
-
-
-def _check_manifest_tasks(path: Path, manifest: dict[str, Any]) -> None:
-    """"sweep" a string, "tasks" {task: {"primary_metric": str, "metric_goals": {metric: "min" |
-    "max"}}}: what the summary reads from the manifest, checked before it is used."""
-    if "sweep" in manifest and not isinstance(manifest["sweep"], str):
-        raise AdamlabError(f"{path}: sweep: expected a string, got {manifest['sweep']!r:.60}")
-    tasks = manifest.get("tasks")
-    if tasks is None:
-        return
-    if not isinstance(tasks, dict):
-        raise AdamlabError(f"{path}: tasks: expected a mapping of task name to its metrics, got {tasks!r:.60}")
-    for task, declared in tasks.items():
-        if not isinstance(declared, dict):
-            raise AdamlabError(f"{path}: tasks.{task}: expected a mapping with primary_metric and metric_goals, got {declared!r:.60}")
-        primary = declared.get("primary_metric")
-        if primary is not None and not isinstance(primary, str):
-            raise AdamlabError(f"{path}: tasks.{task}.primary_metric: expected a metric name, got {primary!r:.60}")
-        goals = declared.get("metric_goals")
-        if goals is None:
-            continue
-        if not isinstance(goals, dict):
-            raise AdamlabError(f"{path}: tasks.{task}.metric_goals: expected a mapping of metric to min or max, got {goals!r:.60}")
-        for metric, goal in goals.items():
-            if goal not in ("min", "max"):
-                raise AdamlabError(f"{path}: tasks.{task}.metric_goals.{metric}: expected min or max, got {goal!r:.60}")
 
 
 # ----------------------------------------------------------------------------------- helpers
