@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -324,6 +324,37 @@ def mean_curve(
     if curves.empty or curves.shape[1] == 0:
         return pd.Series(dtype="float64")
     return pd.Series([exact_mean(row) for row in curves.to_numpy()], index=curves.index)
+
+
+def mean_curves(
+    table: pd.DataFrame, trial_id_lists: Iterable[Sequence[str]], *, goal: Goal,
+    rule: Rule = "final",
+) -> list[pd.Series]:
+    """`mean_curve` of each list of trial ids, equal to it number for number: the table read
+    into one array once, where selecting columns of the DataFrame per config cost most of a
+    5,000-trial summary's time."""
+    values = table.to_numpy(dtype="float64")
+    position = {trial_id: i for i, trial_id in enumerate(table.columns)}
+    steps = table.index
+    out = []
+    for trial_ids in trial_id_lists:
+        columns = [position[t] for t in trial_ids if t in position]
+        if not columns:
+            out.append(pd.Series(dtype="float64"))
+            continue
+        curves = values[:, columns]
+        if rule == "best":  # a running best that skips a missing value and keeps it missing
+            accumulate = np.fmin.accumulate if goal == "min" else np.fmax.accumulate
+            missing = np.isnan(curves)
+            curves = accumulate(curves, axis=0)
+            curves[missing] = np.nan
+        complete = ~np.isnan(curves).any(axis=1)
+        if not complete.any():
+            out.append(pd.Series(dtype="float64"))
+            continue
+        out.append(pd.Series([exact_mean(row) for row in curves[complete].tolist()],
+                             index=steps[complete]))
+    return out
 
 
 def swept_hparams(trials: pd.DataFrame) -> list[str]:

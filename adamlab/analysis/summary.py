@@ -26,7 +26,7 @@ from adamlab.analysis.grouping import (
     TaskInstance,
     config_label,
     curve_table,
-    mean_curve,
+    mean_curves,
     param_name,
     swept_by_variant,
     swept_hparams,
@@ -358,11 +358,9 @@ def _steps_to_target(summary: TaskSummary, results: Results, options: SummaryOpt
     )
     training_steps = _training_steps(results, trial_ids_of(summary))
     reached = [
-        steps_to_target(
-            mean_curve(table, trial_ids, goal=summary.goal, rule=summary.rule),
-            summary.target, goal=summary.goal, training_steps=training_steps,
-        )
-        for trial_ids in configs["ok_trial_ids"]
+        steps_to_target(curve, summary.target, goal=summary.goal, training_steps=training_steps)
+        for curve in mean_curves(table, configs["ok_trial_ids"], goal=summary.goal,
+                                 rule=summary.rule)
     ]
     configs["steps_to_target"] = [r.step for r in reached]
     configs["steps_text"] = [r.text for r in reached]
