@@ -41,7 +41,7 @@ import pandas as pd
 from adamlab.entry_points import OPTIMIZER_GROUP, registered
 from adamlab.errors import AdamlabError
 from adamlab.optimizers.registry import get_spec
-from adamlab.optimizers.spec import OptimizerParams
+from adamlab.optimizers.schedules import SCHEDULE_DEFAULTS
 from adamlab.store.atomic import write_bytes_atomic, write_text_atomic
 from adamlab.store.entries import check_folder
 from adamlab.store.json_files import read_json_object
@@ -296,7 +296,7 @@ def optional_defaults(optimizer: str) -> dict[str, Any]:
     every optimizer takes."""
     if optimizer in registered(OPTIMIZER_GROUP):
         return dict(get_spec(optimizer).optional)
-    return {name: OptimizerParams.model_fields[name].default for name in OptimizerParams.optional}
+    return dict(SCHEDULE_DEFAULTS)
 
 
 def _ordered_metric_names(names: Iterable[str]) -> list[str]:
