@@ -37,6 +37,7 @@ from adamlab.optimizers.c_kernels import KernelUnavailable, build_shared_library
 
 SOURCE = r"""
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
 #if defined(__SSE__)
@@ -57,13 +58,18 @@ struct coefficients {
 
 /* This thread's share of one slab. Inlined with amsgrad and diagnose constants, so the loop of a
  * plain step carries neither branch (a branch the vectoriser turns into a ~1.6x slower loop), nor
- * the diagnostics' serial sums. */
+ * the diagnostics' serial sums. A diagnosed step keeps its update loop vectorisable too: it leaves
+ * each |theta_new - theta| in `moved_each` (this thread's own room, indexed like the slab) and a
+ * second loop adds them up in index order, in double, as one serial sum per thread. Both loops
+ * are `omp for schedule(static)` over the same n iterations in the same parallel region, which
+ * OpenMP guarantees to split among the threads alike, so every thread sums exactly the
+ * coordinates it updated, in their order: the sums are those of one fused serial loop, bit for
+ * bit. */
 static inline __attribute__((always_inline)) void adam_slab(
     int64_t n, scalar *restrict theta, const scalar *restrict g, scalar *restrict m,
     scalar *restrict v, scalar *restrict v_max, const struct coefficients c, const int amsgrad,
-    const int diagnose, double *moved, int64_t *below)
+    const int diagnose, scalar *restrict moved_each, double *moved, int64_t *below)
 {
-    double moved_here = 0.0;
     int64_t below_here = 0;
 #pragma omp for schedule(static) nowait
     for (int64_t i = 0; i < n; ++i) {
@@ -82,12 +88,15 @@ static inline __attribute__((always_inline)) void adam_slab(
         const scalar updated = theta[i] * c.shrink - c.step_size * m_t / (SQRT(v_used * c.inv_bc2) + c.eps);
         if (diagnose) {
             const scalar delta = updated - theta[i];
-            moved_here += delta < 0 ? -delta : delta;
+            moved_each[i] = delta < 0 ? -delta : delta;
             below_here += SQRT(v_used / c.bc2) < c.eps;
         }
         theta[i] = updated;
     }
     if (diagnose) {
+        double moved_here = 0.0;
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; ++i) moved_here += moved_each[i];
 #pragma omp atomic
         *moved += moved_here;
 #pragma omp atomic
@@ -97,20 +106,24 @@ static inline __attribute__((always_inline)) void adam_slab(
 
 #define SLAB(AMSGRAD, DIAGNOSE)                                                              \
     adam_slab(n, theta[j] + at, g[j] + at, m[j] + at, v[j] + at,                             \
-              AMSGRAD ? v_max[j] + at : NULL, c, AMSGRAD, DIAGNOSE,                          \
+              AMSGRAD ? v_max[j] + at : NULL, c, AMSGRAD, DIAGNOSE, own_moved_each,          \
               DIAGNOSE ? moved + q : NULL, DIAGNOSE ? below + q : NULL)
 
 /* One Adam step over `count` tensors. Tensor j is slabs[j] slabs of numel[j] elements; slab s
  * uses coefficient set q = first[j] + s: lr[q], beta1[q], beta2[q], eps[q], weight_decay[q] (Adam's
  * L2), decay[q] (AdamW's shrink per step) and t[q], the step number after this step. v_max is NULL unless AMSGrad; moved/below (per
- * coefficient set, zeroed by the caller) are NULL unless the step is diagnosed. Each thread
- * takes the same contiguous share of every slab (static schedule, no barrier between slabs). */
+ * coefficient set, zeroed by the caller) are NULL unless the step is diagnosed, and so is
+ * moved_each: room for `threads` x moved_stride values, moved_stride >= the largest numel[j]
+ * (each thread its own part: with no barrier between slabs, one thread may be on the next,
+ * smaller slab while another still sums this one). Each thread takes the same contiguous share
+ * of every slab (static schedule, no barrier between slabs). */
 void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scalar *const *m,
                scalar *const *v, scalar *const *v_max, const int64_t *numel,
                const int64_t *slabs, const int64_t *first, const double *lr,
                const double *beta1, const double *beta2, const double *eps,
                const double *weight_decay, const double *decay, const double *t, int decoupled,
-               int bias_correction, int maximize, int threads, double *moved, int64_t *below)
+               int bias_correction, int maximize, int threads, double *moved, int64_t *below,
+               scalar *moved_each, int64_t moved_stride)
 {
 #if defined(__SSE__)
     /* every thread takes the caller's flush-to-zero / denormals-are-zero modes (MXCSR is per
@@ -123,6 +136,7 @@ void adam_step(int64_t count, scalar *const *theta, const scalar *const *g, scal
     const unsigned int own_csr = _mm_getcsr();
     _mm_setcsr((own_csr & ~0x8040u) | (caller_csr & 0x8040u));
 #endif
+    scalar *const own_moved_each = moved_each ? moved_each + omp_get_thread_num() * moved_stride : NULL;
     for (int64_t j = 0; j < count; ++j) {
         const int64_t n = numel[j];
         for (int64_t s = 0; s < slabs[j]; ++s) {
@@ -167,6 +181,7 @@ class AdamKernel:
         self.function.argtypes = [
             ctypes.c_int64, *[_Pointers] * 5, _Int64s, _Int64s, _Int64s, *[_Doubles] * 7,
             ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _Doubles, _Int64s,
+            ctypes.c_void_p, ctypes.c_int64,
         ]
         self.function.restype = None
 

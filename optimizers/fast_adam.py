@@ -179,17 +179,20 @@ def _kernel_step(
     threads = torch.get_num_threads() if numel >= PARALLEL_MIN_NUMEL else 1
     moved = (ctypes.c_double * sets)() if diagnose else None
     below = (ctypes.c_int64 * sets)() if diagnose else None
+    # room for each thread's |theta_new - theta| of one slab, which it sums after updating it
+    slab_numel = [p.numel() // s for p, s in zip(tensors.params, tensors.slabs, strict=True)]
+    moved_each = torch.empty(threads * max(slab_numel), dtype=dtype) if diagnose else None
     kernel.function(
         count, pointers(tensors.params), pointers(grads), pointers(tensors.exp_avgs),
         pointers(tensors.exp_avg_sqs),
         pointers(tensors.max_exp_avg_sqs) if tensors.max_exp_avg_sqs else None,
-        int64s([p.numel() // s for p, s in zip(tensors.params, tensors.slabs, strict=True)]),
+        int64s(slab_numel),
         int64s(tensors.slabs), int64s(tensors.first),
         doubles(coefficients.lr), doubles(coefficients.beta1), doubles(coefficients.beta2),
         doubles(coefficients.eps), doubles(coefficients.weight_decay),
         doubles(coefficients.decays()), doubles(coefficients.t),
         int(flags.decoupled_weight_decay), int(flags.bias_correction), int(flags.maximize),
-        threads, moved, below,
+        threads, moved, below, moved_each.data_ptr() if diagnose else None, max(slab_numel),
     )
     return StepSums(list(moved), list(below)) if diagnose else StepSums([0.0] * sets, [0] * sets)
 

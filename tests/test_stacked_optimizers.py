@@ -156,3 +156,46 @@ def test_members_must_share_the_discrete_flags():
     assert "x 2 (per-member views)" in build_stacked_optimizer("torch_adam", [theta], generic).code_path()
     with pytest.raises(ValueError, match="needs 3 members"):
         build_stacked_optimizer("sgd", [theta], [{"lr": 0.1, "weight_decay": 0.0}] * 3)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_kernel_sums_each_members_movement_in_coordinate_order(threads):
+    """A diagnosed kernel step's sum of |theta_new - theta| per member is the serial double sum of
+    each slab in coordinate order (one thread: exactly; two: up to how the threads' partial sums
+    meet). The slabs differ in size, so one thread may start the next, smaller slab while the
+    other still sums this one: neither may read what the other wrote."""
+    if load_kernel(torch.float32) is None:
+        pytest.skip("no C compiler: the kernel is not built here")
+    from adamlab.optimizers import fast_adam
+
+    members, sizes = 3, (70_000, 700, 5)
+    generator = torch.Generator().manual_seed(4)
+    params = [torch.randn(members, n, generator=generator) for n in sizes]
+    grads = [torch.randn(members, n, generator=generator) for n in sizes]
+    before = [p.clone() for p in params]
+    tensors = fast_adam.SlabTensors(
+        params, grads, [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params],
+        [], [members] * len(sizes), [0] * len(sizes),
+    )
+    coefficients = fast_adam.Coefficients(
+        lr=[1e-3, 1e-2, 0.1], beta1=[0.9] * members, beta2=[0.999] * members,
+        eps=[1e-8] * members, weight_decay=[0.0] * members, t=[1.0] * members,
+    )
+    flags = fast_adam.AdamFlags(decoupled_weight_decay=False, amsgrad=False, bias_correction=True)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        sums = fast_adam.adam_step(tensors, coefficients, flags, diagnose=True)
+    finally:
+        torch.set_num_threads(saved)
+    for k in range(members):
+        expected = 0.0
+        for new, old in zip(params, before, strict=True):
+            part = 0.0
+            for moved in (new[k] - old[k]).abs().tolist():
+                part += moved
+            expected += part
+        if threads == 1:
+            assert sums.moved[k] == expected
+        else:
+            assert sums.moved[k] == pytest.approx(expected, rel=1e-12)
