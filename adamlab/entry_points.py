@@ -48,10 +48,18 @@ class Registered:
             ) from None
 
 
-def _origin(entry: EntryPoint) -> str:
+def _origin(entry: EntryPoint, known: dict[int, str]) -> str:
+    """`known` keeps each distribution's answer: reading a distribution's metadata parses its
+    whole METADATA file, and one distribution declares many entries."""
     dist = getattr(entry, "dist", None)
     if dist is None:
         return "installed: unknown distribution"
+    if id(dist) not in known:
+        known[id(dist)] = _origin_of(dist)
+    return known[id(dist)]
+
+
+def _origin_of(dist) -> str:
     name = dist.metadata["Name"] or "unknown"
     if name.replace("_", "-").lower() == OWN_DISTRIBUTION:
         return BUILT_IN
@@ -63,9 +71,10 @@ def registered(group: str) -> dict[str, Registered]:
     """Every name of `group`, built-ins first; raises AdamlabError on a clash."""
     kind = group.rsplit(".", 1)[-1].rstrip("s")
     found: dict[str, Registered] = {}
-    entries = sorted(entry_points(group=group), key=lambda e: (_origin(e) != BUILT_IN, e.name))
+    known: dict[int, str] = {}
+    entries = sorted(entry_points(group=group), key=lambda e: (_origin(e, known) != BUILT_IN, e.name))
     for entry in entries:
-        origin = _origin(entry)
+        origin = _origin(entry, known)
         if entry.name in found:
             if found[entry.name].entry_point.value == entry.value and found[entry.name].origin == origin:
                 continue  # the same distribution seen twice on sys.path

@@ -16,6 +16,9 @@ Printed, each as a ratio with its target:
 (benchmarks.end_to_end compares the embedding and MNIST sweeps with their hand loops, and the
 default --jobs/--threads with the best explicit ones.)
 
+adamlab's modules are compiled to bytecode first, as an installed package's are
+(benchmarks.bytecode: where PYTHONDONTWRITEBYTECODE is set every process would compile them).
+
 The folders are made here, through adamlab's own record model and store: a short real run of
 one trial per task and optimizer gives each record's metric log (names, steps); every trial of
 the folder's sweep (real trial ids and hyperparameters) gets that log with values scaled by a
@@ -46,6 +49,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from benchmarks.bytecode import compile_bytecode
 from benchmarks.end_to_end import SWEEPS
 
 FOLDER_SWEEP = """\
@@ -193,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     python = sys.executable
     adamlab = [python, "-m", "adamlab.cli.app"]
+    compile_bytecode(python)
+    if args.reference:
+        compile_bytecode(args.reference)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         started = time.perf_counter()

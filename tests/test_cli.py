@@ -83,3 +83,27 @@ def test_list_optimizers_shows_names_and_defaults(capsys):
     assert "weight_decay_scaling=lr" in flat
     assert "every optimizer also takes schedule=constant, warmup_steps=0" in flat
     assert "constant | cosine | linear" in flat and "lr | schedule" in flat
+
+
+def test_read_commands_run_without_the_cyclic_gc_and_restore_it(capsys, monkeypatch):
+    import gc
+    from pathlib import Path
+
+    import adamlab.store.merge
+
+    saved = Path(__file__).parent / "data" / "saved_results"
+    seen = []
+    real = adamlab.store.merge.load_folders
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adamlab.store.merge, "load_folders", spy)
+    assert gc.isenabled()
+    code, out, _ = run_cli(capsys, "summary", str(saved))
+    assert code == 0 and "quadratic" in out
+    assert seen == [False] and gc.isenabled()
+    code, _, err = run_cli(capsys, "summary", str(saved / "no-such-folder"))
+    assert code == 1 and "no such results folder" in err
+    assert seen == [False, False] and gc.isenabled()

@@ -268,9 +268,9 @@ def _declared_metrics(task: str, goals) -> set[str]:
 def _mark_grid_edges(configs: pd.DataFrame) -> None:
     edges: list[dict] = [{} for _ in range(len(configs))]
     details = [""] * len(configs)
-    for position, (_, row) in enumerate(configs.iterrows()):
-        if not row["variant_best"] or row["n_ok"] == 0:
-            continue
+    judged = (configs["variant_best"] & (configs["n_ok"] > 0)).to_numpy()
+    for position in judged.nonzero()[0]:
+        row = configs.iloc[position]
         found = grid_edges(configs[configs["variant"] == row["variant"]], row)
         edges[position] = {param_name(hp): edge.flag for hp, edge in found.items()}
         details[position] = "; ".join(edge.detail for edge in found.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 import pandas as pd
@@ -80,11 +81,11 @@ class MetricLogBuilder:
             self._value.extend(value)
         else:
             held = self._shared(keep)
-            rows = [i for i, name in enumerate(metric) if name in held]
-            self._codes.extend([vocabulary[metric[i]] for i in rows])
-            self._step.extend([step[i] for i in rows])
-            self._wall_time.extend([wall_time[i] for i in rows])
-            self._value.extend([value[i] for i in rows])
+            rows = list(map(held.__contains__, metric))
+            self._codes.extend(map(vocabulary.__getitem__, compress(metric, rows)))
+            self._step.extend(compress(step, rows))
+            self._wall_time.extend(compress(wall_time, rows))
+            self._value.extend(compress(value, rows))
         present = frozenset(names)
         self._spans[trial_id] = Span(trial_id, start, len(self._step), self._shared(present),
                                      len(step), max(step) if len(step) else None, held)

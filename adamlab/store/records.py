@@ -11,8 +11,11 @@ null metric value is refused with one line naming the file and the field, never 
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -139,8 +142,7 @@ class TrialRecord(BaseModel):
     def _hparams_of_their_optimizer(self) -> TrialRecord:
         # each hyperparameter of a built-in optimizer has its default's type (a string lr would
         # reach the summary's arithmetic); a plug-in's code is not imported to read a record
-        entry = None if self.optimizer_target else registered(OPTIMIZER_GROUP).get(self.optimizer)
-        allowed = get_spec(self.optimizer).allowed() if entry is not None and entry.built_in else {}
+        allowed = {} if self.optimizer_target else _built_in_hparams(self.optimizer)
         for name, value in self.hparams.items():
             if name in allowed and not _same_kind(value, allowed[name]):
                 raise ValueError(f"hparams.{name}: must be {_kind_of(allowed[name])} like "
@@ -189,6 +191,14 @@ class TrialRecord(BaseModel):
         path = Path(trials_dir) / f"{self.trial_id}.json"
         write_text_atomic(path, self.to_json())
         return path
+
+
+@functools.cache
+def _built_in_hparams(optimizer: str) -> Mapping[str, Any]:
+    """Every hyperparameter of built-in `optimizer` with its default (empty for any other name);
+    asked once per optimizer, not once per record read."""
+    entry = registered(OPTIMIZER_GROUP).get(optimizer)
+    return MappingProxyType(get_spec(optimizer).allowed() if entry is not None and entry.built_in else {})
 
 
 def _same_kind(value: Any, default: Any) -> bool:

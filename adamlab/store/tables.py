@@ -171,13 +171,14 @@ def load_results(
                                  else frozenset(needed_metrics(record.task, manifest)))
         builder.add(record.trial_id, log["step"], log["wall_time"], log["metric"], log["value"],
                     keep=keep[record.task])
+    records.sort(key=_record_order)
     return Results(
         root=root,
         layout_version=layout_version,
         manifest=manifest,
         provenance=provenance,
-        trials=trials_frame(records),
-        logs=builder.logs((r.trial_id for r in sorted(records, key=_record_order)),
+        trials=_trials_frame_of_sorted(records),
+        logs=builder.logs((r.trial_id for r in records),
                           reread=lambda: load_results(root).logs),
         planned_trials=None if planned is None else len(planned),
         records_not_in_sweep=not_in_sweep,
@@ -221,7 +222,10 @@ def record_paths(results_dir: str | Path) -> list[Path]:
 
 def trials_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
     """One row per trial, sorted by task, task parameters, variant, hyperparameters, seed."""
-    records = sorted(records, key=_record_order)
+    return _trials_frame_of_sorted(sorted(records, key=_record_order))
+
+
+def _trials_frame_of_sorted(records: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     hp_names: dict[str, None] = {}
     task_names: dict[str, None] = {}
