@@ -15,6 +15,10 @@ raw files only and checks them with asserts: a missing, truncated or corrupt fil
 magic number, size not matching the header, images and labels of different counts, labels
 outside 0..9) is an AdamlabError naming the file; files not found at all, one naming the folders
 searched.
+
+A sweep that runs its trials in its own process reads and decompresses the files ahead, in a
+thread, while it imports torch (`read_ahead`, through the task's `prefetch_data`); the load
+takes what was read (~0.15 s of the 0.28 s a load of real MNIST takes, off the critical path).
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ import math
 import os
 import struct
 import tempfile
+import threading
 import zlib
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +149,67 @@ def locate_mnist(root: Path, *, download: bool) -> dict[str, Path]:
     return found
 
 
+#: files read ahead (`read_ahead`) by identity (`_file_identity`): the future contents,
+#: decompressed (None when they could not be read), until the first read of the file takes them
+_read_ahead: dict[tuple[str, int, int], Future] = {}
+_read_ahead_lock = threading.Lock()
+
+
+def read_ahead(paths: Iterable[Path]) -> Future | None:
+    """Read and decompress `paths` in a background thread, for the load that follows to take:
+    zlib decompresses without holding the GIL, so on a second core the work overlaps whatever
+    this process does meanwhile (a sweep: importing torch). A file that could not be read ahead
+    is read again when loaded, which then says what is wrong with it. Returns a future done when
+    the thread is (None: nothing to read)."""
+    pending = []
+    with _read_ahead_lock:
+        for path in paths:
+            try:
+                identity = _file_identity(path)
+            except OSError:
+                continue
+            if identity not in _read_ahead:
+                _read_ahead[identity] = future = Future()
+                pending.append((path, future))
+    if not pending:
+        return None
+    done: Future = Future()
+    threading.Thread(target=_read_into, args=(pending, done), name="adamlab-mnist-read-ahead",
+                     daemon=True).start()
+    return done
+
+
+def _read_into(pending: list[tuple[Path, Future]], done: Future) -> None:
+    for path, future in pending:
+        try:
+            future.set_result(_read_now(path))
+        except AdamlabError:
+            future.set_result(None)
+    done.set_result(None)
+
+
+def discard_read_ahead() -> None:
+    """Drop what was read ahead and not taken (a thread still reading finishes into nothing)."""
+    with _read_ahead_lock:
+        _read_ahead.clear()
+
+
 def _read_bytes(path: Path) -> bytes:
+    """The file's contents, decompressed: what `read_ahead` read of this very file (same path,
+    size and modification time) if it did, else read now."""
+    with _read_ahead_lock:
+        try:
+            ahead = _read_ahead.pop(_file_identity(path), None)
+        except OSError:
+            ahead = None
+    if ahead is not None:
+        data = ahead.result()
+        if data is not None:
+            return data
+    return _read_now(path)
+
+
+def _read_now(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -293,4 +360,10 @@ def load_mnist(root: Path, device: torch.device, *, download: bool) -> MnistTens
     # lazy: the IDX files are read and checked without torch; only the task's tensors need it
     import torch
 
-    return _load(identity, torch.device(device))
+    try:
+        return _load(identity, torch.device(device))
+    finally:
+        # what was read ahead of files loaded before (a cached load) is never taken: dropped
+        with _read_ahead_lock:
+            for _, file_identity in identity:
+                _read_ahead.pop(file_identity, None)

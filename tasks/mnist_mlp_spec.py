@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from adamlab.tasks.mnist_data import (
     data_fingerprint,
     default_data_dir,
+    discard_read_ahead,
     find_mnist_files,
     idx_count,
     locate_mnist,
+    read_ahead,
 )
 from adamlab.tasks.spec import TaskParams, TaskSpec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: MNIST's digits
 MNIST_CLASSES = 10
@@ -82,6 +87,17 @@ class MnistMlpSpec(TaskSpec):
         """The four IDX files are found (or fetched, with download: true)."""
         root = Path(params.data_dir) if params.data_dir is not None else default_data_dir()
         locate_mnist(root, download=params.download)
+
+    @classmethod
+    def prefetch_data(cls, params: MnistMlpParams) -> Future | None:
+        """The four files decompressed in a background thread (tasks/mnist_data.py: read_ahead);
+        nothing when they are not found (building the task says why)."""
+        files = find_mnist_files(Path(params.data_dir) if params.data_dir is not None else default_data_dir())
+        return read_ahead(files.values()) if files is not None else None
+
+    @classmethod
+    def discard_prefetched_data(cls) -> None:
+        discard_read_ahead()
 
     @classmethod
     def data_identity(cls, params: MnistMlpParams) -> str | None:

@@ -10,9 +10,12 @@ task in the user's own file is described from its class (tasks/plugin.py).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: a reported metric `test_X` is selected on `val_X` when the task records it
 TEST_PREFIX, VALIDATION_PREFIX = "test_", "val_"
@@ -102,6 +105,21 @@ class TaskSpec:
         """Called once per sweep before any trial runs: make sure the data is at hand (fetch it
         if the task may) or raise AdamlabError in one line saying what is missing and the fix.
         Default: a task that makes its own data has nothing to check."""
+        return None
+
+    @classmethod
+    def prefetch_data(cls, params: Any) -> Future | None:
+        """Start reading the data files the task will read with `params`, in the background: a
+        sweep that runs its trials in this process calls it before importing torch, so the
+        reading overlaps that import. What is read waits for the task to take it when built
+        (or for `discard_prefetched_data`). Returns a future done when the reading is (None:
+        nothing is read). Default: a task that makes its own data reads none."""
+        return None
+
+    @classmethod
+    def discard_prefetched_data(cls) -> None:
+        """Drop what `prefetch_data` read that no task of this process took (the trials went to
+        worker processes after all)."""
         return None
 
     @classmethod

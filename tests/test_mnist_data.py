@@ -206,6 +206,51 @@ def test_loaded_once_per_process_and_reloaded_when_files_change(tmp_path, arrays
     assert reloaded is not first and reloaded.train_images.shape[0] == 30
 
 
+def _files(folder: Path) -> list[Path]:
+    return list(mnist_data.find_mnist_files(folder).values())
+
+
+def test_what_was_read_ahead_is_what_the_load_takes(tmp_path, arrays, monkeypatch):
+    write_mnist(tmp_path, arrays, gz=True)
+    mnist_data.discard_read_ahead()
+    mnist_data.read_ahead(_files(tmp_path))
+    ahead = list(mnist_data._read_ahead.values())
+    assert len(ahead) == 4 and all(f.result(timeout=30) is not None for f in ahead)
+
+    def no_second_read(path):
+        raise AssertionError(f"{path} read again")
+
+    monkeypatch.setattr(mnist_data, "_read_now", no_second_read)
+    data = load_mnist(tmp_path, CPU, download=False)
+    torch.testing.assert_close(data.train_images, expected_pixels(arrays["train_images"]))
+    assert data.test_labels.tolist() == arrays["test_labels"].tolist()
+    assert not mnist_data._read_ahead  # taken: nothing held once loaded
+    mnist_data.read_ahead(_files(tmp_path))
+    assert load_mnist(tmp_path, CPU, download=False) is data
+    assert not mnist_data._read_ahead  # files loaded before: what was read ahead is dropped
+
+
+def test_a_corrupt_file_read_ahead_is_named_by_the_load(tmp_path, arrays):
+    path = write_one(tmp_path, arrays, "train_images", b"\x1f\x8b\x08\x00garbage", name_suffix=".gz")
+    mnist_data.read_ahead(_files(tmp_path))
+    with pytest.raises(AdamlabError, match="corrupt gzip data") as error:
+        load_mnist(tmp_path, CPU, download=False)
+    assert str(path) in str(error.value)
+    mnist_data.discard_read_ahead()
+
+
+def test_a_file_changed_after_reading_ahead_is_read_again(tmp_path, arrays):
+    write_mnist(tmp_path, arrays, gz=True)
+    mnist_data.read_ahead(_files(tmp_path))
+    for future in list(mnist_data._read_ahead.values()):
+        future.result(timeout=30)
+    smaller = {**arrays, "train_images": arrays["train_images"][:30], "train_labels": arrays["train_labels"][:30]}
+    write_mnist(tmp_path, smaller, gz=False)  # raw files now win over the .gz read ahead
+    assert load_mnist(tmp_path, CPU, download=False).train_images.shape[0] == 30
+    mnist_data.discard_read_ahead()
+    assert not mnist_data._read_ahead
+
+
 def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
     assert default_data_dir() == tmp_path

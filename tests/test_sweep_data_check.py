@@ -4,10 +4,14 @@ the same command runs every trial (no --retry-failed)."""
 
 from __future__ import annotations
 
+import threading
+
 from sweep_testing import records, write_yaml
 from task_testing import tiny_mnist_arrays, write_mnist
 
 from adamlab.cli.app import main
+from adamlab.tasks import mnist_data
+from adamlab.tasks.mnist_data import MNIST_FILES
 
 
 def mnist_sweep(tmp_path):
@@ -106,3 +110,20 @@ def test_a_plug_in_task_checks_its_data_through_the_same_hook(tmp_path, capsys, 
     (data / "words.txt").write_text("some words")
     assert main(["sweep", str(config), "-o", str(out), "-q"]) == 0, capsys.readouterr().err
     assert sorted(r.status for r in records(out).values()) == ["finished", "finished"]
+
+
+def test_a_sweep_in_this_process_reads_its_data_files_once_ahead(tmp_path, monkeypatch):
+    """The files are read in a thread while torch is imported, and the task takes what was read
+    (read_now would say so if it read a file twice); nothing is held once the trials ran."""
+    data = tmp_path / "data"
+    write_mnist(data, tiny_mnist_arrays(n_train=200, n_test=20), gz=True)
+    monkeypatch.setenv("ADAMLAB_DATA", str(data))
+    mnist_data.discard_read_ahead()
+    read, read_now = [], mnist_data._read_now
+    monkeypatch.setattr(mnist_data, "_read_now", lambda path: read.append(
+        (path.name, threading.current_thread() is threading.main_thread())) or read_now(path))
+    config, out = mnist_sweep(tmp_path), tmp_path / "out"
+    assert main(["sweep", str(config), "-o", str(out), "--jobs", "1", "-q"]) == 0
+    assert sorted(read) == sorted((f"{name}.gz", False) for name in MNIST_FILES.values())
+    assert not mnist_data._read_ahead
+    assert len(records(out)) == 4

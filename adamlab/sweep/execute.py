@@ -44,7 +44,7 @@ from adamlab.sweep import provenance
 from adamlab.sweep.executors import InProcess, ProcessPool, drive
 from adamlab.sweep.interrupts import interrupts_deferred
 from adamlab.sweep.options import SweepOptions
-from adamlab.sweep.preflight import check_task_data
+from adamlab.sweep.preflight import Prefetch, check_task_data, prefetch_task_data
 from adamlab.sweep.ray_backend import RayBackend, import_ray
 from adamlab.sweep.resolved import Sweep
 from adamlab.sweep.resources import (
@@ -166,6 +166,10 @@ def run_sweep(sweep: Sweep, options: SweepOptions | None = None, *,
     # before the folder opens: stale records (or no Ray, or a bad address) leave no trace
     plan = plan_sweep(sweep, retry_failed=options.retry_failed)
     stale_note = settle_stale(plan, options.stale)
+    # trials that may run in this process: their data files are read meanwhile, in a thread
+    prefetch = (prefetch_task_data(plan.pending)
+                if plan.pending and options.backend == "local" and options.jobs in (None, 1)
+                else Prefetch())
     # a run imports torch here (a sweep with nothing left to run never does): timing that import
     # tells automatic jobs what a worker's start-up costs on this machine now
     worker_startup_s = measure_worker_startup() if plan.pending else None
@@ -208,7 +212,11 @@ def run_sweep(sweep: Sweep, options: SweepOptions | None = None, *,
                 jobs = auto_jobs(work, available_cores(), worker_startup_s)
                 if jobs > 1:
                     work = plan_stacks(pending, stack_size, jobs=jobs)
-            threads = threads or auto_threads(work, jobs)
+            if jobs > 1:
+                prefetch.discard()
+            if not threads:
+                prefetch.wait()  # its thread would count as work running now
+                threads = auto_threads(work, jobs)
             history = folder.read_provenance()
             result.notices.extend(folder.notices)
             run_info = provenance.start_run(

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from adamlab.errors import AdamlabError
 from adamlab.sweep.problems import Problem
 from adamlab.tasks.registry import task_spec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
@@ -69,6 +74,45 @@ def check_task_data(sweep) -> None:
         except AdamlabError as exc:
             raise AdamlabError(f"{sweep.source}: tasks[{i}] ({plan.name}): {exc}; nothing was "
                                "run: run the same command again once the data is there") from None
+
+
+@dataclass
+class Prefetch:
+    """What `prefetch_task_data` started: the task specs asked and their readings in flight."""
+
+    specs: list[type] = field(default_factory=list)
+    readings: list[Future] = field(default_factory=list)
+
+    def wait(self) -> None:
+        """Until every reading is done (a reading that failed is done too: the load says why)."""
+        for reading in self.readings:
+            reading.result()
+
+    def discard(self) -> None:
+        """Drop what was read ahead and not taken (the trials run in other processes)."""
+        for spec in self.specs:
+            spec.discard_prefetched_data()
+
+
+def prefetch_task_data(trials) -> Prefetch:
+    """Start reading ahead the data files of the built-in tasks `trials` run (each task's
+    `prefetch_data`, once per task and parameters), to overlap the imports before the first
+    trial."""
+    prefetch, asked = Prefetch(), set()
+    for trial in trials:
+        key = (trial.task, trial.task_target, trial.folder, json.dumps(trial.task_params, sort_keys=True))
+        if key in asked:
+            continue
+        asked.add(key)
+        spec = task_spec(trial.task, trial.task_target, trial.folder)
+        if spec.plugin:
+            continue
+        reading = spec.prefetch_data(spec.Params.model_validate(trial.task_params))
+        if spec not in prefetch.specs:
+            prefetch.specs.append(spec)
+        if reading is not None:
+            prefetch.readings.append(reading)
+    return prefetch
 
 
 def representatives(values: list) -> list:
