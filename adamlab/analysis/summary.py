@@ -282,7 +282,9 @@ def _did_not_learn(results: Results, configs: pd.DataFrame) -> list[int]:
     """Per config: its ok seeds whose final train_loss is above their first logged one."""
     log = results.metric_log([LEARNING_METRIC])
     ids = {t for ids in configs["ok_trial_ids"] for t in ids}
-    log = log[log["trial_id"].isin(ids)].sort_values(["trial_id", "step"], kind="stable")
+    # by step alone: drop_duplicates then keeps each trial's first and last row in step order
+    # (a tie in logged order), as sorting by trial first would, without sorting the ids' text
+    log = log[log["trial_id"].isin(ids)].sort_values("step", kind="stable")
     first = log.drop_duplicates("trial_id", keep="first").set_index("trial_id")["value"]
     last = log.drop_duplicates("trial_id", keep="last").set_index("trial_id")["value"]
     worse = set((last > first.reindex(last.index)).pipe(lambda s: s[s].index))

@@ -90,20 +90,46 @@ class MetricLogBuilder:
         self._spans[trial_id] = Span(trial_id, start, len(self._step), self._shared(present),
                                      len(step), max(step) if len(step) else None, held)
 
+    def codes_of(self, metrics: Sequence[str]) -> np.ndarray:
+        """The codes of these metric names, for `add_columns`."""
+        return np.array([self._vocabulary.setdefault(name, len(self._vocabulary))
+                         for name in metrics], dtype=np.intc)
+
+    def add_columns(self, trial_id: str, step: np.ndarray, wall_time: np.ndarray,
+                    codes: np.ndarray, value: np.ndarray, *,
+                    names: frozenset[str], logged: int, last_step: int | None,
+                    held: frozenset[str] | None) -> None:
+        """One trial's rows as arrays (already checked; `codes` from `codes_of`): every row of
+        its log (`held` None) or the rows of the metrics `held`; `names`, `logged` and
+        `last_step` describe its whole log."""
+        start = len(self._step)
+        self._step.frombytes(np.ascontiguousarray(step, dtype=np.int64).tobytes())
+        self._wall_time.frombytes(np.ascontiguousarray(wall_time, dtype=np.float64).tobytes())
+        self._value.frombytes(np.ascontiguousarray(value, dtype=np.float64).tobytes())
+        self._codes.frombytes(np.ascontiguousarray(codes, dtype=np.intc).tobytes())
+        self._spans[trial_id] = Span(trial_id, start, len(self._step), self._shared(names),
+                                     logged, last_step, None if held is None else self._shared(held))
+
+    def block(self) -> tuple[LogBlock, list[Span]]:
+        """What was collected, and each trial's span, in the order they were added."""
+        return self._block(), list(self._spans.values())
+
     def _shared(self, names: frozenset[str]) -> frozenset[str]:
         return self._sets.setdefault(names, names)
 
     def logs(self, order: Iterable[str], reread: Callable[[], MetricLogs] | None = None) -> MetricLogs:
         """The logs collected, trials in `order` (trial ids); `reread` gives every row of every
         trial, for a table of rows that were not held."""
-        block = LogBlock(
+        return MetricLogs([_Part(self._block(), [self._spans[t] for t in order], reread)])
+
+    def _block(self) -> LogBlock:
+        return LogBlock(
             step=_as_array(self._step, np.int64),
             wall_time=_as_array(self._wall_time, np.float64),
-            codes=_as_array(self._codes, np.int32),
+            codes=_as_array(self._codes, np.intc),
             value=_as_array(self._value, np.float64),
             vocabulary=tuple(self._vocabulary),
         )
-        return MetricLogs([_Part(block, [self._spans[t] for t in order], reread)])
 
 
 def _as_array(buffer: array, dtype) -> np.ndarray:
@@ -185,6 +211,8 @@ class MetricLogs:
 
     def _build(self, metrics: frozenset[str] | None) -> pd.DataFrame:
         owners, steps, walls, names, values = [], [], [], [], []
+        trial_ids: list[str] = []  # every part's spans' trial ids, end to end
+        vocabulary: list[str] = []  # every part's vocabulary, end to end
         for part in self._parts:
             block, spans = part.block, part.spans
             starts = np.array([s.start for s in spans], dtype=np.int64)
@@ -197,10 +225,12 @@ class MetricLogs:
                 wanted = [code for code, name in enumerate(block.vocabulary) if name in metrics]
                 kept = np.isin(block.codes[rows], wanted)
                 rows, owner = rows[kept], owner[kept]
-            owners.append(np.array([s.trial_id for s in spans], dtype=object)[owner])
+            owners.append(owner + len(trial_ids))
+            trial_ids.extend(s.trial_id for s in spans)
             steps.append(block.step[rows])
             walls.append(block.wall_time[rows])
-            names.append(np.array(block.vocabulary, dtype=object)[block.codes[rows]])
+            names.append(block.codes[rows].astype(np.int64) + len(vocabulary))
+            vocabulary.extend(block.vocabulary)
             values.append(block.value[rows])
 
         def joined(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -208,11 +238,17 @@ class MetricLogs:
 
         return pd.DataFrame(
             {
-                "trial_id": pd.Series(joined(owners, object), dtype="str"),
+                "trial_id": _text_column(trial_ids, joined(owners, np.int64)),
                 "step": joined(steps, np.int64),
                 "wall_time": joined(walls, np.float64),
-                "metric": pd.Series(joined(names, object), dtype="str"),
+                "metric": _text_column(vocabulary, joined(names, np.int64)),
                 "value": joined(values, np.float64),
             },
             columns=list(METRIC_COLUMNS),
         )
+
+
+def _text_column(labels: list[str], codes: np.ndarray) -> pd.Series:
+    """`labels[codes]` as a text ("str") column: one take over the few labels, where building it
+    from one Python string per row converted each of them."""
+    return pd.Series(pd.Series(labels, dtype="str").array.take(codes))

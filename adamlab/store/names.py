@@ -12,6 +12,8 @@ PROVENANCE = "provenance.json"
 TRIALS_DIR = "trials"
 ERRORS_DIR = "errors"
 LOCK = ".adamlab.lock"
+#: what reading the records found, for the next read (see adamlab.store.read_cache)
+READ_CACHE = ".adamlab-read-cache.npz"
 
 #: what the sweep engine names a record; anything else in trials/ is not one
 RECORD_NAME = re.compile(r"^[0-9a-f]{16}\.json$")

@@ -266,21 +266,35 @@ def read_record(path: Path) -> tuple[TrialRecord, dict[str, list]]:
     the time of reading a record; `_plain_log` checks the same rules over whole columns at C
     speed. A log it does not pass goes through the model, which names the problem (or accepts
     it: the model decides)."""
+    record, log, _ = read_record_and_fields(path)
+    return record, log
+
+
+def read_record_and_fields(path: Path) -> tuple[TrialRecord, dict[str, list], dict[str, Any]]:
+    """`read_record`, and the record's fields as read but its metric log (what the read cache
+    keeps)."""
     data = read_json_object(Path(path))
-    log = data.get("metrics", _EMPTY_LOG)
+    log = data.pop("metrics", _EMPTY_LOG)
+    if _plain_log(log):
+        return record_of_fields(path, data), log, data
     try:
-        if _plain_log(log):
-            record = TrialRecord.model_validate({**data, "metrics": _empty_log()})
-        else:
-            record = TrialRecord.model_validate(data)
-            log = record.metrics
-            record = record.model_copy(update={"metrics": _empty_log()})
+        record = TrialRecord.model_validate({**data, "metrics": log})
+    except ValidationError as exc:
+        raise record_problem(path, exc) from None
+    return record_of_fields(path, data), record.metrics, data
+
+
+def record_of_fields(path: Path | str, data: dict[str, Any]) -> TrialRecord:
+    """The record of `path` from its fields as read (`data`), its metric log left out (checked
+    elsewhere): validated, named by its trial id and hashing to it, as `load_record` checks."""
+    try:
+        record = TrialRecord.model_validate({**data, "metrics": _empty_log()})
     except ValidationError as exc:
         raise record_problem(path, exc) from None
     if record.trial_id != Path(path).stem:
         raise AdamlabError(f"{path}: trial_id {record.trial_id!r} does not match the file name")
     check_identity(path, record, data)
-    return record, log
+    return record
 
 
 _EMPTY_LOG: dict[str, list] = _empty_log()

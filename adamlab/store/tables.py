@@ -51,7 +51,14 @@ from adamlab.store.metric_logs import MetricLogBuilder, MetricLogs
 from adamlab.store.names import MANIFEST as MANIFEST_FILE
 from adamlab.store.names import PROVENANCE as PROVENANCE_FILE
 from adamlab.store.names import RECORD_NAME, TRIALS_DIR
-from adamlab.store.records import TrialRecord, read_record
+from adamlab.store.read_cache import (
+    CachedRecord,
+    ReadCache,
+    UnusableCache,
+    signature,
+    write_read_cache,
+)
+from adamlab.store.records import TrialRecord, read_record_and_fields, record_of_fields
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
@@ -120,6 +127,7 @@ def load_results(
     results_dir: str | Path,
     *,
     needed_metrics: Callable[[str, Mapping[str, Any]], Collection[str]] | None = None,
+    _write_cache: bool = False,
 ) -> Results:
     """Read and check a results folder; every problem is an AdamlabError naming the file.
 
@@ -158,19 +166,20 @@ def load_results(
         kept = [p for p in paths if p.stem in current]
         not_in_sweep = len(paths) - len(kept)
         paths = kept
-    # one record at a time: its metric log becomes compact arrays at once, so a folder of
-    # thousands of trials never holds every log as Python objects
-    records = []
-    builder = MetricLogBuilder()
     keep: dict[str, frozenset[str] | None] = {}
-    for path in paths:
-        record, log = read_record(path)
-        records.append(record)
-        if record.task not in keep:
-            keep[record.task] = (None if needed_metrics is None
-                                 else frozenset(needed_metrics(record.task, manifest)))
-        builder.add(record.trial_id, log["step"], log["wall_time"], log["metric"], log["value"],
-                    keep=keep[record.task])
+
+    def kept(task: str) -> frozenset[str] | None:
+        if task not in keep:
+            keep[task] = None if needed_metrics is None else frozenset(needed_metrics(task, manifest))
+        return keep[task]
+
+    # a command that needs a few metrics takes unchanged records from the read cache; the
+    # tables' rebuild reads every record and writes the cache
+    cache = ReadCache.open(root) if needed_metrics is not None else None
+    try:
+        records, builder = _read_records(paths, kept, cache, write_cache_to=root if _write_cache else None)
+    except UnusableCache:
+        records, builder = _read_records(paths, kept, None)
     records.sort(key=_record_order)
     return Results(
         root=root,
@@ -185,6 +194,35 @@ def load_results(
     )
 
 
+def _read_records(paths: list[Path], kept: Callable[[str], frozenset[str] | None],
+                  cache: ReadCache | None, *, write_cache_to: Path | None = None,
+                  ) -> tuple[list[TrialRecord], MetricLogBuilder]:
+    """The records at `paths` (from `cache` where it holds them) and their metric logs (only
+    the rows of the metrics `kept(task)` names, every row when None); `write_cache_to`: the
+    results folder to write the read cache of what was read to."""
+    # one record at a time: its metric log becomes compact arrays at once, so a folder of
+    # thousands of trials never holds every log as Python objects
+    records = []
+    builder = MetricLogBuilder()
+    read: list[CachedRecord] = []
+    for path in paths:
+        found = cache.find(path) if cache is not None else None
+        if found is not None:
+            record = record_of_fields(path, cache.fields(found))
+            cache.add_log(builder, found, record.trial_id, kept(record.task))
+        else:
+            stamp = signature(path) if write_cache_to is not None else None
+            record, log, fields = read_record_and_fields(path)
+            if stamp is not None:
+                read.append(CachedRecord(path.stem, stamp, fields))
+            builder.add(record.trial_id, log["step"], log["wall_time"], log["metric"],
+                        log["value"], keep=kept(record.task))
+        records.append(record)
+    if write_cache_to is not None and len(read) == len(records):
+        write_read_cache(write_cache_to, read, *builder.block())
+    return records, builder
+
+
 def rebuild_tables(results_dir: str | Path) -> Results:
     """Rewrite trials.csv and metrics.csv (and .parquet when pyarrow is importable) from the
     trial records, atomically, and return what was written.
@@ -192,7 +230,7 @@ def rebuild_tables(results_dir: str | Path) -> Results:
     Without pyarrow, Parquet files left by an earlier run are removed so no table on disk
     disagrees with the records.
     """
-    results = load_results(results_dir)
+    results = load_results(results_dir, _write_cache=True)
     root = results.root
     tables = {TRIALS_TABLE: results.trials, METRICS_TABLE: results.metrics}
     for name, frame in tables.items():
@@ -231,6 +269,8 @@ def _trials_frame_of_sorted(records: list[TrialRecord]) -> pd.DataFrame:
     task_names: dict[str, None] = {}
     metric_names: set[str] = set()
     defaults: dict[str, dict[str, Any]] = {}
+    #: the types of each hp.*/task.* column's present cells
+    kinds: dict[str, set[type]] = {}
     for record in records:
         row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
         if record.optimizer not in defaults:
@@ -239,10 +279,14 @@ def _trials_frame_of_sorted(records: list[TrialRecord]) -> pd.DataFrame:
         hparams = {**record.hparams, **left_out}
         for name, value in hparams.items():
             hp_names[name] = None
-            row[HP_PREFIX + name] = _cell(value)
+            row[HP_PREFIX + name] = cell = _cell(value)
+            if not _is_missing(cell):
+                kinds.setdefault(HP_PREFIX + name, set()).add(type(cell))
         for name, value in record.task_params.items():
             task_names[name] = None
-            row[TASK_PREFIX + name] = _cell(value)
+            row[TASK_PREFIX + name] = cell = _cell(value)
+            if not _is_missing(cell):
+                kinds.setdefault(TASK_PREFIX + name, set()).add(type(cell))
         for name, value in record.final.items():
             row[FINAL_PREFIX + name] = _float(value)
         for name, value in record.best.items():
@@ -268,7 +312,7 @@ def _trials_frame_of_sorted(records: list[TrialRecord]) -> pd.DataFrame:
             frame[column] = frame[column].astype("float64")
         elif column.startswith((HP_PREFIX, TASK_PREFIX)):
             # ints and bools keep their type where another task or optimizer leaves cells empty
-            kind = _nullable_dtype(row.get(column) for row in rows)
+            kind = _nullable_dtype(kinds.get(column, set()))
             if kind is not None:
                 frame[column] = frame[column].astype(kind)
     return frame
@@ -318,9 +362,9 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _nullable_dtype(values: Iterable[Any]) -> str | None:
-    """"Int64" when every present value is an int, "boolean" when every one is a bool."""
-    kinds = {type(v) for v in values if not _is_missing(v)}
+def _nullable_dtype(kinds: set[type]) -> str | None:
+    """"Int64" when every present value of a column is an int, "boolean" when every one is a
+    bool (`kinds`: the types of its present values)."""
     if kinds == {bool}:
         return "boolean"
     if kinds == {int}:
