@@ -6,10 +6,14 @@ module imports what it needs inside the command body.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gc
+import os
 import signal
 import sys
+import threading
+from typing import NoReturn
 
 import typer
 
@@ -125,7 +129,28 @@ def run() -> None:  # pragma: no cover - exercised through the console script
         # it shuts down, so a second Ctrl-C arriving then would kill the process and turn exit
         # 130 into death by signal; an ignored SIGINT stays ignored through shutdown.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "torch" in sys.modules and sys.getprofile() is None and sys.gettrace() is None:
+        exit_without_teardown(code)
     sys.exit(code)
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process as `sys.exit(code)` would, less the interpreter's teardown of its modules,
+    which with torch loaded takes 0.6-0.8 s (2-core machine) after the command has finished.
+    What an exit does that leaves a trace is done first: threads that are not daemons joined,
+    the atexit handlers run (logging flushed, worker pools and Ray stopped, temporary folders
+    removed), stdout and stderr flushed. Not under a profiler or a debugger (`run` checks),
+    which write what they saw after the program ends."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`) or a closed stream
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
