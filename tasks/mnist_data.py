@@ -33,7 +33,6 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,18 +148,35 @@ def locate_mnist(root: Path, *, download: bool) -> dict[str, Path]:
     return found
 
 
-#: files read ahead (`read_ahead`) by identity (`_file_identity`): the future contents,
-#: decompressed (None when they could not be read), until the first read of the file takes them
-_read_ahead: dict[tuple[str, int, int], Future] = {}
+class _Reading:
+    """One file's contents, decompressed, once a read-ahead thread has them (None: it could not
+    read them)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._data: bytes | None = None
+
+    def set(self, data: bytes | None) -> None:
+        self._data = data
+        self._done.set()
+
+    def result(self, timeout: float | None = None) -> bytes | None:
+        self._done.wait(timeout)
+        return self._data
+
+
+#: files read ahead (`read_ahead`) by identity (`_file_identity`), until the first read of the
+#: file takes them
+_read_ahead: dict[tuple[str, int, int], _Reading] = {}
 _read_ahead_lock = threading.Lock()
 
 
-def read_ahead(paths: Iterable[Path]) -> Future | None:
+def read_ahead(paths: Iterable[Path]) -> threading.Event | None:
     """Read and decompress `paths` in a background thread, for the load that follows to take:
     zlib decompresses without holding the GIL, so on a second core the work overlaps whatever
     this process does meanwhile (a sweep: importing torch). A file that could not be read ahead
-    is read again when loaded, which then says what is wrong with it. Returns a future done when
-    the thread is (None: nothing to read)."""
+    is read again when loaded, which then says what is wrong with it. Returns an event set when
+    the thread is done (None: nothing to read)."""
     pending = []
     with _read_ahead_lock:
         for path in paths:
@@ -169,23 +185,23 @@ def read_ahead(paths: Iterable[Path]) -> Future | None:
             except OSError:
                 continue
             if identity not in _read_ahead:
-                _read_ahead[identity] = future = Future()
-                pending.append((path, future))
+                _read_ahead[identity] = reading = _Reading()
+                pending.append((path, reading))
     if not pending:
         return None
-    done: Future = Future()
+    done = threading.Event()
     threading.Thread(target=_read_into, args=(pending, done), name="adamlab-mnist-read-ahead",
                      daemon=True).start()
     return done
 
 
-def _read_into(pending: list[tuple[Path, Future]], done: Future) -> None:
-    for path, future in pending:
+def _read_into(pending: list[tuple[Path, _Reading]], done: threading.Event) -> None:
+    for path, reading in pending:
         try:
-            future.set_result(_read_now(path))
+            reading.set(_read_now(path))
         except AdamlabError:
-            future.set_result(None)
-    done.set_result(None)
+            reading.set(None)
+    done.set()
 
 
 def discard_read_ahead() -> None:

@@ -19,7 +19,7 @@ from adamlab.tasks.mnist_data import (
 from adamlab.tasks.spec import TaskParams, TaskSpec
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    import threading
 
 #: MNIST's digits
 MNIST_CLASSES = 10
@@ -89,7 +89,7 @@ class MnistMlpSpec(TaskSpec):
         locate_mnist(root, download=params.download)
 
     @classmethod
-    def prefetch_data(cls, params: MnistMlpParams) -> Future | None:
+    def prefetch_data(cls, params: MnistMlpParams) -> threading.Event | None:
         """The four files decompressed in a background thread (tasks/mnist_data.py: read_ahead);
         nothing when they are not found (building the task says why)."""
         files = find_mnist_files(Path(params.data_dir) if params.data_dir is not None else default_data_dir())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, field_validator
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    import threading
 
 #: a reported metric `test_X` is selected on `val_X` when the task records it
 TEST_PREFIX, VALIDATION_PREFIX = "test_", "val_"
@@ -108,11 +108,11 @@ class TaskSpec:
         return None
 
     @classmethod
-    def prefetch_data(cls, params: Any) -> Future | None:
+    def prefetch_data(cls, params: Any) -> threading.Event | None:
         """Start reading the data files the task will read with `params`, in the background: a
         sweep that runs its trials in this process calls it before importing torch, so the
         reading overlaps that import. What is read waits for the task to take it when built
-        (or for `discard_prefetched_data`). Returns a future done when the reading is (None:
+        (or for `discard_prefetched_data`). Returns an event set when the reading is done (None:
         nothing is read). Default: a task that makes its own data reads none."""
         return None
 

@@ -242,8 +242,8 @@ def test_a_corrupt_file_read_ahead_is_named_by_the_load(tmp_path, arrays):
 def test_a_file_changed_after_reading_ahead_is_read_again(tmp_path, arrays):
     write_mnist(tmp_path, arrays, gz=True)
     mnist_data.read_ahead(_files(tmp_path))
-    for future in list(mnist_data._read_ahead.values()):
-        future.result(timeout=30)
+    for reading in list(mnist_data._read_ahead.values()):
+        reading.result(timeout=30)
     smaller = {**arrays, "train_images": arrays["train_images"][:30], "train_labels": arrays["train_labels"][:30]}
     write_mnist(tmp_path, smaller, gz=False)  # raw files now win over the .gz read ahead
     assert load_mnist(tmp_path, CPU, download=False).train_images.shape[0] == 30

@@ -27,7 +27,7 @@ from adamlab.sweep.problems import Problem
 from adamlab.tasks.registry import task_spec
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    import threading
 
 
 def _one_step(spec, hparams: dict, sparse: bool, folder: str | None) -> None:
@@ -81,12 +81,12 @@ class Prefetch:
     """What `prefetch_task_data` started: the task specs asked and their readings in flight."""
 
     specs: list[type] = field(default_factory=list)
-    readings: list[Future] = field(default_factory=list)
+    readings: list[threading.Event] = field(default_factory=list)
 
     def wait(self) -> None:
         """Until every reading is done (a reading that failed is done too: the load says why)."""
         for reading in self.readings:
-            reading.result()
+            reading.wait()
 
     def discard(self) -> None:
         """Drop what was read ahead and not taken (the trials run in other processes)."""
