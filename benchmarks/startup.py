@@ -9,7 +9,9 @@ Printed, each as a ratio with its target:
 - `adamlab summary` of a 200-trial, two-task folder / `python -c "import torch"`   (<= 0.5)
 - `adamlab list` / `import torch`                                                   (<= 0.3)
 - `adamlab summary` of a 5,000-trial folder / `import torch`                        (<= 2)
-- peak RSS of that summary                                                          (< 300 MB)
+  as a sweep leaves it (with its read cache, adamlab.store.read_cache), and the same
+  records without the cache (a folder whose tables this adamlab has not rebuilt)
+- peak RSS of those summaries                                                       (< 300 MB)
 - a hand-written torch loop / `adamlab sweep` (default flags) of the 32-config DeepOBS quadratic
   sweep of benchmarks.end_to_end: the loop computes the gradient analytically and steps
   torch.optim.Adam, one process                                                     (>= 1.5)
@@ -22,8 +24,8 @@ adamlab's modules are compiled to bytecode first, as an installed package's are
 The folders are made here, through adamlab's own record model and store: a short real run of
 one trial per task and optimizer gives each record's metric log (names, steps); every trial of
 the folder's sweep (real trial ids and hyperparameters) gets that log with values scaled by a
-factor drawn from its id, and is written with `ResultsFolder.write_record`; the tables are built
-as a sweep builds them.
+factor drawn from its id, and is written with `ResultsFolder.write_record`; the tables (and the
+read cache) are built as a sweep builds them.
 
 Start-up budget of `adamlab sweep` (the quadratic sweep above, `python -X importtime`, one
 process on the 2 shared cores, load ~4; seconds): interpreter 0.02; typer, rich, pydantic and
