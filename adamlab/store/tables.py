@@ -127,13 +127,20 @@ def load_results(
     results_dir: str | Path,
     *,
     needed_metrics: Callable[[str, Mapping[str, Any]], Collection[str]] | None = None,
-    _write_cache: bool = False,
 ) -> Results:
     """Read and check a results folder; every problem is an AdamlabError naming the file.
 
     `needed_metrics(task, manifest)`: the metrics whose logged values a command will ask for,
     for a trial of `task`; only their rows are held (every metric's name is known still), and
-    a table of any other metric reads the records again. None: every row is held."""
+    a table of any other metric reads the records again, and records unchanged since the
+    tables were last rebuilt come from the folder's read cache (`adamlab.store.read_cache`).
+    None: every row is held, every record read from its file."""
+    return _load_results(results_dir, needed_metrics, write_cache=False)
+
+
+def _load_results(results_dir: str | Path,
+                  needed_metrics: Callable[[str, Mapping[str, Any]], Collection[str]] | None,
+                  *, write_cache: bool) -> Results:
     root = Path(results_dir)
     if not root.exists():
         raise AdamlabError(f"{root}: no such results folder")
@@ -177,7 +184,7 @@ def load_results(
     # tables' rebuild reads every record and writes the cache
     cache = ReadCache.open(root) if needed_metrics is not None else None
     try:
-        records, builder = _read_records(paths, kept, cache, write_cache_to=root if _write_cache else None)
+        records, builder = _read_records(paths, kept, cache, write_cache_to=root if write_cache else None)
     except UnusableCache:
         records, builder = _read_records(paths, kept, None)
     records.sort(key=_record_order)
@@ -230,7 +237,7 @@ def rebuild_tables(results_dir: str | Path) -> Results:
     Without pyarrow, Parquet files left by an earlier run are removed so no table on disk
     disagrees with the records.
     """
-    results = load_results(results_dir, _write_cache=True)
+    results = _load_results(results_dir, None, write_cache=True)
     root = results.root
     tables = {TRIALS_TABLE: results.trials, METRICS_TABLE: results.metrics}
     for name, frame in tables.items():
