@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 
 from adamlab.errors import AdamlabError
 
@@ -67,12 +67,20 @@ def _origin_of(dist) -> str:
 
 
 @functools.cache
+def _every_entry_point() -> EntryPoints:
+    """Every installed distribution's entry points, found once for both groups (finding them
+    reads each distribution's entry_points.txt)."""
+    return entry_points()
+
+
+@functools.cache
 def registered(group: str) -> dict[str, Registered]:
     """Every name of `group`, built-ins first; raises AdamlabError on a clash."""
     kind = group.rsplit(".", 1)[-1].rstrip("s")
     found: dict[str, Registered] = {}
     known: dict[int, str] = {}
-    entries = sorted(entry_points(group=group), key=lambda e: (_origin(e, known) != BUILT_IN, e.name))
+    entries = sorted(_every_entry_point().select(group=group),
+                     key=lambda e: (_origin(e, known) != BUILT_IN, e.name))
     for entry in entries:
         origin = _origin(entry, known)
         if entry.name in found:

@@ -191,3 +191,15 @@ def test_a_small_folder_keeps_no_cache_and_a_failed_write_loses_nothing(cached, 
     rebuilt = rebuild_tables(folder)
     assert not (folder / READ_CACHE).exists()
     _same(_read(folder), rebuilt)
+
+
+def test_a_copy_that_keeps_the_files_times_keeps_its_cache(swept, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(swept, copy)  # copy2: times kept, as rsync -a and cp -p keep them
+    used = []
+    real_add_log = read_cache.ReadCache.add_log
+    monkeypatch.setattr(read_cache.ReadCache, "add_log",
+                        lambda self, *args, **kwargs: used.append(1) or real_add_log(self, *args, **kwargs))
+    results = _read(copy)
+    assert len(used) == len(results.trials) == 12
+    _same(results, _without_cache(copy))

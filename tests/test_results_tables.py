@@ -181,3 +181,59 @@ def test_other_layout_versions_say_who_wrote_them(tmp_path, version, advice):
         f"this adamlab ({__version__}) reads layout version 1: " + advice
         + (", or re-run the sweep with this one" if version == 0 else "")
     )
+
+
+def _frame_of_row_dicts(records) -> pd.DataFrame:
+    """The trials table as a frame of one dict per row, cast column by column: how the table
+    was first built, kept as the reference its column-wise construction is checked against."""
+    import math
+
+    records = sorted(records, key=tables._record_order)
+    rows, hp_names, task_names, metric_names = [], {}, {}, set()
+    for record in records:
+        row = {column: getattr(record, column) for column in TRIAL_COLUMNS}
+        left_out = {k: v for k, v in tables.optional_defaults(record.optimizer).items()
+                    if k not in record.hparams}
+        for name, value in {**record.hparams, **left_out}.items():
+            hp_names[name] = None
+            row[tables.HP_PREFIX + name] = tables._cell(value)
+        for name, value in record.task_params.items():
+            task_names[name] = None
+            row[tables.TASK_PREFIX + name] = tables._cell(value)
+        for prefix, values in ((tables.FINAL_PREFIX, record.final), (tables.BEST_PREFIX, record.best)):
+            for name, value in values.items():
+                row[prefix + name] = math.nan if value is None else float(value)
+        metric_names.update(record.final, record.best)
+        rows.append(row)
+    metrics = tables._ordered_metric_names(metric_names)
+    columns = [*TRIAL_COLUMNS, *(tables.HP_PREFIX + n for n in hp_names),
+               *(tables.TASK_PREFIX + n for n in task_names),
+               *(tables.FINAL_PREFIX + n for n in metrics), *(tables.BEST_PREFIX + n for n in metrics)]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("seed", "steps", "steps_run", "batch_size", "stack_size"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("wall_time_s", "stack_wall_time_s"):
+        frame[column] = frame[column].astype("float64")
+    for column in columns:
+        if column.startswith((tables.FINAL_PREFIX, tables.BEST_PREFIX)):
+            frame[column] = frame[column].astype("float64")
+        elif column.startswith((tables.HP_PREFIX, tables.TASK_PREFIX)):
+            kinds = {type(row[column]) for row in rows
+                     if column in row and not tables._is_missing(row[column])}
+            kind = tables._nullable_dtype(kinds)
+            if kind is not None:
+                frame[column] = frame[column].astype(kind)
+    return frame
+
+
+@pytest.mark.parametrize("name", ["saved_results", "saved_hand", "saved_claims", "hand"])
+def test_the_trials_table_equals_a_frame_of_row_dicts_dtypes_and_all(name, folder):
+    from pathlib import Path
+
+    from adamlab.store.records import TrialRecord
+
+    root = folder if name == "hand" else Path(__file__).parent / "data" / name
+    records = [TrialRecord.from_json(p.read_text()) for p in sorted((root / "trials").glob("*.json"))]
+    for chosen in (records, records[:1], records[::3], []):
+        pd.testing.assert_frame_equal(tables.trials_frame(chosen), _frame_of_row_dicts(chosen),
+                                      check_exact=True)

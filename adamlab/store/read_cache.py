@@ -8,9 +8,9 @@ and checked are written to `.adamlab-read-cache.npz` beside them: each record's 
 and the metric logs column-wise and grouped by metric, so that a command that needs two metrics
 loads those two.
 
-`load_results(..., needed_metrics=...)` takes from it each record whose file is the very file it
-was made from (same inode, size and modification time in nanoseconds: a record is written by an
-atomic rename, so a rewritten record is a new file) and reads every other record as always. A
+`load_results(..., needed_metrics=...)` takes from it each record whose file has the size and
+modification time (in nanoseconds) it had when the cache was made (a record is written by an
+atomic rename, so a rewritten record has a new time) and reads every other record as always. A
 cached record's fields are validated and its trial id checked against them exactly as a read
 would; what the cache saves is parsing its metric log and checking it value by value, which was
 done when the cache was written. A cache of another format or adamlab version, or one that
@@ -40,16 +40,17 @@ from adamlab.store.names import READ_CACHE
 
 FORMAT = 1
 #: smaller folders are read in a fraction of a second without one
-MIN_RECORDS = 500
+MIN_RECORDS = 100
 
 
-def signature(path: Path) -> tuple[int, int, int] | None:
-    """(inode, size, modification time in ns) of a record file; None when it cannot be stat'ed."""
+def signature(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of a record file; None when it cannot be stat'ed. Not
+    the inode: a folder copied with its times kept (rsync -a, cp -p) keeps its cache."""
     try:
         info = os.stat(path)
     except OSError:
         return None
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
+    return (info.st_size, info.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class CachedRecord:
     """A record as read: `fields` (every field but the metric log) and its file's signature."""
 
     name: str
-    signature: tuple[int, int, int]
+    signature: tuple[int, int]
     fields: dict[str, Any]
 
 
@@ -85,7 +86,7 @@ def write_read_cache(root: Path, records: Sequence[CachedRecord], block: LogBloc
         "format": np.array([FORMAT], dtype=np.int64),
         "adamlab_version": np.array([__version__]),
         "names": np.array([r.name for r in records]),
-        "signatures": np.array([r.signature for r in records], dtype=np.int64).reshape(n, 3),
+        "signatures": np.array([r.signature for r in records], dtype=np.int64).reshape(n, 2),
         "fields": np.frombuffer(json.dumps([r.fields for r in records], allow_nan=True,
                                            separators=(",", ":")).encode(), dtype=np.uint8),
         "vocabulary": np.array(vocabulary if vocabulary else [""])[: len(vocabulary)],
@@ -165,7 +166,8 @@ class ReadCache:
     def _complete(self) -> bool:
         """Whether every array it lists is there, each record described once."""
         n, members = len(self._index), set(self._archive.files)
-        return (self._logged.shape == (n,) and self._last_step.shape == (n,)
+        return (self._archive["signatures"].shape == (n, 2)
+                and self._logged.shape == (n,) and self._last_step.shape == (n,)
                 and self._present.shape == (n, len(self.vocabulary))
                 and all(f"{column}_{code}" in members for code in range(len(self.vocabulary))
                         for column in _COLUMNS))
