@@ -147,7 +147,8 @@ def exit_without_teardown(code: int) -> NoReturn:
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None without a console (pythonw)
+                stream.flush()
         except (OSError, ValueError):  # a reader that went away (`| head`) or a closed stream
             pass
     os._exit(code)
