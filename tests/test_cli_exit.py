@@ -1,5 +1,5 @@
-"""The command ends without the interpreter's teardown once torch is loaded (seconds of a
-2-core machine), yet does everything an exit does that leaves a trace."""
+"""The command ends without the interpreter's teardown once torch or pandas is loaded (seconds
+of a 2-core machine), yet does everything an exit does that leaves a trace."""
 
 from __future__ import annotations
 
@@ -35,3 +35,23 @@ def test_a_sweep_run_as_a_command_ends_with_its_exit_status_and_everything_writt
     assert done.stdout.rstrip().splitlines()[-1].startswith("sweep quick:")  # the summary, flushed
     assert len(records(out)) == len(list((out / "trials").glob("*.json"))) > 0
     assert (out / "trials.csv").is_file() and (out / "metrics.csv").is_file()
+
+
+def test_a_read_command_run_as_a_command_prints_and_writes_everything(tmp_path, capsys):
+    from adamlab.cli.app import main
+
+    saved = REPO_ROOT / "tests" / "data" / "saved_results"
+    assert main(["summary", str(saved), "--json"]) == 0
+    in_process = capsys.readouterr().out
+    command = [sys.executable, "-m", "adamlab.cli.app"]
+    done = subprocess.run([*command, "summary", str(saved), "--json"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == in_process and len(in_process) > 1000
+    exported = subprocess.run([*command, "export", str(saved), "--out", str(tmp_path / "t.csv")],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 41  # header and 40 trials
+    missing = subprocess.run([*command, "summary", str(tmp_path / "nowhere")], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path)
+    assert missing.returncode == 1 and "no such results folder" in missing.stderr
