@@ -19,7 +19,8 @@ start, imports, the sweep, writing results), the median (and best) of --repeats 
 is the hand loop's median over the mode's (above 1: faster than the hand loop). Modes:
 `adamlab` (defaults: automatic stacks, --jobs and --threads) and the explicit choices on two
 cores: `--jobs 1 --threads 1`, `--jobs 1 --threads 2`, `--jobs 2 --threads 1`. Each sweep ends
-with default / best explicit, which automatic choices keep at 1 up to noise.
+with default / best explicit, which automatic choices keep at 1 up to noise. adamlab's modules
+are compiled to bytecode first, as an installed package's are (benchmarks.bytecode).
 
 Where the MNIST sweep's time goes (one process, one core: `taskset -c 1`, --jobs 1 --threads 1,
 the development machine's other core busy; two runs): interpreter and CLI imports 0.1 s; torch
@@ -47,6 +48,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks.bytecode import compile_bytecode
 
 SWEEPS = {
     "quadratic": """\
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     if "mnist" in args.sweeps and not os.environ.get("ADAMLAB_DATA"):
         console.print("mnist: set ADAMLAB_DATA to the folder with the MNIST IDX files; skipped")
         args.sweeps.remove("mnist")
+    compile_bytecode(sys.executable)
     with tempfile.TemporaryDirectory() as scratch:
         for sweep in args.sweeps:
             times = measure(sweep, args.repeats, Path(scratch))
