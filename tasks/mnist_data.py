@@ -160,6 +160,9 @@ class _Reading:
         self._data = data
         self._done.set()
 
+    def done(self) -> bool:
+        return self._done.is_set()
+
     def result(self, timeout: float | None = None) -> bytes | None:
         self._done.wait(timeout)
         return self._data
@@ -196,12 +199,17 @@ def read_ahead(paths: Iterable[Path]) -> threading.Event | None:
 
 
 def _read_into(pending: list[tuple[Path, _Reading]], done: threading.Event) -> None:
-    for path, reading in pending:
-        try:
-            reading.set(_read_now(path))
-        except AdamlabError:
-            reading.set(None)
-    done.set()
+    try:
+        for path, reading in pending:
+            try:
+                reading.set(_read_now(path))
+            except Exception:  # noqa: BLE001 - whatever it was, the load reads again and says
+                reading.set(None)
+    finally:
+        for _, reading in pending:  # a load never waits on a reading that will not come
+            if not reading.done():
+                reading.set(None)
+        done.set()
 
 
 def discard_read_ahead() -> None:

@@ -281,3 +281,27 @@ def test_real_mnist_files():
     # normalised with the training set's own statistics
     assert abs(float(data.train_images.mean())) < 1e-3
     assert abs(float(data.train_images.std()) - 1.0) < 1e-3
+
+
+def test_a_read_ahead_that_fails_unexpectedly_leaves_the_load_to_read_the_files(tmp_path, arrays,
+                                                                               monkeypatch):
+    import threading
+
+    write_mnist(tmp_path, arrays, gz=True)
+    mnist_data.discard_read_ahead()
+    real = mnist_data._read_now
+    read_by = []
+
+    def hiccup_in_the_thread(path):
+        read_by.append(threading.current_thread().name)
+        if threading.current_thread().name == "adamlab-mnist-read-ahead":
+            raise RuntimeError("unexpected")
+        return real(path)
+
+    monkeypatch.setattr(mnist_data, "_read_now", hiccup_in_the_thread)
+    done = mnist_data.read_ahead(_files(tmp_path))
+    assert done is not None and done.wait(timeout=30)
+    data = load_mnist(tmp_path, CPU, download=False)  # would wait forever on an unset reading
+    assert data.test_labels.tolist() == arrays["test_labels"].tolist()
+    assert read_by.count("adamlab-mnist-read-ahead") == 4  # each file tried, none delivered
+    assert read_by.count(threading.main_thread().name) == 4
