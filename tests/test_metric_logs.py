@@ -39,6 +39,20 @@ def folder_with_diagnostics(tmp_path):
     return write_results(tmp_path / "diagnostics", records)
 
 
+@pytest.fixture
+def loaded(monkeypatch) -> list:
+    """What the read commands load (`load_results` through adamlab.store.merge), as they load it."""
+    found = []
+    real = tables.load_results
+
+    def spy(*args, **kwargs):
+        found.append(real(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr("adamlab.store.merge.load_results", spy)
+    return found
+
+
 def _rows_of(frame: pd.DataFrame, metrics: set[str]) -> pd.DataFrame:
     return frame[frame["metric"].isin(metrics)].reset_index(drop=True)
 
@@ -145,7 +159,7 @@ def test_the_column_checks_accept_and_refuse_what_the_record_model_does(folder, 
             read_record(path)
         assert str(raised.value) == str(exc)
         return
-    record, log = read_record(path)
+    record, log, _ = read_record(path)
     assert log == expected.metrics
     assert record.model_copy(update={"metrics": expected.metrics}) == expected
 
@@ -153,17 +167,9 @@ def test_the_column_checks_accept_and_refuse_what_the_record_model_does(folder, 
 @pytest.mark.parametrize("options", [[], ["--all", "--json"], ["--metric", "test_accuracy"],
                                      ["--rule", "best", "--at-step", "30"], ["--tuning-curve"]])
 def test_the_summary_command_holds_only_the_rows_it_reads(folder_with_diagnostics, options,
-                                                          monkeypatch, capsys):
+                                                          loaded, monkeypatch, capsys):
     from adamlab.cli.app import main
 
-    loaded = []
-    real = tables.load_results
-
-    def spy(*args, **kwargs):
-        loaded.append(real(*args, **kwargs))
-        return loaded[-1]
-
-    monkeypatch.setattr("adamlab.store.merge.load_results", spy)
     monkeypatch.setattr(MetricLogs, "_whole", lambda self: pytest.fail("read again"))
     assert main(["summary", str(folder_with_diagnostics), *options]) == 0
     assert capsys.readouterr().out
@@ -173,17 +179,9 @@ def test_the_summary_command_holds_only_the_rows_it_reads(folder_with_diagnostic
                for span in results.logs._spans() if span.logged)
 
 
-def test_a_wide_export_holds_no_logged_value(folder, monkeypatch, capsys):
+def test_a_wide_export_holds_no_logged_value(folder, loaded, capsys):
     from adamlab.cli.app import main
 
-    loaded = []
-    real = tables.load_results
-
-    def spy(*args, **kwargs):
-        loaded.append(real(*args, **kwargs))
-        return loaded[-1]
-
-    monkeypatch.setattr("adamlab.store.merge.load_results", spy)
     assert main(["export", str(folder)]) == 0
     (results,) = loaded
     assert results.metric_names() and len(results.logs) > 0  # known, counted ...

@@ -54,6 +54,16 @@ def swept(tmp_path, monkeypatch):
     return out
 
 
+@pytest.fixture
+def used(monkeypatch) -> list:
+    """One entry per record a read took from a cache."""
+    taken = []
+    real_add_log = read_cache.ReadCache.add_log
+    monkeypatch.setattr(read_cache.ReadCache, "add_log",
+                        lambda self, *args, **kwargs: taken.append(1) or real_add_log(self, *args, **kwargs))
+    return taken
+
+
 def _read(folder: Path, metric: str | None = None):
     return load_results(folder, needed_metrics=needed_metrics(metric))
 
@@ -77,11 +87,7 @@ def _same(a, b) -> None:
     assert a.logs.last_step() == b.logs.last_step() and len(a.logs) == len(b.logs)
 
 
-def test_a_folder_read_through_its_cache_equals_its_records(cached, swept, monkeypatch):
-    used = []
-    real_add_log = read_cache.ReadCache.add_log
-    monkeypatch.setattr(read_cache.ReadCache, "add_log",
-                        lambda self, *args, **kwargs: used.append(1) or real_add_log(self, *args, **kwargs))
+def test_a_folder_read_through_its_cache_equals_its_records(cached, swept, used):
     for folder in [*cached, swept]:
         for metric in (None, "train_loss"):
             used.clear()
@@ -193,13 +199,9 @@ def test_a_small_folder_keeps_no_cache_and_a_failed_write_loses_nothing(cached, 
     _same(_read(folder), rebuilt)
 
 
-def test_a_copy_that_keeps_the_files_times_keeps_its_cache(swept, tmp_path, monkeypatch):
+def test_a_copy_that_keeps_the_files_times_keeps_its_cache(swept, tmp_path, used):
     copy = tmp_path / "copy"
     shutil.copytree(swept, copy)  # copy2: times kept, as rsync -a and cp -p keep them
-    used = []
-    real_add_log = read_cache.ReadCache.add_log
-    monkeypatch.setattr(read_cache.ReadCache, "add_log",
-                        lambda self, *args, **kwargs: used.append(1) or real_add_log(self, *args, **kwargs))
     results = _read(copy)
     assert len(used) == len(results.trials) == 12
     _same(results, _without_cache(copy))

@@ -248,47 +248,37 @@ def record_problem(path: Path | str, exc: ValidationError) -> AdamlabError:
 def load_record(path: Path) -> TrialRecord:
     """Read and validate one record file; every problem is one line naming the file and field."""
     data = read_json_object(Path(path))
-    try:
-        record = TrialRecord.model_validate(data)
-    except ValidationError as exc:
-        raise record_problem(path, exc) from None
-    if record.trial_id != Path(path).stem:
-        raise AdamlabError(f"{path}: trial_id {record.trial_id!r} does not match the file name")
-    check_identity(path, record, data)
-    return record
+    return _checked_record(path, data, data)
 
 
-def read_record(path: Path) -> tuple[TrialRecord, dict[str, list]]:
+def read_record(path: Path) -> tuple[TrialRecord, dict[str, list], dict[str, Any]]:
     """`load_record` for a table reader: the record without its metric log (`metrics` empty),
-    and the log's columns, checked as the record model checks them.
+    the log's columns, checked as the record model checks them, and the record's fields as read
+    but its log (what the read cache keeps).
 
     Validating a log of thousands of values element by element through the model is most of
     the time of reading a record; `_plain_log` checks the same rules over whole columns at C
     speed. A log it does not pass goes through the model, which names the problem (or accepts
     it: the model decides)."""
-    record, log, _ = read_record_and_fields(path)
-    return record, log
-
-
-def read_record_and_fields(path: Path) -> tuple[TrialRecord, dict[str, list], dict[str, Any]]:
-    """`read_record`, and the record's fields as read but its metric log (what the read cache
-    keeps)."""
     data = read_json_object(Path(path))
     log = data.pop("metrics", _EMPTY_LOG)
     if _plain_log(log):
         return record_of_fields(path, data), log, data
-    try:
-        record = TrialRecord.model_validate({**data, "metrics": log})
-    except ValidationError as exc:
-        raise record_problem(path, exc) from None
-    return record_of_fields(path, data), record.metrics, data
+    record = _checked_record(path, {**data, "metrics": log}, data)
+    return record.model_copy(update={"metrics": _empty_log()}), record.metrics, data
 
 
 def record_of_fields(path: Path | str, data: dict[str, Any]) -> TrialRecord:
     """The record of `path` from its fields as read (`data`), its metric log left out (checked
     elsewhere): validated, named by its trial id and hashing to it, as `load_record` checks."""
+    return _checked_record(path, {**data, "metrics": _empty_log()}, data)
+
+
+def _checked_record(path: Path | str, fields: dict[str, Any], data: dict[str, Any]) -> TrialRecord:
+    """The record validated from `fields`, named by its trial id and hashing to it as written
+    (`data`, the record as read)."""
     try:
-        record = TrialRecord.model_validate({**data, "metrics": _empty_log()})
+        record = TrialRecord.model_validate(fields)
     except ValidationError as exc:
         raise record_problem(path, exc) from None
     if record.trial_id != Path(path).stem:

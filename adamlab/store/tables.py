@@ -59,7 +59,7 @@ from adamlab.store.read_cache import (
     signature,
     write_read_cache,
 )
-from adamlab.store.records import TrialRecord, read_record_and_fields, record_of_fields
+from adamlab.store.records import TrialRecord, read_record, record_of_fields
 
 TRIALS_TABLE = "trials"
 METRICS_TABLE = "metrics"
@@ -222,7 +222,7 @@ def _read_records(paths: list[Path], kept: Callable[[str], frozenset[str] | None
             cache.add_log(builder, found, record.trial_id, kept(record.task))
         else:
             stamp = signature(path) if write_cache_to is not None else None
-            record, log, fields = read_record_and_fields(path)
+            record, log, fields = read_record(path)
             if stamp is not None:
                 read.append(CachedRecord(path.stem, stamp, fields))
             builder.add(record.trial_id, log["step"], log["wall_time"], log["metric"],
